@@ -1,0 +1,158 @@
+"""The `mocobench` command line (Typer). Each command is a thin shell over one module."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mocobench.errors import UsageError
+
+app = typer.Typer(
+    help="Reproduce the MoCo v2 paper's tables end to end.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+recipes_app = typer.Typer(help="List paper recipes, or show one resolved config.", invoke_without_command=True)
+data_app = typer.Typer(help="The embedded dataset and data folders.", no_args_is_help=True)
+app.add_typer(recipes_app, name="recipes")
+app.add_typer(data_app, name="data")
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+ScaleOpt = Annotated[str, typer.Option("--scale", help="paper | mini | smoke: how much compute (never the row's knob)")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a setting: --set key=value (repeatable)")
+]
+
+
+def default_run_dir(recipe: str, scale: str, seed: int) -> Path:
+    """The result store's layout: `$MOCOBENCH_RUNS` (default ./runs) / scale / recipe / seed<N>."""
+    return Path(os.environ.get("MOCOBENCH_RUNS", "runs")) / scale / recipe / f"seed{seed}"
+
+
+def _paper_order(name: str) -> tuple[int, str]:
+    from mocobench.config.recipes import get_recipe
+
+    first = get_recipe(name).rows[0]
+    lead = {"supervised": "0", "MoCo v1": "1"}  # Table 1's own order: baselines, then (a)..(e)
+    return first.table, lead.get(first.row, "2" + first.row)
+
+
+@recipes_app.callback()
+def recipes_list(ctx: typer.Context) -> None:
+    """List every recipe: its paper table and row, and the knobs that define it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mocobench.config.recipes import all_recipes, resolve
+
+    table = Table(title="mocobench recipes (paper scale; --scale mini|smoke shrinks compute)")
+    for col in ("recipe", "paper table: row", "mechanism", "MLP", "augmentation", "cos", "T", "epochs", "batch", "lr"):
+        table.add_column(col, no_wrap=col == "recipe")
+    for name in sorted(all_recipes(), key=_paper_order):
+        c = resolve(name)
+        contrastive = c["mechanism"] != "supervised"
+        table.add_row(
+            name,
+            "; ".join(f"{r['table']}: {r['row']}" for r in c["paper_rows"]),
+            c["mechanism"],
+            "x" if c["mlp"] else "",
+            c["augmentation"],
+            "x" if c["cos"] else "",
+            f"{c['moco_t']:g}" if contrastive else "-",
+            str(c["epochs"]),
+            str(c["batch_size"]),
+            f"{c['lr']:g}",
+        )
+    out.print(table)
+
+
+@recipes_app.command("show")
+def recipes_show(
+    name: Annotated[str, typer.Argument(help="Recipe name, e.g. mlp+aug+cos")],
+    scale: ScaleOpt = "paper",
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the resolved config as one JSON object")] = False,
+) -> None:
+    """Show the resolved config of one recipe at a scale, with overrides."""
+    from mocobench.config.recipes import resolve
+
+    config = resolve(name, scale, set_ or [])
+    if as_json:
+        print(json.dumps(config))
+        return
+    table = Table(title=f"{name} at scale {scale}")
+    table.add_column("setting")
+    table.add_column("value")
+    for key, value in config.items():
+        table.add_row(key, json.dumps(value))
+    out.print(table)
+
+
+@app.command()
+def pretrain(
+    recipe: Annotated[str, typer.Option("--recipe", help="Recipe name (mocobench recipes lists them)")],
+    scale: ScaleOpt = "paper",
+    data: Annotated[Path | None, typer.Option("--data", help="ImageNet-layout folder; default: the embedded dataset")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder; default runs/<scale>/<recipe>/seed<N>")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the initialisation, data order and augmentation")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the folder from its last checkpoint")] = False,
+    set_: SetOpt = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+) -> None:
+    """Pre-train one paper row (MoCo, end-to-end or supervised); one process or many under torchrun."""
+    from mocobench.config.recipes import resolve
+    from mocobench.train.pretrain import pretrain as run_pretrain
+
+    config = resolve(recipe, scale, set_ or [])
+    run_dir = out_dir or default_run_dir(recipe, scale, seed)
+    summary = run_pretrain(config, run_dir, data=data, seed=seed, resume=resume, device=device)
+    if int(os.environ.get("RANK", "0")) == 0:
+        knn = summary["knn_top1"]
+        init = summary["knn_top1_init"]
+        line = f"kNN top-1 {knn:.1f}% (random init {init:.1f}%)" if knn is not None and init is not None else ""
+        out.print(f"[bold green]done[/]: {recipe} ({scale}, seed {seed}) -> {run_dir}  {line}")
+
+
+@data_app.command("synth")
+def data_synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (ImageNet layout)")],
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    train_per_class: Annotated[int, typer.Option("--train-per-class")] = 400,
+    val_per_class: Annotated[int, typer.Option("--val-per-class")] = 100,
+    image_size: Annotated[int, typer.Option("--image-size")] = 64,
+) -> None:
+    """Write the generated shapes dataset (the embedded default) to any folder."""
+    from mocobench.data.synth import SynthSpec, write_classification
+
+    if min(train_per_class, val_per_class) < 1 or image_size < 16:
+        raise UsageError("--train-per-class and --val-per-class must be >= 1 and --image-size >= 16")
+    path = write_classification(out_dir, SynthSpec(seed, image_size, train_per_class, val_per_class))
+    out.print(f"wrote {path}")
+
+
+@data_app.command("path")
+def data_path() -> None:
+    """Print the embedded dataset's cache folder (generating it on first use)."""
+    from mocobench.data.synth import embedded_dataset
+
+    print(embedded_dataset())
+
+
+def main() -> None:
+    try:
+        app()
+    except UsageError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted; resume with --resume")
+        sys.exit(130)

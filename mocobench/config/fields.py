@@ -1,0 +1,77 @@
+"""Every pre-training setting, with its type and the official MoCo default.
+
+Names follow the official MoCo flags (`--moco-k` -> `moco_k`, ...), so a config reads like the official
+command line. A recipe file sets these keys; `--set key=value` overrides them; nothing else exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MECHANISMS = ("moco", "end-to-end", "supervised")
+AUGMENTATIONS = ("moco_v1", "aug_plus", "simclr", "supervised")
+OPTIMIZERS = ("sgd", "lars")
+
+# key -> (type, default, help). Defaults are the official main_moco.py defaults (MoCo v1, PAPER.md).
+FIELDS: dict[str, tuple[type, Any, str]] = {
+    "mechanism": (str, "moco", "moco | end-to-end | supervised"),
+    "arch": (str, "resnet50", "torchvision ResNet constructor name"),
+    "epochs": (int, 200, "training epochs"),
+    "batch_size": (int, 256, "global batch (all processes together)"),
+    "lr": (float, 0.03, "base learning rate for this global batch"),
+    "momentum": (float, 0.9, "SGD momentum"),
+    "weight_decay": (float, 1e-4, "weight decay"),
+    "optimizer": (str, "sgd", "sgd | lars (SimCLR)"),
+    "cos": (bool, False, "cosine schedule per epoch instead of steps"),
+    "schedule": (list, [120, 160], "epochs at which a step schedule multiplies lr by 0.1"),
+    "warmup_epochs": (float, 0.0, "linear warm-up (SimCLR only; MoCo has none)"),
+    "lr_per_step": (bool, False, "update lr every step (SimCLR) instead of every epoch (MoCo)"),
+    "mlp": (bool, False, "2-layer MLP projection head (MoCo v2)"),
+    "augmentation": (str, "moco_v1", "moco_v1 | aug_plus | simclr | supervised"),
+    "blur_sigma": (list, [0.1, 2.0], "Gaussian blur sigma range in pixels of a 224-px image"),
+    "moco_dim": (int, 128, "feature dimension"),
+    "moco_k": (int, 65536, "queue size (negative keys)"),
+    "moco_m": (float, 0.999, "momentum of the key encoder"),
+    "moco_t": (float, 0.07, "softmax temperature (also the end-to-end NT-Xent temperature)"),
+    "image_size": (int, 224, "crop size in pixels"),
+    "bn_splits": (int, 8, "BatchNorm groups for shuffle BN (the paper's 8 GPUs); per process: bn_splits / world"),
+    "sync_bn": (bool, False, "synchronised (global) BatchNorm across processes (SimCLR)"),
+    "num_classes": (int, 1000, "classes of the supervised recipe (set from the data)"),
+    "max_images_per_class": (int, 0, "use at most this many training images per class (0: all)"),
+    "workers": (int, 2, "data loader worker processes"),
+    "knn_every": (int, 10, "epochs between kNN evaluations (0: only at the end)"),
+    "knn_k": (int, 200, "neighbours of the weighted kNN monitor"),
+    "knn_t": (float, 0.1, "temperature of the weighted kNN monitor"),
+    "save_every": (int, 10, "epochs between kept checkpoints (checkpoint_last is written every epoch)"),
+}
+
+# Keys each paper row is *about*: a scale must never change them (PAPER.md Tables 1 and 2).
+ROW_KNOBS = ("mechanism", "mlp", "augmentation", "cos", "moco_t", "optimizer", "sync_bn")
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Convert `value` (from TOML or a `--set` string) to the field's type; raise ValueError if it cannot."""
+    typ = FIELDS[key][0]
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{key} takes true or false, not {value!r}")
+    if typ is list:
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            value = [float(x) if "." in x or "e" in x.lower() else int(x) for x in text.split(",") if x.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{key} takes a list like 120,160, not {value!r}")
+        return list(value)
+    if typ is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{key} takes a whole number, not {value!r}")
+        return int(float(value)) if isinstance(value, str) else int(value)
+    if typ is float:
+        return float(value)
+    return str(value)

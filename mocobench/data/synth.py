@@ -1,0 +1,140 @@
+"""The embedded dataset: generated, deterministic, cached, in the ImageNet folder layout.
+
+`mocobench` needs no download: without `--data` it renders ten shape classes (see `shapes.SHAPES`) into
+`train/<class>/*.png` and `val/<class>/*.png`. Every nuisance is drawn independently of the class and is
+one that the paper's augmentations remove: object and background colours (colour jitter, grayscale),
+position and scale (random resized crop), mirror (flip) and fine pixel noise (aug+'s blur). A randomly
+initialised encoder therefore clusters images by colour, not by class, and only a representation that
+learned those invariances separates the classes: the effect the paper's Table 1 measures.
+
+Each image is drawn from its own generator seeded by (seed, split, index), so the set is identical on
+every machine and any image can be re-rendered alone.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import json
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mocobench.data.shapes import SHAPES, ObjectSpec, render_scene
+
+GENERATOR_VERSION = 1  # bump whenever the rendered pixels change, so caches are rebuilt
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """What to generate. The defaults are the embedded dataset every command uses without `--data`."""
+
+    seed: int = 0
+    image_size: int = 64
+    train_per_class: int = 400
+    val_per_class: int = 100
+    num_classes: int = len(SHAPES)
+
+    def key(self) -> str:
+        blob = json.dumps({"version": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+SPLITS = {"train": 0, "val": 1}
+
+
+def _luma(rgb: np.ndarray) -> float:
+    return float(rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+
+
+def _random_color(rng: np.random.Generator) -> np.ndarray:
+    h, s, v = rng.uniform(0, 1), rng.uniform(0.25, 1.0), rng.uniform(0.2, 1.0)
+    return np.array(colorsys.hsv_to_rgb(h, s, v), dtype=np.float32) * 255
+
+
+def sample_colors(rng: np.random.Generator, min_luma_gap: float = 45.0) -> tuple[np.ndarray, np.ndarray]:
+    """Object and background colours with enough brightness difference to keep the shape in grayscale."""
+    while True:
+        fg, bg = _random_color(rng), _random_color(rng)
+        if abs(_luma(fg) - _luma(bg)) >= min_luma_gap:
+            return fg, bg
+
+
+def sample_object(
+    rng: np.random.Generator, shape: str, canvas: int, color: np.ndarray, size_range: tuple[float, float]
+) -> ObjectSpec:
+    """One object of `shape` at a random position, scale, small rotation and stripe texture."""
+    size = rng.uniform(*size_range) * canvas
+    margin = 0.4 * size  # the object may touch the border but stays mostly visible
+    striped = rng.uniform() < 0.5
+    return ObjectSpec(
+        shape=shape,
+        cx=float(rng.uniform(margin, canvas - margin)),
+        cy=float(rng.uniform(margin, canvas - margin)),
+        size=float(size),
+        rotation=float(rng.uniform(-math.pi / 9, math.pi / 9)),
+        color=tuple(int(c) for c in color),
+        stripe_period=float(rng.uniform(3.0, 8.0) * canvas / 64) if striped else 0.0,
+        stripe_angle=float(rng.uniform(0, math.pi)),
+        stripe_contrast=float(rng.uniform(0.15, 0.4)) if striped else 0.0,
+    )
+
+
+def render_classification_image(spec: SynthSpec, split: str, index: int) -> tuple[np.ndarray, int]:
+    """The image `index` of `split` and its class (images cycle through the classes)."""
+    label = index % spec.num_classes
+    rng = np.random.default_rng([spec.seed, SPLITS[split], index])
+    fg, bg = sample_colors(rng)
+    bg2 = np.clip(bg + rng.normal(0, 30, size=3), 0, 255).astype(np.float32)
+    obj = sample_object(rng, SHAPES[label], spec.image_size, fg, size_range=(0.45, 0.85))
+    noise = float(rng.uniform(0, 20))
+    img = render_scene(
+        rng, spec.image_size, spec.image_size, [obj], background=(bg, bg2, noise), object_noise=noise
+    )
+    if rng.uniform() < 0.5:
+        img = img[:, ::-1]
+    return np.ascontiguousarray(img), label
+
+
+def write_classification(out: Path, spec: SynthSpec) -> Path:
+    """Write the dataset to `out` (ImageNet layout plus `synth.json`); the folder appears complete or not at all."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    names = SHAPES[: spec.num_classes]
+    for split, per_class in (("train", spec.train_per_class), ("val", spec.val_per_class)):
+        for name in names:
+            (tmp / split / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class * spec.num_classes):
+            img, label = render_classification_image(spec, split, index)
+            Image.fromarray(img).save(tmp / split / names[label] / f"{names[label]}_{index:05d}.png")
+    meta = {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "classes": list(names)}
+    (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def mocobench_home() -> Path:
+    """Cache root: `$MOCOBENCH_HOME` or the user cache dir."""
+    env = os.environ.get("MOCOBENCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mocobench"))
+
+
+def embedded_dataset(spec: SynthSpec | None = None) -> Path:
+    """Path of the cached embedded dataset, generating it on first use (a few seconds)."""
+    spec = spec or SynthSpec()
+    path = mocobench_home() / "data" / f"shapes-{spec.key()}"
+    if not (path / "synth.json").is_file():
+        write_classification(path, spec)
+    return path

@@ -1,0 +1,36 @@
+"""torchvision ResNets as MoCo encoders, and their backbone (everything but `fc`) for evaluation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torchvision
+from torch import nn
+
+from mocobench.errors import UsageError
+from mocobench.models.split_batchnorm import split_bn
+
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d")
+
+
+def encoder_builder(arch: str, bn_splits: int = 1) -> Callable[..., nn.Module]:
+    """`builder(num_classes=dim)` -> a fresh torchvision ResNet, with BatchNorm in `bn_splits` groups
+    (single-process shuffle BN, MoCo sec. 3.3) when bn_splits > 1."""
+    if arch not in ARCHS:
+        raise UsageError(f"unknown arch {arch!r}; use one of {', '.join(ARCHS)}")
+    ctor = getattr(torchvision.models, arch)
+    if bn_splits > 1:
+        return functools.partial(ctor, norm_layer=split_bn(bn_splits))
+    return ctor
+
+
+class Backbone(nn.Module):
+    """A ResNet without its `fc` (shares the parameters): pooled features for kNN and linear evaluation."""
+
+    def __init__(self, resnet: nn.Module):
+        super().__init__()
+        self.body = nn.Sequential(*[m for name, m in resnet.named_children() if name != "fc"], nn.Flatten(1))
+
+    def forward(self, x):
+        return self.body(x)

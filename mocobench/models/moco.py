@@ -1,0 +1,131 @@
+"""MoCo: a query encoder, its momentum copy as key encoder, and a queue of keys as negatives.
+
+Same interface, parameter names and buffers as the official builder (facebookresearch/moco, moco/builder.py),
+so checkpoints load in either direction. MoCo v2 only adds `mlp=True` and a higher T (0.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from mocobench.train.distributed import concat_all_gather, get_rank, get_world_size
+
+
+def attach_mlp_head(encoder: nn.Module) -> None:
+    """Replace `encoder.fc` by fc(d, d) -> ReLU -> fc (MoCo v2's 2-layer MLP head, 2048-2048-ReLU-128).
+
+    Keys become `fc.0.*` and `fc.2.*`, as in the official MoCo v2 checkpoints.
+    """
+    dim_mlp = encoder.fc.weight.shape[1]
+    encoder.fc = nn.Sequential(nn.Linear(dim_mlp, dim_mlp), nn.ReLU(), encoder.fc)
+
+
+def contrastive_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy (%) of picking the positive among the logits: a cheap health signal during training."""
+    return (logits.argmax(dim=1) == labels).float().mean().item() * 100.0
+
+
+class MoCo(nn.Module):
+    """Momentum Contrast (He et al., 2020), MoCo v2 head option (Chen et al., 2020).
+
+    `base_encoder(num_classes=dim)` must build a network with a Linear `.fc` (torchvision ResNets do; pass a
+    functools.partial with `norm_layer=split_bn(g)` to emulate shuffle BN over g GPUs in one process).
+    """
+
+    def __init__(
+        self,
+        base_encoder: Callable[..., nn.Module],
+        dim: int = 128,
+        K: int = 65536,
+        m: float = 0.999,
+        T: float = 0.07,
+        mlp: bool = False,
+    ) -> None:
+        super().__init__()
+        self.K = K
+        self.m = m
+        self.T = T
+        self.encoder_q = base_encoder(num_classes=dim)
+        self.encoder_k = base_encoder(num_classes=dim)
+        if mlp:
+            attach_mlp_head(self.encoder_q)
+            attach_mlp_head(self.encoder_k)
+        # The key encoder starts as a copy of the query encoder and is only ever updated by momentum.
+        for param_q, param_k in zip(self.encoder_q.parameters(), self.encoder_k.parameters(), strict=True):
+            param_k.data.copy_(param_q.data)
+            param_k.requires_grad = False
+        # Buffers, so the queue travels with state_dict and checkpoints.
+        self.register_buffer("queue", F.normalize(torch.randn(dim, K), dim=0))
+        self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+
+    def check_batch_size(self, global_batch: int) -> None:
+        """Fail before training when one step's keys (all GPUs together) would not fit in the queue."""
+        if global_batch > self.K:
+            raise ValueError(
+                f"global batch size {global_batch} is larger than the MoCo queue K={self.K}; "
+                f"use K >= {global_batch} or a smaller batch"
+            )
+
+    @torch.no_grad()
+    def _momentum_update_key_encoder(self) -> None:
+        # MoCo paper eq. (2): theta_k <- m * theta_k + (1 - m) * theta_q.
+        for param_q, param_k in zip(self.encoder_q.parameters(), self.encoder_k.parameters(), strict=True):
+            param_k.mul_(self.m).add_(param_q.detach(), alpha=1.0 - self.m)
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+        keys = concat_all_gather(keys)
+        n = keys.shape[0]
+        self.check_batch_size(n)
+        ptr = int(self.queue_ptr)
+        # Replace the oldest n keys; when K is not a multiple of n the write wraps to the queue's start.
+        idx = (ptr + torch.arange(n, device=keys.device)) % self.K
+        self.queue[:, idx] = keys.T
+        self.queue_ptr[0] = (ptr + n) % self.K
+
+    @torch.no_grad()
+    def _batch_shuffle(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shuffle the global key batch; this process keeps its slice (official `_batch_shuffle_ddp`).
+
+        In one process the "slice" is the whole shuffled batch, which SplitBatchNorm2d then normalises in
+        contiguous groups: the same groups the GPUs of a DDP run would see, from the same permutation.
+        """
+        x_all = concat_all_gather(x)
+        world_size = get_world_size()
+        # Every rank draws from its default generator (keeping generators in step); rank 0's draw wins.
+        idx_shuffle = torch.randperm(x_all.shape[0]).to(x.device)
+        if world_size > 1:
+            dist.broadcast(idx_shuffle, src=0)
+        idx_unshuffle = torch.argsort(idx_shuffle)
+        idx_this = idx_shuffle.view(world_size, -1)[get_rank()]
+        return x_all[idx_this], idx_unshuffle
+
+    @torch.no_grad()
+    def _batch_unshuffle(self, x: torch.Tensor, idx_unshuffle: torch.Tensor) -> torch.Tensor:
+        """Undo `_batch_shuffle`: this process gets back the keys of its own original samples."""
+        x_all = concat_all_gather(x)
+        world_size = get_world_size()
+        idx_this = idx_unshuffle.view(world_size, -1)[get_rank()]
+        return x_all[idx_this]
+
+    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return InfoNCE logits (N, 1+K) and labels (N,) of zeros: the positive key is at index 0."""
+        q = F.normalize(self.encoder_q(im_q), dim=1)
+        with torch.no_grad():
+            self._momentum_update_key_encoder()
+            im_k, idx_unshuffle = self._batch_shuffle(im_k)
+            k = F.normalize(self.encoder_k(im_k), dim=1)
+            k = self._batch_unshuffle(k, idx_unshuffle)
+        l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
+        # The queue is updated in place below; autograd must keep the version used here.
+        l_neg = torch.einsum("nc,ck->nk", q, self.queue.clone().detach())
+        # MoCo paper eq. (1): softmax over [q.k+, q.queue] / T, cross-entropy with the positive at index 0.
+        logits = torch.cat([l_pos, l_neg], dim=1) / self.T
+        labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+        self._dequeue_and_enqueue(k)
+        return logits, labels
