@@ -163,7 +163,7 @@ def validate(config: dict[str, Any]) -> None:
     for key in ("epochs", "batch_size", "moco_dim", "moco_k", "image_size", "bn_splits"):
         if config[key] < 1:
             raise UsageError(f"{key} must be at least 1, not {config[key]}")
-    if config["batch_size"] % config["bn_splits"]:
+    if config["mechanism"] == "moco" and config["batch_size"] % config["bn_splits"]:
         raise UsageError(
             f"batch_size {config['batch_size']} is not divisible by bn_splits {config['bn_splits']}; "
             "change one of them with --set"

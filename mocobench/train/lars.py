@@ -17,7 +17,7 @@ from torch.optim import Optimizer
 
 
 class LARS(Optimizer):
-    """SGD with momentum and a layer-wise trust ratio; groups with `lars_exclude: True` get plain momentum SGD."""
+    """Momentum SGD with a layer-wise trust ratio; groups with `lars_exclude: True` get plain momentum SGD."""
 
     def __init__(
         self,
@@ -29,7 +29,13 @@ class LARS(Optimizer):
     ) -> None:
         if lr < 0.0:
             raise ValueError(f"learning rate must be >= 0, got {lr}")
-        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "eta": eta, "lars_exclude": False}
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+            "eta": eta,
+            "lars_exclude": False,
+        }
         super().__init__(params, defaults)
 
     @torch.no_grad()

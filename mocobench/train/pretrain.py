@@ -96,6 +96,11 @@ def build_model(config: dict[str, Any], num_classes: int, dist: distributed.Dist
     mechanism = config["mechanism"]
     if mechanism == "supervised":
         return encoder_builder(config["arch"], 1)(num_classes=num_classes)
+    if mechanism == "end-to-end":
+        # One encoder sees both views: BN is global (SimCLR) or per process, never split (positives would
+        # share BN groups in a pattern no multi-GPU run has).
+        model = EndToEnd(encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"])
+        return sync_batchnorm(model) if config["sync_bn"] else model
     if config["bn_splits"] % dist.world_size:
         raise UsageError(
             f"bn_splits {config['bn_splits']} is not divisible by the {dist.world_size} processes; "
@@ -103,12 +108,12 @@ def build_model(config: dict[str, Any], num_classes: int, dist: distributed.Dist
         )
     splits = config["bn_splits"] // dist.world_size
     builder = encoder_builder(config["arch"], splits)
-    if mechanism == "moco":
-        model = MoCo(builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"])
+    model = MoCo(builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"])
+    try:
         model.check_batch_size(config["batch_size"])
-        return model
-    model = EndToEnd(builder, config["moco_dim"], config["moco_t"], config["mlp"])
-    return sync_batchnorm(model) if config["sync_bn"] else model
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    return model
 
 
 def query_encoder(model: nn.Module) -> nn.Module:

@@ -4,14 +4,14 @@ MoCo: the single process emulates the 2 GPUs' shuffle BN with split_bn(2). End-t
 sides (GlobalBatchNorm across the 2 processes, plain BatchNorm over the whole batch in one).
 """
 
-import datetime
+import dataclasses
 import functools
+import os
 import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +20,14 @@ from torch.nn.parallel import DistributedDataParallel
 from mocobench.models.end_to_end import EndToEnd, GlobalBatchNorm, sync_batchnorm
 from mocobench.models.moco import MoCo
 from mocobench.models.split_batchnorm import split_bn
+from mocobench.train.distributed import (
+    all_reduce_mean,
+    barrier,
+    broadcast_object,
+    cleanup,
+    concat_all_gather,
+    init_distributed,
+)
 from mocobench.train.lars import LARS, lars_param_groups
 
 WORLD = 2
@@ -97,18 +105,29 @@ def _run(kind: str, rank: int, world: int) -> dict:
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORLD,
-        timeout=datetime.timedelta(seconds=60),
-    )
+    # What torchrun would set; init_distributed must join the job from it (gloo on CPU).
+    env = {
+        "WORLD_SIZE": WORLD,
+        "RANK": rank,
+        "LOCAL_RANK": rank,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": port,
+    }
+    os.environ.update({k: str(v) for k, v in env.items()})
+    info = init_distributed("cpu")
     try:
         results = {kind: _run(kind, rank, WORLD) for kind in KINDS}
+        results["dist"] = {
+            "info": dataclasses.astuple(info),
+            "again": init_distributed("cpu") == info,
+            "broadcast": broadcast_object(f"from rank {rank}"),
+            "mean_rank": all_reduce_mean(torch.tensor(float(rank))).item(),
+            "gathered": concat_all_gather(torch.tensor([rank])).tolist(),
+        }
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+        barrier()
     finally:
-        dist.destroy_process_group()
+        cleanup()
 
 
 def _free_port() -> int:
@@ -177,3 +196,14 @@ def test_end_to_end_ddp_with_global_bn_equals_single_process(runs):
         _close(ddp[0]["end_to_end"]["state"][key], value)
         _close(ddp[1]["end_to_end"]["state"][key], value)
     assert not torch.allclose(ref["state"]["encoder.conv1.weight"], _end_to_end().encoder.conv1.weight)
+
+
+def test_workers_joined_through_init_distributed(runs):
+    ddp, _ = runs
+    for rank in range(WORLD):
+        record = ddp[rank]["dist"]
+        assert record["info"] == (rank, WORLD, rank, torch.device("cpu"), "gloo")
+        assert record["again"]
+        assert record["broadcast"] == "from rank 0"
+        assert record["mean_rank"] == pytest.approx(0.5)
+        assert record["gathered"] == [0, 1]

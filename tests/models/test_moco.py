@@ -49,7 +49,10 @@ def test_logits_shape_and_labels():
 
 
 def test_logits_are_q_dot_k_and_q_dot_queue_over_T():
-    model = _moco(T=0.2)
+    model = _moco(T=0.2, m=0.5)
+    with torch.no_grad():  # make the momentum update visible: keys must come from the updated encoder
+        for p in model.encoder_q.parameters():
+            p.add_(torch.randn_like(p))
     im_q, im_k = _images(4)
     queue_before = model.queue.clone()
     logits, _ = model(im_q, im_k)

@@ -1,0 +1,139 @@
+"""Recipes are pinned to PAPER.md; scales shrink compute but never a row's knob."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mocobench.config.fields import ROW_KNOBS
+from mocobench.config.recipes import all_recipes, parse_overrides, recipes_dir, resolve
+from mocobench.errors import UsageError
+
+NAMES = [
+    "moco-v1", "mlp", "mlp-t0.07", "aug", "mlp+aug", "mlp+aug+cos", "mlp+aug+cos+800ep", "supervised",
+    "simclr-b256", "simclr-b8192", "simclr-b4096-1000ep", "end-to-end-b256", "end-to-end-b4096",
+]  # fmt: skip
+REQUIRED_KEYS = [
+    "mechanism", "arch", "epochs", "batch_size", "lr", "momentum", "weight_decay", "cos", "schedule", "mlp",
+    "aug_plus", "moco_dim", "moco_k", "moco_m", "moco_t", "image_size",
+]  # fmt: skip
+MOCO_ROWS = {  # name: (mlp, augmentation, cos, T, epochs) -- PAPER.md Table 1 and the T=0.07 text
+    "moco-v1": (False, "moco_v1", False, 0.07, 200),
+    "mlp": (True, "moco_v1", False, 0.2, 200),
+    "mlp-t0.07": (True, "moco_v1", False, 0.07, 200),
+    "aug": (False, "aug_plus", False, 0.07, 200),
+    "mlp+aug": (True, "aug_plus", False, 0.2, 200),
+    "mlp+aug+cos": (True, "aug_plus", True, 0.2, 200),
+    "mlp+aug+cos+800ep": (True, "aug_plus", True, 0.2, 800),
+}
+
+
+def test_every_recipe_exists_and_names_its_row():
+    recipes = all_recipes()
+    assert sorted(recipes) == sorted(NAMES)
+    for recipe in recipes.values():
+        assert recipe.rows and all(r.table in (1, 2, 3) and r.row for r in recipe.rows)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_resolved_config_has_the_official_keys(name):
+    config = resolve(name)
+    for key in REQUIRED_KEYS:
+        assert key in config
+    assert config["recipe"] == name and config["scale"] == "paper"
+
+
+@pytest.mark.parametrize("name", list(MOCO_ROWS))
+def test_moco_rows_match_paper(name):
+    c = resolve(name)
+    mlp, aug, cos, t, epochs = MOCO_ROWS[name]
+    assert (c["mlp"], c["augmentation"], c["cos"], c["moco_t"], c["epochs"]) == (mlp, aug, cos, t, epochs)
+    assert c["aug_plus"] == (aug == "aug_plus")
+    assert c["mechanism"] == "moco" and c["arch"] == "resnet50" and c["image_size"] == 224
+    assert (c["batch_size"], c["lr"], c["momentum"], c["weight_decay"]) == (256, 0.03, 0.9, 1e-4)
+    assert (c["moco_dim"], c["moco_k"], c["moco_m"]) == (128, 65536, 0.999)
+    assert c["optimizer"] == "sgd" and c["warmup_epochs"] == 0 and not c["lr_per_step"]
+    assert c["schedule"] == ([120, 160] if epochs == 200 else [480, 640])
+    assert c["bn_splits"] == 8 and not c["sync_bn"]
+
+
+@pytest.mark.parametrize(("name", "batch", "epochs"), [("simclr-b256", 256, 200), ("simclr-b8192", 8192, 200),
+                                                       ("simclr-b4096-1000ep", 4096, 1000)])
+def test_simclr_rows_use_simclr_settings(name, batch, epochs):
+    c = resolve(name)
+    assert c["mechanism"] == "end-to-end" and c["optimizer"] == "lars" and c["augmentation"] == "simclr"
+    assert c["batch_size"] == batch and c["epochs"] == epochs
+    assert c["lr"] == pytest.approx(0.3 * batch / 256)
+    assert (c["weight_decay"], c["moco_t"], c["sync_bn"], c["mlp"], c["cos"]) == (1e-6, 0.1, True, True, True)
+
+
+def test_end_to_end_rows_keep_moco_v2_settings():
+    for name, batch in (("end-to-end-b256", 256), ("end-to-end-b4096", 4096)):
+        c = resolve(name)
+        assert c["mechanism"] == "end-to-end" and c["batch_size"] == batch
+        assert c["lr"] == pytest.approx(0.03 * batch / 256)
+        assert (c["mlp"], c["augmentation"], c["cos"], c["moco_t"]) == (True, "aug_plus", True, 0.2)
+
+
+def test_supervised_is_the_standard_imagenet_recipe():
+    c = resolve("supervised")
+    assert c["mechanism"] == "supervised" and c["epochs"] == 90 and c["batch_size"] == 256
+    assert (c["lr"], c["momentum"], c["weight_decay"], c["schedule"], c["cos"]) == (0.1, 0.9, 1e-4, [30, 60], False)
+
+
+@pytest.mark.parametrize("scale", ["mini", "smoke"])
+@pytest.mark.parametrize("name", NAMES)
+def test_scales_never_change_a_row_knob(name, scale):
+    paper, scaled = resolve(name), resolve(name, scale)
+    for knob in ROW_KNOBS:
+        assert scaled[knob] == paper[knob], knob
+    assert scaled["mlp"] == paper["mlp"] and scaled["aug_plus"] == paper["aug_plus"]
+    # lr follows the batch linearly (PAPER.md); milestones keep their fraction of training.
+    assert scaled["lr"] / scaled["batch_size"] == pytest.approx(paper["lr"] / paper["batch_size"])
+
+
+@pytest.mark.parametrize("scale", ["paper", "mini", "smoke"])
+def test_scales_keep_epoch_and_batch_ratios(scale):
+    e200, e800 = resolve("mlp+aug+cos", scale)["epochs"], resolve("mlp+aug+cos+800ep", scale)["epochs"]
+    assert e800 == 4 * e200
+    b256, b8192 = resolve("simclr-b256", scale)["batch_size"], resolve("simclr-b8192", scale)["batch_size"]
+    assert b8192 == 32 * b256
+
+
+def test_mini_and_smoke_shrink_compute():
+    mini, smoke = resolve("moco-v1", "mini"), resolve("moco-v1", "smoke")
+    assert mini["arch"] == smoke["arch"] == "resnet18"
+    assert mini["epochs"] == 20 and smoke["epochs"] == 2
+    assert mini["schedule"] == [12, 16]
+    assert smoke["batch_size"] % smoke["bn_splits"] == 0
+
+
+def test_overrides_are_typed_and_checked():
+    c = resolve("mlp+aug+cos", "smoke", ["lr=0.5", "cos=false", "schedule=3,4", "moco_k=512"])
+    assert (c["lr"], c["cos"], c["schedule"], c["moco_k"]) == (0.5, False, [3, 4], 512)
+    assert parse_overrides(["aug_plus=false"]) == {"augmentation": "moco_v1"}
+    with pytest.raises(UsageError, match="unknown --set key 'mocok'.*moco_k"):
+        parse_overrides(["mocok=3"])
+    with pytest.raises(UsageError, match="cos takes true or false"):
+        parse_overrides(["cos=maybe"])
+    with pytest.raises(UsageError, match="key=value"):
+        parse_overrides(["lr"])
+    with pytest.raises(UsageError, match="bn_splits"):
+        resolve("moco-v1", "paper", ["batch_size=100"])
+
+
+def test_unknown_recipe_suggests_nearest():
+    with pytest.raises(UsageError, match="did you mean mlp\\+aug\\+cos"):
+        resolve("mlp+aug+coss")
+
+
+def test_scale_file_may_not_set_a_knob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    folder = tmp_path / "recipes"
+    shutil.copytree(recipes_dir(), folder)
+    with open(folder / "scales.toml", "a") as f:
+        f.write('\n[cheat]\nmlp = true\n')
+    monkeypatch.setenv("MOCOBENCH_RECIPES", str(folder))
+    with pytest.raises(UsageError, match="changes a row's knob"):
+        resolve("moco-v1", "mini")

@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny generated dataset (seconds to write) and an isolated cache/recipes environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mocobench.data.synth import SynthSpec, write_classification
+
+torch.set_num_threads(1)  # tests run two at a time on two cores
+
+TINY = SynthSpec(seed=0, image_size=32, train_per_class=4, val_per_class=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 classes x (4 train + 2 val) images of 32 px, in the ImageNet layout."""
+    return write_classification(tmp_path_factory.mktemp("data") / "tiny", TINY)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCOBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MOCOBENCH_RUNS", str(tmp_path / "runs"))

@@ -1,0 +1,78 @@
+"""Data folders: clear errors, deterministic global batches, per-sample seeded augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision import transforms
+
+from mocobench.data.folder import FolderDataset, GlobalBatchSampler, list_split, resolve_data, verify_images
+from mocobench.errors import UsageError
+
+
+def test_list_split_reads_the_imagenet_layout(tiny_data: Path):
+    samples, classes = list_split(tiny_data, "train")
+    assert len(classes) == 10 and len(samples) == 40
+    assert [label for _, label in samples] == sorted(label for _, label in samples)
+    capped, _ = list_split(tiny_data, "train", max_per_class=2)
+    assert len(capped) == 20
+
+
+def test_bad_folders_give_clear_errors(tmp_path: Path):
+    with pytest.raises(UsageError, match="does not exist"):
+        resolve_data(tmp_path / "nope")
+    with pytest.raises(UsageError, match="has no train/ folder"):
+        list_split(tmp_path, "train")
+    (tmp_path / "train").mkdir()
+    with pytest.raises(UsageError, match="no class folders"):
+        list_split(tmp_path, "train")
+    (tmp_path / "train" / "cat").mkdir()
+    with pytest.raises(UsageError, match="holds no images"):
+        list_split(tmp_path, "train")
+
+
+def test_unreadable_image_is_named(tmp_path: Path):
+    bad = tmp_path / "train" / "cat" / "broken.jpg"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a jpeg")
+    samples, _ = list_split(tmp_path, "train")
+    with pytest.raises(UsageError, match="unreadable image .*broken.jpg"):
+        verify_images(samples)
+
+
+def test_rank_slices_rebuild_the_global_batch():
+    single = list(GlobalBatchSampler(50, 8, seed=1))
+    ranks = [list(GlobalBatchSampler(50, 8, rank=r, world_size=2, seed=1)) for r in range(2)]
+    assert len(single) == 6  # drop_last
+    for b, batch in enumerate(single):
+        assert ranks[0][b] + ranks[1][b] == batch
+    indices = [i for batch in single for _, i in batch]
+    assert len(set(indices)) == len(indices)
+
+
+def test_sampler_is_seeded_per_epoch():
+    s = GlobalBatchSampler(40, 8, seed=0)
+    first = list(s)
+    assert list(s) == first
+    s.set_epoch(1)
+    assert [i for b in s for _, i in b] != [i for b in first for _, i in b]
+
+
+def test_sampler_rejects_bad_batches():
+    with pytest.raises(UsageError, match="not divisible by the 3 processes"):
+        GlobalBatchSampler(40, 8, world_size=3)
+    with pytest.raises(UsageError, match="fewer than one batch"):
+        GlobalBatchSampler(5, 8)
+
+
+def test_augmentation_is_a_function_of_seed_epoch_index(tiny_data: Path):
+    samples, classes = list_split(tiny_data, "train")
+    tf = transforms.Compose([transforms.RandomResizedCrop(16), transforms.ToTensor()])
+    ds = FolderDataset(samples, classes, tf, seed=5)
+    a, b = ds[(0, 3)][0], ds[(0, 3)][0]
+    torch.manual_seed(123)  # the ambient generator must not matter
+    c = ds[(0, 3)][0]
+    assert torch.equal(a, b) and torch.equal(a, c)
+    assert not torch.equal(a, ds[(1, 3)][0])
