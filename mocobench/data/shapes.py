@@ -40,9 +40,14 @@ class ObjectSpec:
     size: float  # side of the object's square frame, pixels
     rotation: float
     color: tuple[int, int, int]
-    stripe_period: float  # pixels; 0 means a plain fill
-    stripe_angle: float
-    stripe_contrast: float  # 0..1, fraction of the colour modulated by the stripes
+    stripe_period: float = 0.0  # pixels; 0 means a plain fill
+    stripe_angle: float = 0.0
+    stripe_contrast: float = 0.0  # 0..1, fraction of the colour modulated by the stripes
+    # Per-instance deformation, so that every object of a class has its own silhouette (as every cat has
+    # its own): stretch along the object's axes, shear, and a smooth sinusoidal warp.
+    aspect: float = 1.0  # x / y stretch
+    shear: float = 0.0
+    warp: tuple[float, float, float, float, float, float] = (0.0, 1.0, 0.0, 0.0, 1.0, 0.0)  # amp, freq, phase x2
 
 
 def _polygon_inside(x: np.ndarray, y: np.ndarray, pts: list[tuple[float, float]]) -> np.ndarray:
@@ -105,6 +110,9 @@ def object_coverage(obj: ObjectSpec, height: int, width: int, supersample: int =
     half = obj.size / 2
     u = (c * dx + sn * dy) / half
     v = (-sn * dx + c * dy) / half
+    u, v = u / math.sqrt(obj.aspect) + obj.shear * v, v * math.sqrt(obj.aspect)
+    au, fu, pu, av, fv, pv = obj.warp
+    u, v = u + au * np.sin(fu * v + pu), v + av * np.sin(fv * u + pv)
     mask = shape_mask(obj.shape, u, v).astype(np.float32)
     return mask.reshape(height, s, width, s).mean(axis=(1, 3))
 

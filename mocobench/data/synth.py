@@ -27,7 +27,7 @@ from PIL import Image
 
 from mocobench.data.shapes import SHAPES, ObjectSpec, render_scene
 
-GENERATOR_VERSION = 1  # bump whenever the rendered pixels change, so caches are rebuilt
+GENERATOR_VERSION = 2  # bump whenever the rendered pixels change, so caches are rebuilt
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,12 @@ def _luma(rgb: np.ndarray) -> float:
     return float(rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
 
 
+HUES = 6  # colours come from a few hue families: enough to fool a random encoder, too few to tell instances apart
+
+
 def _random_color(rng: np.random.Generator) -> np.ndarray:
-    h, s, v = rng.uniform(0, 1), rng.uniform(0.25, 1.0), rng.uniform(0.2, 1.0)
+    h = (rng.integers(HUES) / HUES + rng.uniform(-0.03, 0.03)) % 1.0
+    s, v = rng.uniform(0.3, 1.0), rng.uniform(0.25, 1.0)
     return np.array(colorsys.hsv_to_rgb(h, s, v), dtype=np.float32) * 255
 
 
@@ -66,22 +70,32 @@ def sample_colors(rng: np.random.Generator, min_luma_gap: float = 45.0) -> tuple
 
 
 def sample_object(
-    rng: np.random.Generator, shape: str, canvas: int, color: np.ndarray, size_range: tuple[float, float]
+    rng: np.random.Generator,
+    shape: str,
+    canvas: int,
+    color: np.ndarray,
+    size_range: tuple[float, float],
+    stripes: float = 0.0,
 ) -> ObjectSpec:
-    """One object of `shape` at a random position, scale, small rotation and stripe texture."""
+    """One object of `shape`: random position, scale, rotation, deformation; striped with prob `stripes`."""
     size = rng.uniform(*size_range) * canvas
     margin = 0.4 * size  # the object may touch the border but stays mostly visible
-    striped = rng.uniform() < 0.5
+    striped = rng.uniform() < stripes
+    warp = (rng.uniform(0, 0.15), rng.uniform(1.5, 3.5), rng.uniform(0, 2 * math.pi),
+            rng.uniform(0, 0.15), rng.uniform(1.5, 3.5), rng.uniform(0, 2 * math.pi))
     return ObjectSpec(
         shape=shape,
         cx=float(rng.uniform(margin, canvas - margin)),
         cy=float(rng.uniform(margin, canvas - margin)),
         size=float(size),
-        rotation=float(rng.uniform(-math.pi / 9, math.pi / 9)),
+        rotation=float(rng.uniform(-math.pi / 6, math.pi / 6)),
         color=tuple(int(c) for c in color),
         stripe_period=float(rng.uniform(3.0, 8.0) * canvas / 64) if striped else 0.0,
         stripe_angle=float(rng.uniform(0, math.pi)),
         stripe_contrast=float(rng.uniform(0.15, 0.4)) if striped else 0.0,
+        aspect=float(np.exp(rng.uniform(-0.35, 0.35))),
+        shear=float(rng.uniform(-0.25, 0.25)),
+        warp=tuple(float(w) for w in warp),
     )
 
 

@@ -1,0 +1,126 @@
+"""The training loop end to end on tiny data: run folder, every mechanism, resume, DDP against one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mocobench.config.recipes import resolve
+from mocobench.errors import UsageError
+from mocobench.train.pretrain import pretrain
+
+TINY = ["image_size=16", "batch_size=8", "bn_splits=2", "moco_k=60", "workers=0", "knn_every=1"]
+
+
+def tiny(name: str = "mlp+aug+cos", *extra: str) -> dict:
+    return resolve(name, "smoke", [*TINY, *extra])
+
+
+def _state(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoint_last.pth.tar", weights_only=False)["state_dict"]
+
+
+def test_smoke_run_writes_the_run_folder(tiny_data: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    summary = pretrain(tiny(), run, data=tiny_data, seed=0, show_progress=False)
+    assert summary["finished"] and summary["epochs_done"] == 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"] == "mlp+aug+cos" and config["seed"] == 0 and config["data"] == str(tiny_data)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    assert "knn_top1" in records[0]  # the random-init reference
+    for r in records[1:]:
+        assert {"loss", "acc", "lr", "images_per_s", "knn_top1"} <= set(r)
+    env = json.loads((run / "env.json").read_text())
+    assert {"torch", "torchvision", "device", "git", "world_size"} <= set(env)
+    ckpt = torch.load(run / "checkpoint_last.pth.tar", weights_only=False)
+    assert ckpt["epoch"] == 2 and ckpt["arch"] == "resnet18"
+    assert "module.queue" in ckpt["state_dict"] and "module.encoder_q.fc.0.weight" in ckpt["state_dict"]
+    assert int(ckpt["state_dict"]["module.queue_ptr"]) == (2 * 5 * 8) % 60  # 2 epochs x 5 steps x 8 keys, wrapped
+    assert (run / "checkpoint_0001.pth.tar").is_file()  # smoke keeps one per epoch (save_every 1)
+    assert json.loads((run / "summary.json").read_text())["knn_top1"] == records[-1]["knn_top1"]
+
+
+def test_resume_ends_where_an_uninterrupted_run_does(tiny_data: Path, tmp_path: Path):
+    config = tiny("mlp+aug+cos", "epochs=2", "knn_every=0")
+    pretrain(config, tmp_path / "full", data=tiny_data, seed=1, show_progress=False)
+    part = pretrain(config, tmp_path / "cut", data=tiny_data, seed=1, stop_after_epoch=1, show_progress=False)
+    assert not part["finished"] and not (tmp_path / "cut" / "summary.json").exists()
+    pretrain(config, tmp_path / "cut", data=tiny_data, seed=1, resume=True, show_progress=False)
+    full, cut = _state(tmp_path / "full"), _state(tmp_path / "cut")
+    assert full.keys() == cut.keys()
+    for key in full:
+        assert torch.equal(full[key], cut[key]), key
+    lines = lambda run: [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert [r["loss"] for r in lines(tmp_path / "full")[1:]] == [r["loss"] for r in lines(tmp_path / "cut")[1:]]
+
+
+def test_existing_runs_are_protected(tiny_data: Path, tmp_path: Path):
+    config = tiny("moco-v1", "epochs=1", "knn_every=0")
+    pretrain(config, tmp_path / "run", data=tiny_data, show_progress=False)
+    with pytest.raises(UsageError, match="already holds a run"):
+        pretrain(config, tmp_path / "run", data=tiny_data, show_progress=False)
+    with pytest.raises(UsageError, match="started with lr="):
+        pretrain({**config, "lr": 1.0}, tmp_path / "run", data=tiny_data, resume=True, show_progress=False)
+    with pytest.raises(UsageError, match="nothing to resume"):
+        pretrain(config, tmp_path / "empty", data=tiny_data, resume=True, show_progress=False)
+
+
+def test_bad_data_writes_nothing(tmp_path: Path):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    with pytest.raises(UsageError, match="no class folders"):
+        pretrain(tiny(), tmp_path / "run", data=tmp_path / "data", show_progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["moco-v1", "simclr-b256", "end-to-end-b256", "supervised"])
+def test_every_mechanism_trains(name: str, tiny_data: Path, tmp_path: Path):
+    summary = pretrain(tiny(name, "epochs=1", "batch_size=8"), tmp_path / name, data=tiny_data, show_progress=False)
+    record = json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1])
+    assert summary["finished"] and torch.isfinite(torch.tensor(record["loss"]))
+    keys = _state(tmp_path / name).keys()
+    if name == "supervised":
+        assert "module.fc.weight" in keys and json.loads((tmp_path / name / "config.json").read_text())["num_classes"] == 10
+    else:
+        assert any(k.startswith("module.encoder") for k in keys)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
+    """torchrun with 2 gloo processes (DDP shuffle BN) == 1 process with BatchNorm in 2 groups.
+
+    Two steps of 40 images (K=60, so the second enqueue wraps around): longer runs of this tiny,
+    ill-conditioned model (BatchNorm over 20 values at 1x1 spatial size) amplify float rounding, which
+    differs between any two thread counts, into visible differences.
+    """
+    args = ["pretrain", "--recipe", "mlp+aug+cos", "--scale", "smoke", "--data", str(tiny_data), "--seed", "3"]
+    for s in [*TINY, "image_size=32", "batch_size=40", "epochs=2", "knn_every=0"]:
+        args += ["--set", s]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "mocobench"]
+    subprocess.run([*ddp, *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "mocobench", *args, "--out", str(tmp_path / "one")], check=True, env=env,
+                   timeout=300)
+    ddp_state, one_state = _state(tmp_path / "ddp"), _state(tmp_path / "one")
+    assert int(ddp_state["module.queue_ptr"]) == int(one_state["module.queue_ptr"]) == 80 % 60
+    assert torch.allclose(ddp_state["module.queue"], one_state["module.queue"], atol=1e-4)
+    for key, value in one_state.items():
+        if "running_" in key or "num_batches" in key:
+            continue  # BN running stats: rank 0's under DDP, the mean of the groups in one process
+        assert torch.allclose(ddp_state[key], value, atol=1e-4), key
+    loss = lambda run: json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["loss"]  # noqa: E731
+    assert loss(tmp_path / "ddp") == pytest.approx(loss(tmp_path / "one"), abs=1e-4)
