@@ -20,7 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-recipes_app = typer.Typer(help="List paper recipes, or show one resolved config.", invoke_without_command=True)
+recipes_app = typer.Typer(
+    help="List paper recipes, or show one resolved config.", invoke_without_command=True
+)
 data_app = typer.Typer(help="The embedded dataset and data folders.", no_args_is_help=True)
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(data_app, name="data")
@@ -28,7 +30,9 @@ app.add_typer(data_app, name="data")
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
-ScaleOpt = Annotated[str, typer.Option("--scale", help="paper | mini | smoke: how much compute (never the row's knob)")]
+ScaleOpt = Annotated[
+    str, typer.Option("--scale", help="paper | mini | smoke: how much compute (never the row's knob)")
+]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting: --set key=value (repeatable)")
 ]
@@ -55,7 +59,18 @@ def recipes_list(ctx: typer.Context) -> None:
     from mocobench.config.recipes import all_recipes, resolve
 
     table = Table(title="mocobench recipes (paper scale; --scale mini|smoke shrinks compute)")
-    for col in ("recipe", "paper table: row", "mechanism", "MLP", "augmentation", "cos", "T", "epochs", "batch", "lr"):
+    for col in (
+        "recipe",
+        "paper table: row",
+        "mechanism",
+        "MLP",
+        "augmentation",
+        "cos",
+        "T",
+        "epochs",
+        "batch",
+        "lr",
+    ):
         table.add_column(col, no_wrap=col == "recipe")
     for name in sorted(all_recipes(), key=_paper_order):
         c = resolve(name)
@@ -80,7 +95,9 @@ def recipes_show(
     name: Annotated[str, typer.Argument(help="Recipe name, e.g. mlp+aug+cos")],
     scale: ScaleOpt = "paper",
     set_: SetOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the resolved config as one JSON object")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the resolved config as one JSON object")
+    ] = False,
 ) -> None:
     """Show the resolved config of one recipe at a scale, with overrides."""
     from mocobench.config.recipes import resolve
@@ -101,10 +118,18 @@ def recipes_show(
 def pretrain(
     recipe: Annotated[str, typer.Option("--recipe", help="Recipe name (mocobench recipes lists them)")],
     scale: ScaleOpt = "paper",
-    data: Annotated[Path | None, typer.Option("--data", help="ImageNet-layout folder; default: the embedded dataset")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder; default runs/<scale>/<recipe>/seed<N>")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the initialisation, data order and augmentation")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the folder from its last checkpoint")] = False,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: the embedded dataset")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder; default runs/<scale>/<recipe>/seed<N>")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the initialisation, data order and augmentation")
+    ] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in the folder from its last checkpoint")
+    ] = False,
     set_: SetOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
 ) -> None:
@@ -118,7 +143,9 @@ def pretrain(
     if int(os.environ.get("RANK", "0")) == 0:
         knn = summary["knn_top1"]
         init = summary["knn_top1_init"]
-        line = f"kNN top-1 {knn:.1f}% (random init {init:.1f}%)" if knn is not None and init is not None else ""
+        line = (
+            f"kNN top-1 {knn:.1f}% (random init {init:.1f}%)" if knn is not None and init is not None else ""
+        )
         out.print(f"[bold green]done[/]: {recipe} ({scale}, seed {seed}) -> {run_dir}  {line}")
 
 

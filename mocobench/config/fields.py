@@ -34,7 +34,11 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
     "moco_m": (float, 0.999, "momentum of the key encoder"),
     "moco_t": (float, 0.07, "softmax temperature (also the end-to-end NT-Xent temperature)"),
     "image_size": (int, 224, "crop size in pixels"),
-    "bn_splits": (int, 8, "BatchNorm groups for shuffle BN (the paper's 8 GPUs); per process: bn_splits / world"),
+    "bn_splits": (
+        int,
+        8,
+        "BatchNorm groups for shuffle BN (the paper's 8 GPUs); per process: bn_splits / world",
+    ),
     "sync_bn": (bool, False, "synchronised (global) BatchNorm across processes (SimCLR)"),
     "num_classes": (int, 1000, "classes of the supervised recipe (set from the data)"),
     "max_images_per_class": (int, 0, "use at most this many training images per class (0: all)"),
@@ -64,7 +68,9 @@ def coerce(key: str, value: Any) -> Any:
     if typ is list:
         if isinstance(value, str):
             text = value.strip().strip("[]")
-            value = [float(x) if "." in x or "e" in x.lower() else int(x) for x in text.split(",") if x.strip()]
+            value = [
+                float(x) if "." in x or "e" in x.lower() else int(x) for x in text.split(",") if x.strip()
+            ]
         if not isinstance(value, list | tuple):
             raise ValueError(f"{key} takes a list like 120,160, not {value!r}")
         return list(value)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from mocobench.config.fields import AUGMENTATIONS, FIELDS, MECHANISMS, OPTIMIZERS, ROW_KNOBS, coerce
 from mocobench.errors import UsageError
@@ -143,7 +144,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if key == "aug_plus":  # the official flag name: a switch between the v1 and aug+ pipelines
             key, value = "augmentation", "aug_plus" if coerce("mlp", value) else "moco_v1"
         if key not in FIELDS:
-            raise UsageError(f"unknown --set key {key!r}{_suggest(key, FIELDS)} (see: mocobench recipes show NAME)")
+            raise UsageError(
+                f"unknown --set key {key!r}{_suggest(key, FIELDS)} (see: mocobench recipes show NAME)"
+            )
         try:
             out[key] = coerce(key, value)
         except ValueError as e:

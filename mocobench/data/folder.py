@@ -43,12 +43,16 @@ def list_split(root: Path, split: str, max_per_class: int = 0) -> tuple[list[tup
         raise UsageError(f"{split_dir} has no class folders; put images in {split_dir}/<class>/")
     samples: list[tuple[Path, int]] = []
     for label, cdir in enumerate(classes):
-        files = sorted(p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS or p.suffix in IMAGE_EXTENSIONS)
+        files = sorted(
+            p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS or p.suffix in IMAGE_EXTENSIONS
+        )
         if max_per_class:
             files = files[:max_per_class]
         samples += [(f, label) for f in files]
     if not samples:
-        raise UsageError(f"{split_dir} holds no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...); add images or fix --data")
+        raise UsageError(
+            f"{split_dir} holds no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...); add images or fix --data"
+        )
     return samples, [c.name for c in classes]
 
 
@@ -61,7 +65,9 @@ def verify_images(samples: list[tuple[Path, int]]) -> None:
             with Image.open(path) as im:
                 im.verify()
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise UsageError(f"unreadable image {path} ({type(e).__name__}); remove or replace the file") from e
+            raise UsageError(
+                f"unreadable image {path} ({type(e).__name__}); remove or replace the file"
+            ) from e
 
 
 def load_rgb(path: Path) -> Image.Image:
@@ -82,7 +88,9 @@ class FolderDataset(Dataset):
     With an int key (plain loaders, evaluation) the transform draws from the ambient generator.
     """
 
-    def __init__(self, samples: list[tuple[Path, int]], classes: list[str], transform: Callable, seed: int = 0):
+    def __init__(
+        self, samples: list[tuple[Path, int]], classes: list[str], transform: Callable, seed: int = 0
+    ):
         self.samples, self.classes, self.transform, self.seed = samples, classes, transform, seed
 
     def __len__(self) -> int:
@@ -116,7 +124,11 @@ class GlobalBatchSampler(Sampler[list[tuple[int, int]]]):
                 "use more data or a smaller batch (--set batch_size=N)"
             )
         self.size, self.global_batch, self.rank, self.world_size, self.seed = (
-            size, global_batch, rank, world_size, seed
+            size,
+            global_batch,
+            rank,
+            world_size,
+            seed,
         )
         self.local_batch = global_batch // world_size
         self.epoch = 0

@@ -47,7 +47,14 @@ class ObjectSpec:
     # its own): stretch along the object's axes, shear, and a smooth sinusoidal warp.
     aspect: float = 1.0  # x / y stretch
     shear: float = 0.0
-    warp: tuple[float, float, float, float, float, float] = (0.0, 1.0, 0.0, 0.0, 1.0, 0.0)  # amp, freq, phase x2
+    warp: tuple[float, float, float, float, float, float] = (
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+    )  # amp, freq, phase x2
 
 
 def _polygon_inside(x: np.ndarray, y: np.ndarray, pts: list[tuple[float, float]]) -> np.ndarray:
@@ -65,7 +72,10 @@ def _polygon_inside(x: np.ndarray, y: np.ndarray, pts: list[tuple[float, float]]
 
 
 def _regular(n: int, r: float, phase: float = -math.pi / 2) -> list[tuple[float, float]]:
-    return [(r * math.cos(phase + 2 * math.pi * i / n), r * math.sin(phase + 2 * math.pi * i / n)) for i in range(n)]
+    return [
+        (r * math.cos(phase + 2 * math.pi * i / n), r * math.sin(phase + 2 * math.pi * i / n))
+        for i in range(n)
+    ]
 
 
 def shape_mask(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -118,7 +128,7 @@ def object_coverage(obj: ObjectSpec, height: int, width: int, supersample: int =
 
 
 def object_box(obj: ObjectSpec, height: int, width: int) -> tuple[int, int, int, int] | None:
-    """Tight pixel box (xmin, ymin, xmax, ymax), 0-based inclusive, of the visible object; None if off-canvas."""
+    """Tight pixel box (xmin, ymin, xmax, ymax), of the visible object (None: off-canvas)."""
     cov = object_coverage(obj, height, width) > 0.25
     if not cov.any():
         return None
@@ -130,7 +140,9 @@ def _stripes(obj: ObjectSpec, height: int, width: int) -> np.ndarray:
     if obj.stripe_period <= 0:
         return np.ones((height, width), dtype=np.float32)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    phase = (xx * math.cos(obj.stripe_angle) + yy * math.sin(obj.stripe_angle)) * 2 * math.pi / obj.stripe_period
+    phase = (
+        (xx * math.cos(obj.stripe_angle) + yy * math.sin(obj.stripe_angle)) * 2 * math.pi / obj.stripe_period
+    )
     return (1.0 - obj.stripe_contrast * 0.5 * (1 + np.sin(phase))).astype(np.float32)
 
 
@@ -159,7 +171,9 @@ def render_scene(
     img = render_background(rng, height, width, *background)
     for obj in objects:
         cov = object_coverage(obj, height, width)[..., None]
-        fill = np.asarray(obj.color, dtype=np.float32)[None, None, :] * _stripes(obj, height, width)[..., None]
+        fill = (
+            np.asarray(obj.color, dtype=np.float32)[None, None, :] * _stripes(obj, height, width)[..., None]
+        )
         fill = fill + rng.normal(0.0, object_noise, size=(height, width, 3)).astype(np.float32)
         img = img * (1 - cov) + fill * cov
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)

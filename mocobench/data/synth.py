@@ -52,7 +52,8 @@ def _luma(rgb: np.ndarray) -> float:
     return float(rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
 
 
-HUES = 6  # colours come from a few hue families: enough to fool a random encoder, too few to tell instances apart
+# Colours come from a few hue families: enough to fool a random encoder, too few to tell instances apart.
+HUES = 6
 
 
 def _random_color(rng: np.random.Generator) -> np.ndarray:
@@ -81,8 +82,14 @@ def sample_object(
     size = rng.uniform(*size_range) * canvas
     margin = 0.4 * size  # the object may touch the border but stays mostly visible
     striped = rng.uniform() < stripes
-    warp = (rng.uniform(0, 0.15), rng.uniform(1.5, 3.5), rng.uniform(0, 2 * math.pi),
-            rng.uniform(0, 0.15), rng.uniform(1.5, 3.5), rng.uniform(0, 2 * math.pi))
+    warp = (
+        rng.uniform(0, 0.15),
+        rng.uniform(1.5, 3.5),
+        rng.uniform(0, 2 * math.pi),
+        rng.uniform(0, 0.15),
+        rng.uniform(1.5, 3.5),
+        rng.uniform(0, 2 * math.pi),
+    )
     return ObjectSpec(
         shape=shape,
         cx=float(rng.uniform(margin, canvas - margin)),
@@ -116,7 +123,7 @@ def render_classification_image(spec: SynthSpec, split: str, index: int) -> tupl
 
 
 def write_classification(out: Path, spec: SynthSpec) -> Path:
-    """Write the dataset to `out` (ImageNet layout plus `synth.json`); the folder appears complete or not at all."""
+    """Write the dataset to `out` (ImageNet layout + `synth.json`); it appears complete or not at all."""
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -30,7 +30,9 @@ def strip_module(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {k.removeprefix("module."): v for k, v in state_dict.items()}
 
 
-def save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, arch: str, extra: dict) -> Path:
+def save(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, arch: str, extra: dict
+) -> Path:
     """Write a checkpoint for the end of `epoch` (1-based count of finished epochs)."""
     state = {
         "epoch": epoch,
@@ -46,9 +48,14 @@ def load(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # a truncated or foreign file: say which
-        raise UsageError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); pass a valid .pth.tar") from e
+        raise UsageError(
+            f"cannot read checkpoint {path} ({type(e).__name__}: {e}); pass a valid .pth.tar"
+        ) from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise UsageError(f"{path} is not a MoCo-layout checkpoint (no 'state_dict'); pass one written by mocobench or the official code")
+        raise UsageError(
+            f"{path} is not a MoCo-layout checkpoint (no 'state_dict'); "
+            "pass one written by mocobench or the official code"
+        )
     return ckpt
 
 

@@ -63,7 +63,10 @@ def build_data(config: dict[str, Any], data: Path | None, seed: int, dist: distr
     train_samples, classes = list_split(root, "train", config["max_images_per_class"])
     val_samples, val_classes = list_split(root, "val")
     if val_classes != classes:
-        raise UsageError(f"{root}/val has classes {val_classes[:3]}... but train has {classes[:3]}...; use the same class folders")
+        raise UsageError(
+            f"{root}/val has classes {val_classes[:3]}... but train has {classes[:3]}...; "
+            "use the same class folders"
+        )
     if dist.is_main:
         verify_images(train_samples + val_samples)
     size = config["image_size"]
@@ -99,7 +102,9 @@ def build_model(config: dict[str, Any], num_classes: int, dist: distributed.Dist
     if mechanism == "end-to-end":
         # One encoder sees both views: BN is global (SimCLR) or per process, never split (positives would
         # share BN groups in a pattern no multi-GPU run has).
-        model = EndToEnd(encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"])
+        model = EndToEnd(
+            encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"]
+        )
         return sync_batchnorm(model) if config["sync_bn"] else model
     if config["bn_splits"] % dist.world_size:
         raise UsageError(
@@ -108,7 +113,9 @@ def build_model(config: dict[str, Any], num_classes: int, dist: distributed.Dist
         )
     splits = config["bn_splits"] // dist.world_size
     builder = encoder_builder(config["arch"], splits)
-    model = MoCo(builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"])
+    model = MoCo(
+        builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"]
+    )
     try:
         model.check_batch_size(config["batch_size"])
     except ValueError as e:
@@ -127,10 +134,16 @@ def query_encoder(model: nn.Module) -> nn.Module:
 
 def build_optimizer(config: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
     if config["optimizer"] == "lars":
-        return LARS(lars_param_groups(model, config["weight_decay"]), lr=config["lr"], momentum=config["momentum"],
-                    weight_decay=config["weight_decay"])
+        return LARS(
+            lars_param_groups(model, config["weight_decay"]),
+            lr=config["lr"],
+            momentum=config["momentum"],
+            weight_decay=config["weight_decay"],
+        )
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"])
+    return torch.optim.SGD(
+        params, config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"]
+    )
 
 
 def step_seed(seed: int, epoch: int, step: int) -> int:
@@ -156,11 +169,23 @@ def train_one_epoch(
     t0 = time.perf_counter()
     for step, (images, targets) in enumerate(data.train):
         if config["lr_per_step"]:
-            set_lr(optimizer, learning_rate(config["lr"], epoch + step / steps, config["epochs"], config["cos"],
-                                            config["schedule"], config["warmup_epochs"]))
+            set_lr(
+                optimizer,
+                learning_rate(
+                    config["lr"],
+                    epoch + step / steps,
+                    config["epochs"],
+                    config["cos"],
+                    config["schedule"],
+                    config["warmup_epochs"],
+                ),
+            )
         torch.manual_seed(step_seed(seed, epoch, step))  # the shuffle-BN permutation, identical on every rank
         if supervised:
-            images, targets = images.to(dist.device, non_blocking=True), targets.to(dist.device, non_blocking=True)
+            images, targets = (
+                images.to(dist.device, non_blocking=True),
+                targets.to(dist.device, non_blocking=True),
+            )
             output = model(images)
             loss = F.cross_entropy(output, targets)
             acc = contrastive_accuracy(output, targets)
@@ -171,13 +196,17 @@ def train_one_epoch(
             loss = F.cross_entropy(logits, labels)  # InfoNCE (MoCo eq. 1) / NT-Xent
             acc = contrastive_accuracy(logits, labels)
         if not torch.isfinite(loss):
-            raise RuntimeError(f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; lower the lr (--set lr=...)")
+            raise RuntimeError(
+                f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; lower the lr (--set lr=...)"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         totals += torch.tensor([loss.item(), float(acc), 1.0], dtype=torch.float64)
         elapsed = time.perf_counter() - t0
-        progress.step(loss.item(), optimizer.param_groups[0]["lr"], (step + 1) * config["batch_size"] / elapsed)
+        progress.step(
+            loss.item(), optimizer.param_groups[0]["lr"], (step + 1) * config["batch_size"] / elapsed
+        )
     seconds = time.perf_counter() - t0
     if dist.distributed:
         torch.distributed.all_reduce(totals)
@@ -192,7 +221,9 @@ def train_one_epoch(
 
 def _knn(model: nn.Module, data: Data, config: dict[str, Any], dist: distributed.DistInfo) -> float:
     backbone = Backbone(query_encoder(model))
-    return knn_accuracy(backbone, data.bank, data.val, data.num_classes, dist.device, config["knn_k"], config["knn_t"])
+    return knn_accuracy(
+        backbone, data.bank, data.val, data.num_classes, dist.device, config["knn_k"], config["knn_t"]
+    )
 
 
 def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
@@ -237,7 +268,9 @@ def pretrain(
             raise UsageError(f"nothing to resume in {run_dir} (no {checkpoint.LAST}); run without --resume")
         _check_resumable(run_dir, config)
     elif last.is_file() or (run_dir / "summary.json").is_file():
-        raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it, or --out for a new folder")
+        raise UsageError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or --out for a new folder"
+        )
 
     torch.manual_seed(seed)  # model initialisation
     data = build_data(config, data, seed, dist)
@@ -246,7 +279,9 @@ def pretrain(
     model = build_model(config, data.num_classes, dist).to(dist.device)
     optimizer = build_optimizer(config, model)
     if dist.distributed:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None
+        )
 
     start_epoch = 0
     if resume:
@@ -269,9 +304,21 @@ def pretrain(
     with TrainProgress(epochs, start_epoch, enabled=show_progress and dist.is_main) as progress:
         for epoch in range(start_epoch, end_epoch):
             if not config["lr_per_step"]:  # MoCo: lr set once per epoch (PAPER.md: "per epoch, no warm-up")
-                set_lr(optimizer, learning_rate(config["lr"], epoch, epochs, config["cos"], config["schedule"],
-                                                config["warmup_epochs"]))
-            rec = {"epoch": epoch + 1, **train_one_epoch(model, data, optimizer, config, epoch, seed, dist, progress)}
+                set_lr(
+                    optimizer,
+                    learning_rate(
+                        config["lr"],
+                        epoch,
+                        epochs,
+                        config["cos"],
+                        config["schedule"],
+                        config["warmup_epochs"],
+                    ),
+                )
+            rec = {
+                "epoch": epoch + 1,
+                **train_one_epoch(model, data, optimizer, config, epoch, seed, dist, progress),
+            }
             every = config["knn_every"]
             if dist.is_main and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):
                 rec["knn_top1"] = _knn(model, data, config, dist)
@@ -279,8 +326,14 @@ def pretrain(
                 extra = {"config": config, "seed": seed}
                 checkpoint.save(last, model, optimizer, epoch + 1, config["arch"], extra)
                 if config["save_every"] and (epoch + 1) % config["save_every"] == 0 and epoch + 1 < epochs:
-                    checkpoint.save(run_dir / f"checkpoint_{epoch + 1:04d}.pth.tar", model, optimizer, epoch + 1,
-                                    config["arch"], extra)
+                    checkpoint.save(
+                        run_dir / f"checkpoint_{epoch + 1:04d}.pth.tar",
+                        model,
+                        optimizer,
+                        epoch + 1,
+                        config["arch"],
+                        extra,
+                    )
                 atomic.append_jsonl(metrics_path, rec)
                 records.append(rec)
             progress.end_epoch(rec)
@@ -293,7 +346,9 @@ def pretrain(
         "seed": seed,
         "epochs_done": end_epoch,
         "finished": end_epoch == epochs,
-        "knn_top1": next((r["knn_top1"] for r in reversed(records) if "knn_top1" in r and r["epoch"] > 0), None),
+        "knn_top1": next(
+            (r["knn_top1"] for r in reversed(records) if "knn_top1" in r and r["epoch"] > 0), None
+        ),
         "knn_top1_init": next((r["knn_top1"] for r in records if r["epoch"] == 0), None),
         "seconds_this_session": time.perf_counter() - t_start,
         "run_dir": str(run_dir),

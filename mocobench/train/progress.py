@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 console = Console(stderr=True)
 
@@ -46,8 +53,10 @@ class TrainProgress:
 
     def end_epoch(self, record: dict[str, Any]) -> None:
         knn = f"  kNN {record['knn_top1']:.1f}%" if "knn_top1" in record else ""
-        line = (f"epoch {record['epoch']}: loss {record['loss']:.3f}  acc {record['acc']:.1f}%  "
-                f"lr {record['lr']:.4g}  {record['images_per_s']:.0f} img/s{knn}")
+        line = (
+            f"epoch {record['epoch']}: loss {record['loss']:.3f}  acc {record['acc']:.1f}%  "
+            f"lr {record['lr']:.4g}  {record['images_per_s']:.0f} img/s{knn}"
+        )
         self.progress.update(self.epoch_task, advance=1, info=line.split(": ", 1)[1])
         if self.enabled:
             self.progress.console.print(line)

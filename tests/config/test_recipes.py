@@ -59,8 +59,10 @@ def test_moco_rows_match_paper(name):
     assert c["bn_splits"] == 8 and not c["sync_bn"]
 
 
-@pytest.mark.parametrize(("name", "batch", "epochs"), [("simclr-b256", 256, 200), ("simclr-b8192", 8192, 200),
-                                                       ("simclr-b4096-1000ep", 4096, 1000)])
+@pytest.mark.parametrize(
+    ("name", "batch", "epochs"),
+    [("simclr-b256", 256, 200), ("simclr-b8192", 8192, 200), ("simclr-b4096-1000ep", 4096, 1000)],
+)
 def test_simclr_rows_use_simclr_settings(name, batch, epochs):
     c = resolve(name)
     assert c["mechanism"] == "end-to-end" and c["optimizer"] == "lars" and c["augmentation"] == "simclr"
@@ -80,7 +82,13 @@ def test_end_to_end_rows_keep_moco_v2_settings():
 def test_supervised_is_the_standard_imagenet_recipe():
     c = resolve("supervised")
     assert c["mechanism"] == "supervised" and c["epochs"] == 90 and c["batch_size"] == 256
-    assert (c["lr"], c["momentum"], c["weight_decay"], c["schedule"], c["cos"]) == (0.1, 0.9, 1e-4, [30, 60], False)
+    assert (c["lr"], c["momentum"], c["weight_decay"], c["schedule"], c["cos"]) == (
+        0.1,
+        0.9,
+        1e-4,
+        [30, 60],
+        False,
+    )
 
 
 @pytest.mark.parametrize("scale", ["mini", "smoke"])
@@ -114,7 +122,7 @@ def test_overrides_are_typed_and_checked():
     c = resolve("mlp+aug+cos", "smoke", ["lr=0.5", "cos=false", "schedule=3,4", "moco_k=512"])
     assert (c["lr"], c["cos"], c["schedule"], c["moco_k"]) == (0.5, False, [3, 4], 512)
     assert parse_overrides(["aug_plus=false"]) == {"augmentation": "moco_v1"}
-    with pytest.raises(UsageError, match="unknown --set key 'mocok'.*moco_k"):
+    with pytest.raises(UsageError, match=r"unknown --set key 'mocok'.*moco_k"):
         parse_overrides(["mocok=3"])
     with pytest.raises(UsageError, match="cos takes true or false"):
         parse_overrides(["cos=maybe"])
@@ -133,7 +141,7 @@ def test_scale_file_may_not_set_a_knob(tmp_path: Path, monkeypatch: pytest.Monke
     folder = tmp_path / "recipes"
     shutil.copytree(recipes_dir(), folder)
     with open(folder / "scales.toml", "a") as f:
-        f.write('\n[cheat]\nmlp = true\n')
+        f.write("\n[cheat]\nmlp = true\n")
     monkeypatch.setenv("MOCOBENCH_RECIPES", str(folder))
     with pytest.raises(UsageError, match="changes a row's knob"):
         resolve("moco-v1", "mini")

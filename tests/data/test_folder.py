@@ -38,7 +38,7 @@ def test_unreadable_image_is_named(tmp_path: Path):
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not a jpeg")
     samples, _ = list_split(tmp_path, "train")
-    with pytest.raises(UsageError, match="unreadable image .*broken.jpg"):
+    with pytest.raises(UsageError, match=r"unreadable image .*broken\.jpg"):
         verify_images(samples)
 
 

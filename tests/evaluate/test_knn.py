@@ -22,7 +22,10 @@ def test_knn_predict_votes_with_similarity_weights():
     assert scores.argmax(1).item() == 1
     # k larger than the bank is clipped, k=1 is nearest neighbour.
     assert knn_predict(query, bank, labels, 2, k=10).shape == (1, 2)
-    assert knn_predict(F.normalize(torch.tensor([[1.0, 0.05]]), dim=1), bank, labels, 2, k=1).argmax().item() == 0
+    assert (
+        knn_predict(F.normalize(torch.tensor([[1.0, 0.05]]), dim=1), bank, labels, 2, k=1).argmax().item()
+        == 0
+    )
 
 
 def test_knn_accuracy_on_separable_clusters():

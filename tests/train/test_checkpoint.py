@@ -35,7 +35,11 @@ def test_official_checkpoint_restores_into_our_model(tmp_path: Path):
     with torch.no_grad():
         source.queue.mul_(2)
         source.queue_ptr.fill_(7)
-    official = {"epoch": 200, "arch": "resnet18", "state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}
+    official = {
+        "epoch": 200,
+        "arch": "resnet18",
+        "state_dict": {f"module.{k}": v for k, v in source.state_dict().items()},
+    }
     torch.save(official, tmp_path / "official.pth.tar")
     target = _moco()
     assert checkpoint.restore(checkpoint.load(tmp_path / "official.pth.tar"), target) == 200

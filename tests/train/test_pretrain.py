@@ -43,7 +43,9 @@ def test_smoke_run_writes_the_run_folder(tiny_data: Path, tmp_path: Path):
     ckpt = torch.load(run / "checkpoint_last.pth.tar", weights_only=False)
     assert ckpt["epoch"] == 2 and ckpt["arch"] == "resnet18"
     assert "module.queue" in ckpt["state_dict"] and "module.encoder_q.fc.0.weight" in ckpt["state_dict"]
-    assert int(ckpt["state_dict"]["module.queue_ptr"]) == (2 * 5 * 8) % 60  # 2 epochs x 5 steps x 8 keys, wrapped
+    assert (
+        int(ckpt["state_dict"]["module.queue_ptr"]) == (2 * 5 * 8) % 60
+    )  # 2 epochs x 5 steps x 8 keys, wrapped
     assert (run / "checkpoint_0001.pth.tar").is_file()  # smoke keeps one per epoch (save_every 1)
     assert json.loads((run / "summary.json").read_text())["knn_top1"] == records[-1]["knn_top1"]
 
@@ -59,7 +61,9 @@ def test_resume_ends_where_an_uninterrupted_run_does(tiny_data: Path, tmp_path: 
     for key in full:
         assert torch.equal(full[key], cut[key]), key
     lines = lambda run: [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
-    assert [r["loss"] for r in lines(tmp_path / "full")[1:]] == [r["loss"] for r in lines(tmp_path / "cut")[1:]]
+    assert [r["loss"] for r in lines(tmp_path / "full")[1:]] == [
+        r["loss"] for r in lines(tmp_path / "cut")[1:]
+    ]
 
 
 def test_existing_runs_are_protected(tiny_data: Path, tmp_path: Path):
@@ -82,12 +86,17 @@ def test_bad_data_writes_nothing(tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["moco-v1", "simclr-b256", "end-to-end-b256", "supervised"])
 def test_every_mechanism_trains(name: str, tiny_data: Path, tmp_path: Path):
-    summary = pretrain(tiny(name, "epochs=1", "batch_size=8"), tmp_path / name, data=tiny_data, show_progress=False)
+    summary = pretrain(
+        tiny(name, "epochs=1", "batch_size=8"), tmp_path / name, data=tiny_data, show_progress=False
+    )
     record = json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1])
     assert summary["finished"] and torch.isfinite(torch.tensor(record["loss"]))
     keys = _state(tmp_path / name).keys()
     if name == "supervised":
-        assert "module.fc.weight" in keys and json.loads((tmp_path / name / "config.json").read_text())["num_classes"] == 10
+        assert (
+            "module.fc.weight" in keys
+            and json.loads((tmp_path / name / "config.json").read_text())["num_classes"] == 10
+        )
     else:
         assert any(k.startswith("module.encoder") for k in keys)
 
@@ -106,15 +115,40 @@ def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
     ill-conditioned model (BatchNorm over 20 values at 1x1 spatial size) amplify float rounding, which
     differs between any two thread counts, into visible differences.
     """
-    args = ["pretrain", "--recipe", "mlp+aug+cos", "--scale", "smoke", "--data", str(tiny_data), "--seed", "3"]
+    args = [
+        "pretrain",
+        "--recipe",
+        "mlp+aug+cos",
+        "--scale",
+        "smoke",
+        "--data",
+        str(tiny_data),
+        "--seed",
+        "3",
+    ]
     for s in [*TINY, "image_size=32", "batch_size=40", "epochs=2", "knn_every=0"]:
         args += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ddp = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "mocobench"]
+    ddp = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "mocobench",
+    ]
     subprocess.run([*ddp, *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300)
-    subprocess.run([sys.executable, "-m", "mocobench", *args, "--out", str(tmp_path / "one")], check=True, env=env,
-                   timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "mocobench", *args, "--out", str(tmp_path / "one")],
+        check=True,
+        env=env,
+        timeout=300,
+    )
     ddp_state, one_state = _state(tmp_path / "ddp"), _state(tmp_path / "one")
     assert int(ddp_state["module.queue_ptr"]) == int(one_state["module.queue_ptr"]) == 80 % 60
     assert torch.allclose(ddp_state["module.queue"], one_state["module.queue"], atol=1e-4)

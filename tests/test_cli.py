@@ -1,0 +1,163 @@
+"""The command line: help everywhere, listings, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from mocobench.cli import main
+
+
+def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["mocobench", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    code = exit_info.value.code
+    return (0 if code is None else int(code)), captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["recipes"], ["recipes", "show"], ["pretrain"], ["data"], ["data", "synth"], ["data", "path"]],
+)
+def test_every_command_has_help(command, capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, *command, "--help")
+    assert code == 0 and "Usage" in out
+
+
+def test_recipes_lists_every_row(capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, "recipes")
+    assert code == 0
+    for name in (
+        "moco-v1",
+        "mlp-t0.07",
+        "mlp+aug+cos+800ep",
+        "supervised",
+        "simclr-b8192",
+        "end-to-end-b4096",
+    ):
+        assert name in out
+
+
+def test_recipes_show_json(capsys, monkeypatch):
+    code, out, _ = run(
+        capsys, monkeypatch, "recipes", "show", "mlp+aug+cos", "--scale", "mini", "--set", "lr=0.1", "--json"
+    )
+    config = json.loads(out)
+    assert code == 0 and config["lr"] == 0.1 and config["scale"] == "mini" and config["aug_plus"] is True
+
+
+def _one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_recipe(capsys, monkeypatch):
+    _one_line_error(
+        *run(capsys, monkeypatch, "pretrain", "--recipe", "mocov1")[::2], "unknown recipe", "moco-v1"
+    )
+
+
+def test_unknown_set_key(capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "recipes", "show", "moco-v1", "--set", "temperature=0.2")
+    _one_line_error(code, err, "unknown --set key 'temperature'")
+
+
+def test_missing_and_empty_data(tmp_path: Path, capsys, monkeypatch):
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "pretrain",
+        "--recipe",
+        "moco-v1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(tmp_path / "x"),
+    )
+    _one_line_error(code, err, "does not exist")
+    (tmp_path / "empty" / "train" / "a").mkdir(parents=True)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "pretrain",
+        "--recipe",
+        "moco-v1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(tmp_path / "empty"),
+    )
+    _one_line_error(code, err, "holds no images")
+
+
+def test_unreadable_image(tmp_path: Path, capsys, monkeypatch):
+    for split in ("train", "val"):
+        (tmp_path / "d" / split / "a").mkdir(parents=True)
+        (tmp_path / "d" / split / "a" / "x.png").write_bytes(b"broken")
+    out = tmp_path / "run"
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "pretrain",
+        "--recipe",
+        "moco-v1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(tmp_path / "d"),
+        "--out",
+        str(out),
+    )
+    _one_line_error(code, err, "unreadable image", "x.png")
+    assert not out.exists()
+
+
+def test_pretrain_smoke_via_cli(tiny_data: Path, tmp_path: Path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    code, stdout, _ = run(
+        capsys,
+        monkeypatch,
+        "pretrain",
+        "--recipe",
+        "moco-v1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--set",
+        "batch_size=8",
+        "--set",
+        "image_size=16",
+        "--set",
+        "epochs=1",
+    )
+    assert code == 0 and "done" in stdout and str(out) in stdout.replace("\n", "")
+    assert (out / "summary.json").is_file()
+
+
+def test_data_synth_writes_a_folder(tmp_path: Path, capsys, monkeypatch):
+    code, _, _ = run(
+        capsys,
+        monkeypatch,
+        "data",
+        "synth",
+        "--out",
+        str(tmp_path / "s"),
+        "--train-per-class",
+        "1",
+        "--val-per-class",
+        "1",
+        "--image-size",
+        "32",
+    )
+    assert code == 0 and len(list((tmp_path / "s" / "train").glob("*/*.png"))) == 10
