@@ -70,32 +70,13 @@ def test_unknown_set_key(capsys, monkeypatch):
     _one_line_error(code, err, "unknown --set key 'temperature'")
 
 
+SMOKE = ("pretrain", "--recipe", "moco-v1", "--scale", "smoke", "--data")
+
+
 def test_missing_and_empty_data(tmp_path: Path, capsys, monkeypatch):
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "pretrain",
-        "--recipe",
-        "moco-v1",
-        "--scale",
-        "smoke",
-        "--data",
-        str(tmp_path / "x"),
-    )
-    _one_line_error(code, err, "does not exist")
+    _one_line_error(*run(capsys, monkeypatch, *SMOKE, str(tmp_path / "x"))[::2], "does not exist")
     (tmp_path / "empty" / "train" / "a").mkdir(parents=True)
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "pretrain",
-        "--recipe",
-        "moco-v1",
-        "--scale",
-        "smoke",
-        "--data",
-        str(tmp_path / "empty"),
-    )
-    _one_line_error(code, err, "holds no images")
+    _one_line_error(*run(capsys, monkeypatch, *SMOKE, str(tmp_path / "empty"))[::2], "holds no images")
 
 
 def test_unreadable_image(tmp_path: Path, capsys, monkeypatch):
@@ -103,44 +84,15 @@ def test_unreadable_image(tmp_path: Path, capsys, monkeypatch):
         (tmp_path / "d" / split / "a").mkdir(parents=True)
         (tmp_path / "d" / split / "a" / "x.png").write_bytes(b"broken")
     out = tmp_path / "run"
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "pretrain",
-        "--recipe",
-        "moco-v1",
-        "--scale",
-        "smoke",
-        "--data",
-        str(tmp_path / "d"),
-        "--out",
-        str(out),
-    )
+    code, _, err = run(capsys, monkeypatch, *SMOKE, str(tmp_path / "d"), "--out", str(out))
     _one_line_error(code, err, "unreadable image", "x.png")
     assert not out.exists()
 
 
 def test_pretrain_smoke_via_cli(tiny_data: Path, tmp_path: Path, capsys, monkeypatch):
     out = tmp_path / "run"
-    code, stdout, _ = run(
-        capsys,
-        monkeypatch,
-        "pretrain",
-        "--recipe",
-        "moco-v1",
-        "--scale",
-        "smoke",
-        "--data",
-        str(tiny_data),
-        "--out",
-        str(out),
-        "--set",
-        "batch_size=8",
-        "--set",
-        "image_size=16",
-        "--set",
-        "epochs=1",
-    )
+    sets = ["--set", "batch_size=8", "--set", "image_size=16", "--set", "epochs=1"]
+    code, stdout, _ = run(capsys, monkeypatch, *SMOKE, str(tiny_data), "--out", str(out), *sets)
     assert code == 0 and "done" in stdout and str(out) in stdout.replace("\n", "")
     assert (out / "summary.json").is_file()
 

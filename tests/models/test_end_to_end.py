@@ -1,19 +1,9 @@
 import torch
 import torch.nn.functional as F
+from tiny_net import TinyNet
 from torch import nn
 
 from mocobench.models.end_to_end import EndToEnd, GlobalBatchNorm, nt_xent_logits, sync_batchnorm
-
-
-class TinyNet(nn.Module):
-    def __init__(self, num_classes: int = 8, norm_layer=nn.BatchNorm2d):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=1, bias=False)
-        self.bn = norm_layer(6)
-        self.fc = nn.Linear(6, num_classes)
-
-    def forward(self, x):
-        return self.fc(F.relu(self.bn(self.conv(x))).mean(dim=(2, 3)))
 
 
 def _naive_nt_xent(z: torch.Tensor, T: float) -> torch.Tensor:

@@ -5,23 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from tiny_net import TinyNet
 from torch import nn
 
 from mocobench.models.moco import MoCo, contrastive_accuracy
 from mocobench.models.split_batchnorm import SplitBatchNorm2d, split_bn
-
-
-class TinyNet(nn.Module):
-    """A conv + BN + pool + fc stand-in for a ResNet: same `num_classes` / `norm_layer` / `.fc` contract."""
-
-    def __init__(self, num_classes: int = 8, norm_layer=nn.BatchNorm2d):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=1, bias=False)
-        self.bn = norm_layer(6)
-        self.fc = nn.Linear(6, num_classes)
-
-    def forward(self, x):
-        return self.fc(F.relu(self.bn(self.conv(x))).mean(dim=(2, 3)))
 
 
 def _moco(**kwargs) -> MoCo:
