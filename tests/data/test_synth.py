@@ -55,30 +55,10 @@ def test_colours_are_independent_of_class_and_keep_luma_contrast():
 
 
 def test_object_box_covers_the_object():
-    obj = shapes.ObjectSpec(
-        "square",
-        cx=20,
-        cy=12,
-        size=10,
-        rotation=0.0,
-        color=(255, 0, 0),
-        stripe_period=0,
-        stripe_angle=0,
-        stripe_contrast=0,
-    )
+    obj = shapes.ObjectSpec("square", cx=20, cy=12, size=10, rotation=0.0, color=(255, 0, 0))
     x0, y0, x1, y1 = shapes.object_box(obj, 32, 32)
     assert (x0, y0, x1, y1) == (16, 8, 23, 15)  # 0.75 of the half-size 5 around (20, 12)
-    far = shapes.ObjectSpec(
-        "circle",
-        cx=-50,
-        cy=-50,
-        size=4,
-        rotation=0.0,
-        color=(0, 0, 0),
-        stripe_period=0,
-        stripe_angle=0,
-        stripe_contrast=0,
-    )
+    far = shapes.ObjectSpec("circle", cx=-50, cy=-50, size=4, rotation=0.0, color=(0, 0, 0))
     assert shapes.object_box(far, 32, 32) is None
 
 
