@@ -32,7 +32,7 @@ from mocobench.models.moco import MoCo, contrastive_accuracy
 from mocobench.train import checkpoint, distributed
 from mocobench.train.environment import environment
 from mocobench.train.lars import LARS, lars_param_groups
-from mocobench.train.progress import TrainProgress
+from mocobench.train.progress import TrainProgress, console
 from mocobench.train.schedule import learning_rate, set_lr
 
 KNN_BANK_MAX = 50_000  # kNN monitor bank: at most this many training images (ImageNet would not fit)
@@ -294,6 +294,8 @@ def pretrain(
         atomic.write_json(run_dir / "env.json", environment(dist.device, dist.world_size, dist.backend))
         atomic.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
         if start_epoch == 0:
+            if show_progress:
+                console.print(f"run folder {run_dir}; kNN of the randomly initialised encoder (reference)...")
             rec = {"epoch": 0, "knn_top1": _knn(model, data, config, dist)}  # random-init reference
             atomic.append_jsonl(metrics_path, rec)
             records.append(rec)
