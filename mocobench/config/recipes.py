@@ -163,6 +163,11 @@ def validate(config: dict[str, Any]) -> None:
     for key, allowed in checks:
         if config[key] not in allowed:
             raise UsageError(f"{key} must be one of {', '.join(allowed)}, not {config[key]!r}")
+    if (config["mechanism"] == "supervised") != (config["augmentation"] == "supervised"):
+        raise UsageError(
+            f"augmentation {config['augmentation']!r} does not fit mechanism {config['mechanism']!r}: "
+            "the supervised recipe uses 'supervised', contrastive ones moco_v1, aug_plus or simclr"
+        )
     for key in ("epochs", "batch_size", "moco_dim", "moco_k", "image_size", "bn_splits"):
         if config[key] < 1:
             raise UsageError(f"{key} must be at least 1, not {config[key]}")
@@ -191,5 +196,5 @@ def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None)
         "paper_rows": [{"table": r.table, "row": r.row} for r in recipe.rows],
         **config,
         # Derived, read-only: the official flag name for the v1 / aug+ switch.
-        "aug_plus": config["augmentation"] != "moco_v1",
+        "aug_plus": config["augmentation"] in ("aug_plus", "simclr"),
     }

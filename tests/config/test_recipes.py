@@ -128,6 +128,9 @@ def test_overrides_are_typed_and_checked():
         parse_overrides(["cos=maybe"])
     with pytest.raises(UsageError, match="key=value"):
         parse_overrides(["lr"])
+    with pytest.raises(UsageError, match="does not fit mechanism"):
+        resolve("moco-v1", "paper", ["augmentation=supervised"])
+    assert resolve("supervised")["aug_plus"] is False and resolve("simclr-b256")["aug_plus"] is True
     with pytest.raises(UsageError, match="bn_splits"):
         resolve("moco-v1", "paper", ["batch_size=100"])
 
