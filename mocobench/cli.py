@@ -24,8 +24,13 @@ recipes_app = typer.Typer(
     help="List paper recipes, or show one resolved config.", invoke_without_command=True
 )
 data_app = typer.Typer(help="The embedded dataset and data folders.", no_args_is_help=True)
+reproduce_app = typer.Typer(
+    help="Run every missing step of a paper table (pre-train, linear), then write the table.",
+    no_args_is_help=True,
+)
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(data_app, name="data")
+app.add_typer(reproduce_app, name="reproduce")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -38,9 +43,20 @@ SetOpt = Annotated[
 ]
 
 
+RunsOpt = Annotated[
+    Path | None,
+    typer.Option("--runs", help="Runs folder (the result store); default $MOCOBENCH_RUNS or ./runs"),
+]
+TablesOpt = Annotated[Path, typer.Option("--out", help="Folder for table<N>[_<scale>].csv/.md/.png")]
+
+
+def runs_root(runs: Path | None = None) -> Path:
+    return runs or Path(os.environ.get("MOCOBENCH_RUNS", "runs"))
+
+
 def default_run_dir(recipe: str, scale: str, seed: int) -> Path:
     """The result store's layout: `$MOCOBENCH_RUNS` (default ./runs) / scale / recipe / seed<N>."""
-    return Path(os.environ.get("MOCOBENCH_RUNS", "runs")) / scale / recipe / f"seed{seed}"
+    return runs_root() / scale / recipe / f"seed{seed}"
 
 
 def _paper_order(name: str) -> tuple[int, str]:
@@ -141,12 +157,132 @@ def pretrain(
     run_dir = out_dir or default_run_dir(recipe, scale, seed)
     summary = run_pretrain(config, run_dir, data=data, seed=seed, resume=resume, device=device)
     if int(os.environ.get("RANK", "0")) == 0:
+        from mocobench.tables.curves import plot_run_curves
+
+        plot_run_curves(run_dir)
         knn = summary["knn_top1"]
         init = summary["knn_top1_init"]
         line = (
             f"kNN top-1 {knn:.1f}% (random init {init:.1f}%)" if knn is not None and init is not None else ""
         )
         out.print(f"[bold green]done[/]: {recipe} ({scale}, seed {seed}) -> {run_dir}  {line}")
+
+
+@app.command()
+def linear(
+    pretrained: Annotated[
+        Path,
+        typer.Option(
+            "--pretrained", help="Finished run folder, or a checkpoint (ours, official MoCo, state_dict)"
+        ),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="ImageNet-layout folder; default: the run's data, else the embedded set"),
+    ] = None,
+    scale: Annotated[
+        str | None, typer.Option("--scale", help="paper | mini | smoke; default: the run's scale")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")] = 0,
+    trials: Annotated[int, typer.Option("--trials", help="Independent linear trials (mean +- std)")] = 1,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for linear.json; default: the run folder"),
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Loader processes")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a linear.json of another protocol")
+    ] = False,
+) -> None:
+    """Linear classification on frozen features (the paper's protocol), written to linear.json."""
+    from mocobench.evaluate.linear import evaluate_pretrained
+
+    result, path = evaluate_pretrained(
+        pretrained, scale, data, seed, trials, out_dir, device, overwrite, workers
+    )
+    std = f" +- {result['top1_std']:.2f}" if result["n"] > 1 else ""
+    out.print(
+        f"[bold green]linear[/] ({result['scale']}, n={result['n']}): top-1 {result['top1']:.2f}%{std}  "
+        f"top-5 {result['top5']:.2f}%  -> {path}"
+    )
+
+
+def _write_table(number: int, scale: str, runs: Path, out_dir: Path) -> None:
+    from mocobench.results.store import collect
+    from mocobench.tables.assemble import build_table
+    from mocobench.tables.curves import plot_run_curves
+    from mocobench.tables.render import rich_table, write_table
+
+    store = collect(runs)
+    for run in store.runs.itertuples():  # training curves of every run shown, drawn where missing
+        if run.scale == scale and run.epochs_done > 0 and not (Path(run.run_dir) / "curves.png").is_file():
+            plot_run_curves(Path(run.run_dir))
+    result = build_table(number, store, scale)
+    paths = write_table(result, out_dir)
+    out.print(rich_table(result))
+    for note in result.notes:
+        out.print(f"- {note}", highlight=False)
+    out.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def table(
+    number: Annotated[int, typer.Argument(help="Paper table: 1 (ablation) or 2 (MoCo vs SimCLR)")],
+    scale: ScaleOpt = "paper",
+    runs: RunsOpt = None,
+    out_dir: TablesOpt = Path("tables"),
+) -> None:
+    """Assemble a paper table from the runs, beside the paper's figures (CSV, markdown, PNG)."""
+    _write_table(number, scale, runs_root(runs), out_dir)
+
+
+@reproduce_app.command("table")
+def reproduce_table(
+    number: Annotated[int, typer.Argument(help="Paper table: 1 or 2")],
+    scale: ScaleOpt = "paper",
+    trials: Annotated[int, typer.Option("--trials", help="Pre-training seeds per row (0..N-1)")] = 1,
+    runs: RunsOpt = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: the embedded dataset")
+    ] = None,
+    recipes: Annotated[
+        str | None, typer.Option("--recipes", help="Only these rows' recipes, comma-separated")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the steps and rough durations; run nothing")
+    ] = False,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    out_dir: TablesOpt = Path("tables"),
+) -> None:
+    """Pre-train and evaluate every row still missing (finished steps are skipped; rerun to resume)."""
+    from mocobench.reproduce import format_seconds, plan, run_plan
+
+    root = runs_root(runs)
+    only = [r.strip() for r in recipes.split(",") if r.strip()] if recipes else None
+    steps = plan(number, scale, trials, root, data, only)
+    todo = [s for s in steps if s.state != "done"]
+    grid = Table(title=f"reproduce table {number} at scale {scale}: {len(todo)} of {len(steps)} steps to run")
+    for col in ("row", "recipe", "seed", "step", "state", "detail", "estimate"):
+        grid.add_column(col)
+    for s in steps:
+        estimate = "-" if s.state == "done" else format_seconds(s.estimate_s)
+        grid.add_row(s.row, s.recipe, str(s.seed), s.kind, s.state, s.detail, estimate)
+    out.print(grid)
+    known = [s.estimate_s for s in todo if s.estimate_s is not None]
+    unknown = len(todo) - len(known)
+    total = format_seconds(sum(known)) if known else "-"
+    out.print(
+        f"rough total: {total}"
+        + (f" + {unknown} steps with no measured speed" if unknown else "")
+        + " (estimates from the median measured speed of comparable runs in the store)"
+    )
+    if dry_run:
+        return
+    run_plan(
+        steps, scale, data, device, on_step=lambda s: out.print(f"[bold]{s.kind}[/] {s.recipe} seed {s.seed}")
+    )
+    _write_table(number, scale, root, out_dir)
 
 
 @data_app.command("synth")
@@ -181,5 +317,5 @@ def main() -> None:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted; resume with --resume")
+        err.print("interrupted; run the same command again to continue (pretrain: add --resume)")
         sys.exit(130)

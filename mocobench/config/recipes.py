@@ -22,6 +22,7 @@ from mocobench.train.schedule import scale_milestones
 
 SCALES = ("paper", "mini", "smoke")
 # Scale keys that are rules rather than field values.
+NOT_RECIPES = ("scales.toml", "linear.toml")  # protocol files that live beside the recipes
 _SCALE_RULES = ("description", "epochs_factor", "batch_factor", "min_batch")
 
 
@@ -54,7 +55,7 @@ class Recipe:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -74,7 +75,7 @@ def _suggest(name: str, choices: Any) -> str:
 
 
 def load_recipe(path: Path) -> Recipe:
-    data = _read_toml(path)
+    data = read_toml(path)
     name = data.get("name", path.stem)
     if name != path.stem:
         raise UsageError(f"{path}: name {name!r} must equal the file name {path.stem!r}")
@@ -88,7 +89,7 @@ def load_recipe(path: Path) -> Recipe:
 
 def all_recipes() -> dict[str, Recipe]:
     folder = recipes_dir()
-    return {p.stem: load_recipe(p) for p in sorted(folder.glob("*.toml")) if p.name != "scales.toml"}
+    return {p.stem: load_recipe(p) for p in sorted(folder.glob("*.toml")) if p.name not in NOT_RECIPES}
 
 
 def get_recipe(name: str) -> Recipe:
@@ -99,7 +100,7 @@ def get_recipe(name: str) -> Recipe:
 
 
 def load_scales() -> dict[str, dict[str, Any]]:
-    scales = _read_toml(recipes_dir() / "scales.toml")
+    scales = read_toml(recipes_dir() / "scales.toml")
     for scale, rules in scales.items():
         _check_keys([k for k in rules if k not in _SCALE_RULES], f"scales.toml [{scale}]")
         changed = [k for k in rules if k in ROW_KNOBS]

@@ -49,7 +49,7 @@ def get_world_size() -> int:
     return dist.get_world_size() if is_dist() else 1
 
 
-def _resolve_device(device: str, local_rank: int) -> torch.device:
+def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
@@ -70,18 +70,18 @@ def init_distributed(device: str = "auto") -> DistInfo:
     """
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if is_dist():
-        dev = _resolve_device(device, local_rank)
+        dev = resolve_device(device, local_rank)
         return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, dist.get_backend())
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
-        return DistInfo(0, 1, 0, _resolve_device(device, 0), None)
+        return DistInfo(0, 1, 0, resolve_device(device, 0), None)
     missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing:
         raise UsageError(
             f"WORLD_SIZE={world_size} is set but {', '.join(missing)} is not; "
             "launch multi-process runs with torchrun"
         )
-    dev = _resolve_device(device, local_rank)
+    dev = resolve_device(device, local_rank)
     backend = "nccl" if dev.type == "cuda" else "gloo"
     if dev.type == "cuda":
         torch.cuda.set_device(dev)

@@ -53,6 +53,8 @@ class TrainProgress:
 
     def end_epoch(self, record: dict[str, Any]) -> None:
         knn = f"  kNN {record['knn_top1']:.1f}%" if "knn_top1" in record else ""
+        if "val_top1" in record:  # linear evaluation
+            knn += f"  val top-1 {record['val_top1']:.1f}%"
         line = (
             f"epoch {record['epoch']}: loss {record['loss']:.3f}  acc {record['acc']:.1f}%  "
             f"lr {record['lr']:.4g}  {record['images_per_s']:.0f} img/s{knn}"

@@ -1,0 +1,128 @@
+"""Backbone weights from any checkpoint we evaluate: our runs, the official MoCo releases, supervised models.
+
+Every format reduces to a torchvision ResNet state_dict without `fc`, which is what the official
+`main_lincls.py` loads (it keeps `module.encoder_q.*` and drops `module.encoder_q.fc.*`, so the MLP head of
+MoCo v2 is discarded, as in the paper: the head is for pre-training only).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+from mocobench.errors import UsageError
+from mocobench.models.encoders import ARCHS
+from mocobench.train import checkpoint
+
+# Tried in order: MoCo (ours and official) keeps the query encoder, end-to-end its one encoder, supervised
+# and torchvision models have the ResNet at the top (with or without DDP's `module.`).
+ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.encoder.", "encoder.", "module.", "")
+
+
+@dataclass
+class Pretrained:
+    state: dict[str, torch.Tensor]  # torchvision ResNet keys, no fc.*
+    arch: str
+    path: Path  # the checkpoint file
+    run_dir: Path | None  # the mocobench run folder it belongs to, if any
+    epoch: int | None
+    source: str  # what kind of checkpoint it was, for linear.json
+    run_config: dict[str, Any] | None
+
+
+def backbone_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
+    """Backbone tensors (no fc) and the prefix they were found under."""
+    for prefix in ENCODER_PREFIXES:
+        picked = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        picked = {k: v for k, v in picked.items() if torch.is_tensor(v) and "." in k}
+        if any(k.startswith("conv1.") for k in picked):
+            return {k: v for k, v in picked.items() if not k.startswith("fc.")}, prefix
+    raise UsageError(
+        "no ResNet weights found in the checkpoint (expected keys like module.encoder_q.conv1.weight or "
+        "conv1.weight); pass a MoCo, end-to-end, supervised or torchvision ResNet checkpoint"
+    )
+
+
+def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def infer_arch(state: dict[str, torch.Tensor]) -> str:
+    """The torchvision ResNet whose non-fc keys and shapes equal `state`'s (built on the meta device)."""
+    wanted = _shapes(state)
+    for arch in ARCHS:
+        with torch.device("meta"):
+            model = getattr(torchvision.models, arch)()
+        ref = {k: v for k, v in _shapes(model.state_dict()).items() if not k.startswith("fc.")}
+        if ref == wanted:
+            return arch
+    raise UsageError(
+        f"the checkpoint's backbone matches none of {', '.join(ARCHS)}; pass a torchvision ResNet checkpoint"
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise UsageError(
+            f"cannot read checkpoint {path} ({type(e).__name__}); pass a valid .pth/.pth.tar"
+        ) from e
+    if not isinstance(obj, dict):
+        raise UsageError(
+            f"{path} holds a {type(obj).__name__}, not a checkpoint dict; pass a state_dict file"
+        )
+    return obj
+
+
+def _run_checkpoint(run_dir: Path) -> Path:
+    last = run_dir / checkpoint.LAST
+    if not last.is_file():
+        raise UsageError(
+            f"{run_dir} holds no {checkpoint.LAST}; pass a run folder written by mocobench pretrain "
+            "or a checkpoint file"
+        )
+    if not (run_dir / "summary.json").is_file():
+        raise UsageError(
+            f"the run in {run_dir} is unfinished; continue it with mocobench pretrain ... --resume "
+            f"--out {run_dir}, or pass {last} itself to evaluate it as it is"
+        )
+    return last
+
+
+def load_pretrained(source: Path) -> Pretrained:
+    """`source` is a finished run folder or a checkpoint file (ours, official MoCo, or a state_dict)."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        path, run_dir = _run_checkpoint(source), source
+    elif source.is_file():
+        path = source
+        # Only a run's own final checkpoint speaks for the run; a periodic one is evaluated on its own.
+        is_last = path.name == checkpoint.LAST and (path.parent / "summary.json").is_file()
+        run_dir = path.parent if is_last else None
+    else:
+        raise UsageError(f"--pretrained {source} does not exist; pass a run folder or a checkpoint file")
+    obj = _read(path)
+    state_dict = obj.get("state_dict", obj.get("model", obj))
+    if not isinstance(state_dict, dict):
+        raise UsageError(f"{path}: 'state_dict' is not a dict; pass a MoCo-layout or state_dict checkpoint")
+    state, prefix = backbone_state(state_dict)
+    arch = obj.get("arch") if isinstance(obj.get("arch"), str) else None
+    if arch is None or arch not in ARCHS:
+        arch = infer_arch(state)
+    if "mocobench" in obj:
+        kind = "mocobench checkpoint"
+    elif prefix.endswith("encoder_q."):
+        kind = "MoCo checkpoint (official layout)"
+    else:
+        kind = f"ResNet state_dict (keys under {prefix!r})" if prefix else "ResNet state_dict"
+    run_config = None
+    if run_dir is not None and (run_dir / "config.json").is_file():
+        run_config = json.loads((run_dir / "config.json").read_text())
+    epoch = obj.get("epoch")
+    return Pretrained(state, arch, path, run_dir, int(epoch) if epoch is not None else None, kind, run_config)

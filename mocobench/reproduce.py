@@ -1,0 +1,192 @@
+"""`mocobench reproduce table N`: run every missing step of every row of a paper table, then write it.
+
+A step is done when its output says so (a run's `summary.json`, a trial in `linear.json` at this scale), not
+by timestamps; a pre-training run with a checkpoint but no summary is resumed. So an interrupted reproduce
+continues where it stopped when the same command is run again, and finished steps are never repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mocobench.config.recipes import all_recipes, resolve
+from mocobench.data.folder import list_split
+from mocobench.data.synth import SynthSpec
+from mocobench.errors import UsageError
+from mocobench.evaluate.linear import RESULT as LINEAR_RESULT
+from mocobench.results.store import Store, collect
+from mocobench.train import checkpoint
+
+
+@dataclass
+class Step:
+    kind: str  # "pretrain" | "linear"
+    row: str
+    recipe: str
+    seed: int
+    run_dir: Path
+    state: str  # "done" | "resume" | "run"
+    detail: str
+    estimate_s: float | None  # None: no measured speed to estimate from
+
+
+def table_rows(number: int) -> list[tuple[str, str]]:
+    """(paper row, recipe) of table `number`, in the paper's order (recipes list their rows)."""
+    from mocobench.tables.paper import load_paper_table
+
+    if number not in (1, 2):
+        raise UsageError(
+            f"reproduce covers tables 1 and 2, not {number} (table 3, memory and time, is profiled)"
+        )
+    by_row = {r.row: name for name, rec in all_recipes().items() for r in rec.rows if r.table == number}
+    rows = [(row, by_row[row]) for row in load_paper_table(number)["row"] if row in by_row]
+    if not rows:
+        raise UsageError(f"no recipe reproduces table {number}; reproduce covers tables 1 and 2")
+    return rows
+
+
+def _train_images(config: dict[str, Any], data: Path | None) -> int:
+    """Training images per epoch (the embedded set's size is known without generating it)."""
+    if data is not None:
+        return len(list_split(Path(data), "train", config["max_images_per_class"])[0])
+    spec = SynthSpec()
+    cap = config["max_images_per_class"] or spec.train_per_class
+    return spec.num_classes * min(cap, spec.train_per_class)
+
+
+def _median(values: Any) -> float | None:
+    values = [float(v) for v in values if v == v and v > 0]  # drop NaN and zeros
+    return statistics.median(values) if values else None
+
+
+def _pretrain_estimate(store: Store, config: dict[str, Any], epochs_left: int, images: int) -> float | None:
+    """Seconds for the remaining epochs at the median measured speed of runs of the same arch, size,
+    mechanism and device type in the store; None when nothing comparable was measured."""
+    device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    runs = store.runs
+    same = runs[
+        (runs.arch == config["arch"])
+        & (runs.image_size == config["image_size"])
+        & (runs.mechanism == config["mechanism"])
+        & (runs.device_type == device_type)
+    ]
+    speed = _median(same.images_per_s)
+    if speed is None:
+        return None
+    steps = images // config["batch_size"]
+    return epochs_left * steps * config["batch_size"] / speed
+
+
+def _linear_estimate(store: Store, scale: str) -> float | None:
+    r = store.results
+    return _median(r[(r.kind == "linear") & (r.scale == scale) & (r.metric == "top1")].seconds)
+
+
+def _epochs_done(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return 0
+    epochs = [json.loads(line).get("epoch", 0) for line in path.read_text().splitlines() if line.strip()]
+    return max(epochs, default=0)
+
+
+def _linear_done(run_dir: Path, scale: str) -> bool:
+    path = run_dir / LINEAR_RESULT
+    if not path.is_file():
+        return False
+    result = json.loads(path.read_text())
+    return result.get("scale") == scale and any(t["trial"] == 0 for t in result.get("trials", []))
+
+
+def plan(
+    number: int,
+    scale: str,
+    trials: int,
+    runs_dir: Path,
+    data: Path | None = None,
+    only: list[str] | None = None,
+) -> list[Step]:
+    """Every step of table `number` at `scale` for seeds 0..trials-1, each marked done / resume / run."""
+    if trials < 1:
+        raise UsageError(f"--trials must be at least 1, not {trials}")
+    rows = table_rows(number)
+    if only:
+        unknown = sorted(set(only) - {recipe for _, recipe in rows})
+        if unknown:
+            raise UsageError(
+                f"--recipes {', '.join(unknown)} not in table {number}; "
+                f"use some of {', '.join(r for _, r in rows)}"
+            )
+        rows = [(row, recipe) for row, recipe in rows if recipe in only]
+    store = collect(runs_dir)
+    linear_s = _linear_estimate(store, scale)
+    steps = []
+    for row, recipe in rows:
+        config = resolve(recipe, scale)
+        images = _train_images(config, data)
+        for seed in range(trials):
+            run_dir = Path(runs_dir) / scale / recipe / f"seed{seed}"
+            epochs = config["epochs"]
+            if (run_dir / "summary.json").is_file():
+                state, detail, left = "done", f"{epochs} epochs", 0
+            elif (run_dir / checkpoint.LAST).is_file():
+                done = _epochs_done(run_dir)
+                state, detail, left = "resume", f"epoch {done} of {epochs} done", epochs - done
+            else:
+                state, detail, left = "run", f"{epochs} epochs x {images} images", epochs
+            estimate = _pretrain_estimate(store, config, left, images) if left else 0.0
+            steps.append(Step("pretrain", row, recipe, seed, run_dir, state, detail, estimate))
+            lin = "done" if _linear_done(run_dir, scale) else "run"
+            estimate = 0.0 if lin == "done" else linear_s
+            steps.append(Step("linear", row, recipe, seed, run_dir, lin, f"protocol at {scale}", estimate))
+    return steps
+
+
+def run_plan(
+    steps: list[Step],
+    scale: str,
+    data: Path | None = None,
+    device: str = "auto",
+    show_progress: bool = True,
+    on_step: Any = None,
+) -> None:
+    """Run every step not done, in order; stops at the first failure (rerun to continue)."""
+    from mocobench.evaluate.linear import evaluate_pretrained
+    from mocobench.tables.curves import plot_run_curves
+    from mocobench.train.pretrain import pretrain
+
+    for step in steps:
+        if step.state == "done":
+            continue
+        if on_step is not None:
+            on_step(step)
+        if step.kind == "pretrain":
+            config = resolve(step.recipe, scale)
+            pretrain(
+                config,
+                step.run_dir,
+                data=data,
+                seed=step.seed,
+                resume=step.state == "resume",
+                device=device,
+                show_progress=show_progress,
+            )
+            plot_run_curves(step.run_dir)
+        else:
+            evaluate_pretrained(step.run_dir, scale, data, 0, 1, device=device, show_progress=show_progress)
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown (no measured run of this kind yet)"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,1 @@
+"""Collecting runs and their evaluations into tables-ready data."""

@@ -1,0 +1,154 @@
+"""The result store: every run folder under a runs directory, read into two pandas DataFrames.
+
+Layout (README, "The run folder"): each pre-training run is a folder with `config.json`, `env.json`,
+`metrics.jsonl`, checkpoints and, once finished, `summary.json`; its evaluations are written beside them
+(`linear.json`, later `voc.json`). Folders are found by content, not by name or timestamp, so runs moved
+or written with `--out` anywhere under the runs directory count the same. Linear results of checkpoints
+that are not runs (e.g. official releases, `runs/<scale>/external/...`) appear in `results` only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RUN_COLUMNS = (
+    "run_dir",
+    "recipe",
+    "scale",
+    "seed",
+    "arch",
+    "image_size",
+    "mechanism",
+    "epochs",
+    "batch_size",
+    "finished",
+    "epochs_done",
+    "knn_top1",
+    "knn_top1_init",
+    "pretrain_seconds",
+    "images_per_s",
+    "device",
+    "device_type",
+    "world_size",
+    "commit",
+    "data",
+)
+RESULT_COLUMNS = ("run_dir", "kind", "trial", "seed", "metric", "value", "scale", "device", "seconds")
+# Result files and the metrics they contribute (kind -> file, metrics).
+RESULT_FILES = {"linear": ("linear.json", ("top1", "top5")), "voc": ("voc.json", ("AP", "AP50", "AP75"))}
+
+
+@dataclass
+class Store:
+    runs: pd.DataFrame
+    results: pd.DataFrame
+
+    def run(self, run_dir: str) -> pd.Series:
+        return self.runs[self.runs.run_dir == run_dir].iloc[0]
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # a folder being written by another process, or not ours: skipped, not fatal
+
+
+def _metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def read_run(run_dir: Path) -> dict[str, Any] | None:
+    config = _json(run_dir / "config.json")
+    if config is None or "recipe" not in config:
+        return None
+    env = _json(run_dir / "env.json") or {}
+    summary = _json(run_dir / "summary.json") or {}
+    records = _metrics(run_dir / "metrics.jsonl")
+    trained = [r for r in records if r.get("epoch", 0) > 0 and "loss" in r]
+    knn = [r for r in trained if "knn_top1" in r]
+    init = [r for r in records if r.get("epoch") == 0 and "knn_top1" in r]
+    return {
+        "run_dir": str(run_dir),
+        "recipe": config["recipe"],
+        "scale": config.get("scale", "paper"),
+        "seed": int(config.get("seed", 0)),
+        "arch": config.get("arch", ""),
+        "image_size": int(config.get("image_size", 0)),
+        "mechanism": config.get("mechanism", ""),
+        "epochs": int(config.get("epochs", 0)),
+        "batch_size": int(config.get("batch_size", 0)),
+        "finished": bool(summary.get("finished", False)),
+        "epochs_done": max((r["epoch"] for r in trained), default=0),
+        "knn_top1": _nan(knn[-1]["knn_top1"]) if knn else math.nan,
+        "knn_top1_init": _nan(init[0]["knn_top1"]) if init else math.nan,
+        "pretrain_seconds": float(sum(r.get("epoch_seconds", 0.0) for r in trained)),
+        "images_per_s": (sum(r["images_per_s"] for r in trained) / len(trained)) if trained else math.nan,
+        "device": env.get("device", ""),
+        "device_type": env.get("device_type", ""),
+        "world_size": int(env.get("world_size", 1)),
+        "commit": (env.get("git") or {}).get("commit", "") or "",
+        "data": str(config.get("data", "")),
+    }
+
+
+def read_results(folder: Path) -> list[dict[str, Any]]:
+    rows = []
+    for kind, (name, metrics) in RESULT_FILES.items():
+        result = _json(folder / name)
+        if not result:
+            continue
+        for trial in result.get("trials", []):
+            for metric in metrics:
+                if trial.get(metric) is None:
+                    continue
+                rows.append(
+                    {
+                        "run_dir": str(folder),
+                        "kind": kind,
+                        "trial": int(trial["trial"]),
+                        "seed": int(trial.get("seed", 0)),
+                        "metric": metric,
+                        "value": float(trial[metric]),
+                        "scale": result.get("scale", ""),
+                        "device": trial.get("device", ""),
+                        "seconds": float(trial.get("seconds", math.nan)),
+                    }
+                )
+    return rows
+
+
+def collect(runs_dir: Path) -> Store:
+    """Every run and result under `runs_dir`, sorted by path (the frames never depend on file order)."""
+    runs_dir = Path(runs_dir)
+    runs, results = [], []
+    folders = set()
+    if runs_dir.is_dir():
+        for name in ("config.json", *(f for f, _ in RESULT_FILES.values())):
+            folders.update(p.parent for p in runs_dir.rglob(name))
+    for folder in sorted(folders):
+        run = read_run(folder)
+        if run is not None:
+            runs.append(run)
+        results.extend(read_results(folder))
+    return Store(
+        pd.DataFrame(runs, columns=list(RUN_COLUMNS)), pd.DataFrame(results, columns=list(RESULT_COLUMNS))
+    )

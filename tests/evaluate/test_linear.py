@@ -1,0 +1,140 @@
+"""The linear protocol: what trains, what stays frozen, the sanity check, trials and linear.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from checkpoints import moco_model, official_moco_file, write_run
+from typer.testing import CliRunner
+
+from mocobench.cli import app
+from mocobench.config.linear import resolve_linear
+from mocobench.errors import UsageError
+from mocobench.evaluate import linear
+from mocobench.evaluate.pretrained import load_pretrained
+from mocobench.train.schedule import learning_rate
+
+
+def test_protocol_is_the_papers_and_scales_like_pretraining():
+    paper = resolve_linear("paper")
+    # PAPER.md: SGD lr 30, momentum 0.9, wd 0, batch 256, 100 epochs, x0.1 at 60 and 80, fc ~ N(0, 0.01).
+    assert (paper["lr"], paper["momentum"], paper["weight_decay"]) == (30.0, 0.9, 0.0)
+    assert (paper["batch_size"], paper["epochs"], paper["schedule"]) == (256, 100, [60, 80])
+    assert (paper["init_std"], paper["image_size"]) == (0.01, 224)
+    mini = resolve_linear("mini")
+    assert (mini["epochs"], mini["batch_size"], mini["lr"], mini["schedule"]) == (10, 128, 15.0, [6, 8])
+    assert mini["image_size"] == 32 and resolve_linear("mini", workers=3)["workers"] == 3
+    with pytest.raises(UsageError, match="unknown scale"):
+        resolve_linear("huge")
+
+
+def test_classifier_trains_only_a_fresh_fc(tmp_path: Path):
+    model = moco_model()
+    p = load_pretrained(write_run(tmp_path / "run", model))
+    torch.manual_seed(0)
+    clf = linear.build_classifier(p, num_classes=100, init_std=0.01)
+    trainable = [n for n, q in clf.named_parameters() if q.requires_grad]
+    assert trainable == ["fc.weight", "fc.bias"]
+    assert torch.equal(clf.layer4[1].bn2.running_var, model.encoder_q.layer4[1].bn2.running_var)
+    assert abs(clf.fc.weight.std().item() - 0.01) < 0.001 and clf.fc.bias.abs().sum() == 0
+    assert clf.fc.weight.shape == (100, 512)
+
+
+def test_sanity_check_catches_changed_weights_and_bn_statistics(tmp_path: Path):
+    p = load_pretrained(write_run(tmp_path / "run", moco_model()))
+    clf = linear.build_classifier(p, 10, 0.01)
+    ref = linear.backbone_snapshot(clf)
+    assert linear.sanity_check(clf, ref) == len(ref)
+    with torch.no_grad():
+        clf.fc.weight.add_(1.0)  # fc may change
+    linear.sanity_check(clf, ref)
+    clf.layer1[0].bn1.running_mean.add_(1e-3)
+    with pytest.raises(linear.SanityCheckError, match=r"layer1\.0\.bn1\.running_mean"):
+        linear.sanity_check(clf, ref)
+
+
+def test_topk_correct_by_hand():
+    logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.3], [0.2, 0.3, 0.5]])
+    targets = torch.tensor([1, 2, 0])
+    assert linear.topk_correct(logits, targets, (1, 2)) == [1, 2]
+
+
+def _protocol(**kw):
+    return {**resolve_linear("smoke"), "epochs": 3, "schedule": [2, 2], **kw}
+
+
+def test_a_trial_keeps_bn_in_eval_mode_and_follows_the_schedule(tiny_data: Path, tmp_path: Path):
+    p = load_pretrained(write_run(tmp_path / "run", moco_model(), data=tiny_data))
+    protocol = _protocol()
+    rec = linear.train_linear(p, protocol, tiny_data, 0, torch.device("cpu"), show_progress=False)
+    assert [r["epoch"] for r in rec["epochs"]] == [1, 2, 3]
+    lrs = [r["lr"] for r in rec["epochs"]]
+    assert lrs == [learning_rate(protocol["lr"], e, 3, False, [2, 2]) for e in range(3)]
+    assert lrs[2] == pytest.approx(protocol["lr"] * 0.01)
+    assert rec["top1"] == rec["epochs"][-1]["val_top1"] and 0 <= rec["top1"] <= 100
+    assert rec["top5"] >= rec["top1"] and rec["sanity_check"].startswith("passed")
+    assert rec["best_top1"] == max(r["val_top1"] for r in rec["epochs"])
+
+
+def test_bn_in_train_mode_fails_the_sanity_check(tiny_data: Path, tmp_path: Path, monkeypatch):
+    p = load_pretrained(write_run(tmp_path / "run", moco_model(), data=tiny_data))
+    monkeypatch.setattr(linear, "frozen_mode", lambda model: model.train())  # the classic mistake
+    with pytest.raises(linear.SanityCheckError, match=r"running_mean|running_var|num_batches"):
+        linear.train_linear(p, _protocol(epochs=1), tiny_data, 0, torch.device("cpu"), show_progress=False)
+
+
+def test_trials_resume_and_another_protocol_is_refused(tiny_data: Path, tmp_path: Path, monkeypatch):
+    run = write_run(tmp_path / "run", moco_model(), data=tiny_data)
+    p = load_pretrained(run)
+    calls = []
+
+    def fake_trial(pretrained, protocol, root, seed, device, show_progress=True):
+        calls.append(seed)
+        return {"seed": seed, "top1": 10.0 + seed, "top5": 50.0, "seconds": 1.0}
+
+    monkeypatch.setattr(linear, "train_linear", fake_trial)
+    first = linear.run_linear(p, _protocol(), run, tiny_data, seed=5, trials=1, show_progress=False)
+    assert calls == [5] and first["n"] == 1 and first["top1"] == 15.0
+    both = linear.run_linear(p, _protocol(), run, tiny_data, seed=5, trials=2, show_progress=False)
+    assert calls == [5, 6]  # trial 0 was kept, only trial 1 ran
+    assert both["n"] == 2 and both["top1"] == 15.5 and both["top1_std"] == pytest.approx(0.7071, abs=1e-4)
+    saved = json.loads((run / "linear.json").read_text())
+    assert [t["trial"] for t in saved["trials"]] == [0, 1] and saved["scale"] == "smoke"
+    assert saved["recipe"] == "mlp+aug+cos" and saved["protocol"]["lr"] == _protocol()["lr"]
+    with pytest.raises(UsageError, match="another checkpoint, protocol or data"):
+        linear.run_linear(p, _protocol(lr=1.0), run, tiny_data, trials=1, show_progress=False)
+    replaced = linear.run_linear(p, _protocol(lr=1.0), run, tiny_data, trials=1, overwrite=True)
+    assert replaced["n"] == 1 and json.loads((run / "linear.json").read_text())["protocol"]["lr"] == 1.0
+
+
+def test_cli_writes_linear_json_for_runs_and_external_checkpoints(tiny_data: Path, tmp_path: Path):
+    runner = CliRunner()
+    run = write_run(tmp_path / "run", moco_model(), data=tiny_data)
+    res = runner.invoke(app, ["linear", "--pretrained", str(run)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((run / "linear.json").read_text())
+    assert result["scale"] == "smoke" and result["data"] == str(tiny_data.resolve())  # the run's own data
+    assert result["trials"][0]["sanity_check"].startswith("passed") and "top1" in result
+    ckpt, _ = official_moco_file(tmp_path / "moco_v2_200ep_pretrain.pth.tar")
+    res = runner.invoke(
+        app, ["linear", "--pretrained", str(ckpt), "--data", str(tiny_data), "--scale", "smoke"]
+    )
+    assert res.exit_code == 0, res.output
+    external = tmp_path / "runs" / "smoke" / "external" / "moco_v2_200ep_pretrain" / "linear.json"
+    assert json.loads(external.read_text())["source"] == "MoCo checkpoint (official layout)"
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "mocobench", "linear", "--pretrained", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
+    assert not (tmp_path / "runs").exists()

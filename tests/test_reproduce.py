@@ -1,0 +1,145 @@
+"""`reproduce`: the plan marks each step by its outputs, runs only what is missing, and resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mocobench import reproduce
+from mocobench.cli import app
+from mocobench.errors import UsageError
+
+
+def _fake_run(run: Path, epochs_done: int, finished: bool, linear_scale: str | None = None, speed: float = 0):
+    run.mkdir(parents=True)
+    (run / "checkpoint_last.pth.tar").write_bytes(b"x")
+    recipe, scale = run.parts[-2], run.parts[-3]
+    config = {
+        "recipe": recipe,
+        "scale": scale,
+        "seed": 0,
+        "arch": "resnet18",
+        "image_size": 32,
+        "mechanism": "moco",
+        "epochs": 20,
+        "batch_size": 128,
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "env.json").write_text(json.dumps({"device_type": "cpu", "device": "CPU"}))
+    lines = [
+        {"epoch": e, "loss": 1.0, "images_per_s": speed, "epoch_seconds": 1.0}
+        for e in range(1, epochs_done + 1)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    if finished:
+        (run / "summary.json").write_text(json.dumps({"finished": True}))
+    if linear_scale:
+        trials = [{"trial": 0, "seed": 0, "top1": 30.0, "top5": 80.0, "seconds": 120.0}]
+        (run / "linear.json").write_text(json.dumps({"scale": linear_scale, "trials": trials}))
+
+
+def test_plan_marks_done_resume_and_run(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(reproduce.torch.cuda, "is_available", lambda: False)
+    _fake_run(tmp_path / "mini" / "mlp+aug+cos" / "seed0", 20, True, "mini", speed=50.0)
+    _fake_run(tmp_path / "mini" / "moco-v1" / "seed0", 7, False)
+    _fake_run(tmp_path / "mini" / "mlp" / "seed0", 20, True, linear_scale="smoke")  # linear of another scale
+    steps = reproduce.plan(1, "mini", 1, tmp_path)
+    by = {(s.recipe, s.kind): s for s in steps}
+    assert [s.recipe for s in steps[::2]] == [
+        "supervised",
+        "moco-v1",
+        "mlp",
+        "mlp-t0.07",
+        "aug",
+        "mlp+aug",
+        "mlp+aug+cos",
+        "mlp+aug+cos+800ep",
+    ]
+    assert by["mlp+aug+cos", "pretrain"].state == "done" and by["mlp+aug+cos", "linear"].state == "done"
+    assert (
+        by["moco-v1", "pretrain"].state == "resume"
+        and by["moco-v1", "pretrain"].detail == "epoch 7 of 20 done"
+    )
+    assert by["mlp", "pretrain"].state == "done" and by["mlp", "linear"].state == "run"
+    assert by["aug", "pretrain"].state == "run"
+    # Estimates from the measured 50 pairs/s of the comparable (resnet18, 32 px, moco, cpu) run:
+    # 13 epochs x 62 steps x 128 pairs / 50 for the resumed run; the linear from its measured 120 s.
+    assert by["moco-v1", "pretrain"].estimate_s == pytest.approx(13 * (8000 // 128) * 128 / 50)
+    assert by["aug", "linear"].estimate_s == 120.0
+    assert by["supervised", "pretrain"].estimate_s is None  # no supervised run measured yet
+    assert reproduce.format_seconds(None).startswith("unknown")
+
+
+def test_plan_filters_and_refuses_bad_input(tmp_path: Path):
+    steps = reproduce.plan(2, "smoke", 2, tmp_path, only=["moco-v1"])
+    assert [(s.recipe, s.seed, s.kind) for s in steps] == [
+        ("moco-v1", 0, "pretrain"),
+        ("moco-v1", 0, "linear"),
+        ("moco-v1", 1, "pretrain"),
+        ("moco-v1", 1, "linear"),
+    ]
+    with pytest.raises(UsageError, match="not in table 2"):
+        reproduce.plan(2, "smoke", 1, tmp_path, only=["aug"])
+    with pytest.raises(UsageError, match="at least 1"):
+        reproduce.plan(1, "smoke", 0, tmp_path)
+    with pytest.raises(UsageError):
+        reproduce.plan(3, "smoke", 1, tmp_path)
+
+
+def test_dry_run_lists_steps_and_runs_nothing(tmp_path: Path):
+    res = CliRunner().invoke(
+        app, ["reproduce", "table", "1", "--scale", "mini", "--dry-run", "--runs", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "16 of 16 steps to run" in res.output and "mlp+aug+cos+800ep" in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reproduce_end_to_end_resumes_after_an_interrupt(tiny_data: Path, tmp_path: Path, monkeypatch):
+    from mocobench.evaluate import linear
+
+    runs, tables = tmp_path / "runs", tmp_path / "tables"
+    args = [
+        "reproduce",
+        "table",
+        "2",
+        "--scale",
+        "smoke",
+        "--recipes",
+        "moco-v1",
+        "--data",
+        str(tiny_data),
+        "--runs",
+        str(runs),
+        "--out",
+        str(tables),
+    ]
+    real = linear.evaluate_pretrained
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(linear, "evaluate_pretrained", interrupted)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 130  # click turns the KeyboardInterrupt into an abort
+    run = runs / "smoke" / "moco-v1" / "seed0"
+    assert (run / "summary.json").is_file() and not (run / "linear.json").exists()
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    before = _digest(run / "checkpoint_last.pth.tar")
+    monkeypatch.setattr(linear, "evaluate_pretrained", real)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert _digest(run / "checkpoint_last.pth.tar") == before  # pre-training was not repeated
+    assert json.loads((run / "linear.json").read_text())["scale"] == "smoke"
+    csv = (tables / "table2_smoke.csv").read_text()
+    assert "moco-v1" in csv and (tables / "table2_smoke.md").is_file()
+    steps = reproduce.plan(2, "smoke", 1, runs, tiny_data, ["moco-v1"])
+    assert all(s.state == "done" for s in steps)
