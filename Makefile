@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Pre-train MoCo v2 (Table 1 row d) at smoke scale on the embedded dataset, then say where the run went.
+# The whole flow at smoke scale on the embedded dataset: pre-train MoCo v1 and MoCo v2 (Table 1 row d),
+# score both with the linear protocol, and write Table 1 with the paper beside it (missing rows show "-").
 demo: venv
 	rm -rf $(DEMO_OUT)
-	$(VENV)/bin/mocobench pretrain --recipe mlp+aug+cos --scale smoke --out $(DEMO_OUT)
-	@echo "Run folder: $(DEMO_OUT) (config.json, env.json, metrics.jsonl, checkpoint_last.pth.tar, summary.json)"
+	$(VENV)/bin/mocobench reproduce table 1 --scale smoke --recipes moco-v1,mlp+aug+cos \
+		--runs $(DEMO_OUT) --out $(DEMO_OUT)/tables
+	@echo "Runs: $(DEMO_OUT)/smoke/<recipe>/seed0 (config, metrics, checkpoints, linear.json, curves.png)"
+	@echo "Table: $(DEMO_OUT)/tables/table1_smoke.md (.csv, .png)"
 
 test: venv
 	$(PY) -m pytest -n 2 --dist loadfile -q

@@ -218,7 +218,7 @@ def _write_table(number: int, scale: str, runs: Path, out_dir: Path) -> None:
     for run in store.runs.itertuples():  # training curves of every run shown, drawn where missing
         if run.scale == scale and run.epochs_done > 0 and not (Path(run.run_dir) / "curves.png").is_file():
             plot_run_curves(Path(run.run_dir))
-    result = build_table(number, store, scale)
+    result = build_table(number, store, scale, str(runs))
     paths = write_table(result, out_dir)
     out.print(rich_table(result))
     for note in result.notes:

@@ -1,0 +1,105 @@
+"""Training curves of one pre-training run: loss and kNN top-1 per epoch, written to `<run>/curves.png`."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from mocobench import atomic
+from mocobench.errors import UsageError
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of `metrics.jsonl`; a torn last line (a run being written) is skipped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines):
+                continue
+            raise UsageError(f"{path}: line {i} is not JSON ({e.msg}); fix or remove that line") from e
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _config(run_dir: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def plot_run_curves(run_dir: Path) -> Path:
+    """Write `run_dir/curves.png` (loss, and kNN top-1 against its random-init value) and return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise UsageError(f"{path} not found; pass a pre-training run folder (runs/<scale>/<recipe>/seed<N>)")
+    records = read_metrics(path)
+    # The last record of an epoch wins (a resumed run may repeat one).
+    train = {int(r["epoch"]): r for r in records if int(r.get("epoch", 0)) >= 1 and "loss" in r}
+    if not train:
+        raise UsageError(f"{path} has no training epoch yet; let `mocobench pretrain` run at least one epoch")
+    init = [r["knn_top1"] for r in records if int(r.get("epoch", -1)) == 0 and r.get("knn_top1") is not None]
+    knn = {
+        int(r["epoch"]): float(r["knn_top1"])
+        for r in records
+        if int(r.get("epoch", 0)) >= 1 and r.get("knn_top1") is not None
+    }
+
+    config = _config(run_dir)
+    title = (
+        f"{config.get('recipe', run_dir.parent.name)} — scale {config.get('scale', '?')}, "
+        f"seed {config.get('seed', '?')}"
+    )
+    epochs = sorted(train)
+    fig, (ax_loss, ax_knn) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    try:
+        ax_loss.plot(epochs, [float(train[e]["loss"]) for e in epochs], marker=".", color="#1f77b4")
+        ax_loss.set_xlabel("epoch")
+        ax_loss.set_ylabel("training loss")
+        ax_loss.set_title("loss")
+        if knn:
+            ks = sorted(knn)
+            ax_knn.plot(ks, [knn[e] for e in ks], marker="o", color="#2ca02c", label="kNN top-1")
+        if init:
+            ax_knn.axhline(
+                float(init[-1]), linestyle="--", color="#7f7f7f", label=f"random init ({init[-1]:.1f})"
+            )
+        if not knn and not init:
+            ax_knn.text(
+                0.5,
+                0.5,
+                "no kNN evaluation in this run",
+                ha="center",
+                va="center",
+                transform=ax_knn.transAxes,
+            )
+        else:
+            ax_knn.legend(loc="lower right")
+        ax_knn.set_xlim(0, max(epochs) + 1)
+        for ax in (ax_loss, ax_knn):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax_knn.set_xlabel("epoch")
+        ax_knn.set_ylabel("kNN top-1 (%)")
+        ax_knn.set_title("kNN top-1 (pre-training monitor)")
+        fig.suptitle(title)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return atomic.write_bytes(run_dir / "curves.png", buf.getvalue())

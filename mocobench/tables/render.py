@@ -1,0 +1,167 @@
+"""Write an assembled table as CSV (the numbers), Markdown (for people) and PNG (paper vs ours), or Rich.
+
+File names: `table1.csv/.md/.png` at paper scale, `table1_<scale>.*` otherwise, so a mini-scale table never
+overwrites (or passes for) a paper-scale one. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+from rich.table import Table
+from rich.text import Text
+
+from mocobench import atomic
+from mocobench.tables.assemble import MISSING, TableResult, display_frame
+
+
+def write_table(result: TableResult, out_dir: Path) -> list[Path]:
+    """Write `<stem>.csv`, `<stem>.md` and `<stem>.png` into `out_dir`; returns the three paths."""
+    out_dir = Path(out_dir)
+    csv_path = atomic.write_text(out_dir / f"{result.stem}.csv", result.frame.to_csv(index=False))
+    md_path = atomic.write_text(out_dir / f"{result.stem}.md", markdown(result))
+    png_path = atomic.write_bytes(out_dir / f"{result.stem}.png", png_bytes(result))
+    return [csv_path, md_path, png_path]
+
+
+def _md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(frame: pd.DataFrame) -> list[str]:
+    lines = ["| " + " | ".join(_md_cell(c) for c in frame.columns) + " |"]
+    lines.append("|" + "---|" * len(frame.columns))
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
+    return lines
+
+
+def _hours(seconds: float | None) -> str:
+    return MISSING if seconds is None or math.isnan(seconds) else f"{seconds / 3600:.2f}"
+
+
+def header_lines(result: TableResult) -> list[str]:
+    """The paragraph above the table: scale and warning, protocol, hardware, data, commits."""
+    meta = result.meta
+    scale_line = f"**Scale {result.scale}**: {meta.get('scale_description', '')}"
+    if meta.get("warning"):
+        scale_line += f" **{meta['warning']}**"
+    lin = meta.get("linear_protocol", {})
+    milestones = ", ".join(str(m) for m in lin.get("schedule", []))
+    if lin:
+        steps = f" (x0.1 at epochs {milestones})" if milestones else ""
+        protocol = (
+            f"**Linear protocol** (every row, frozen backbone): {lin['epochs']} epochs, "
+            f"batch {lin['batch_size']}, lr {lin['lr']:g}{steps}, {lin['image_size']} px."
+        )
+    else:
+        protocol = "**Linear protocol**: unknown."
+    hardware = meta.get("hardware", {})
+    pre = "; ".join(hardware.get("pretrain", [])) or "none yet"
+    ev = "; ".join(hardware.get("evaluation", [])) or "none yet"
+    commits = ", ".join(meta.get("commits", [])) or "none recorded"
+    if meta.get("runs_without_commit"):
+        commits += f" ({meta['runs_without_commit']} runs without a recorded commit)"
+    return [
+        scale_line,
+        protocol,
+        f"**Hardware**: pre-training: {pre}; evaluation: {ev}.",
+        f"**Data**: {'; '.join(meta.get('data', [])) or 'no run yet'}.",
+        f"**mocobench commits**: {commits}.",
+    ]
+
+
+def markdown(result: TableResult) -> str:
+    lines = [f"# {result.meta.get('title', f'Table {result.number} at scale {result.scale}')}", ""]
+    lines.append("  \n".join(header_lines(result)))
+    lines += ["", *_md_table(display_frame(result)), ""]
+    if result.notes:
+        lines += ["## Notes", ""]
+        lines += [f"- {note}" for note in result.notes]
+        lines.append("")
+    compute = result.meta.get("compute", [])
+    if compute:
+        lines += [f"## Pre-training per row at scale {result.scale}", ""]
+        per_row = pd.DataFrame(
+            [
+                {
+                    "row": c["row"],
+                    "recipe": c["recipe"],
+                    "arch": c["arch"],
+                    "px": c["image_size"],
+                    "epochs": c["epochs"],
+                    "batch": c["batch_size"],
+                    "lr": f"{c['lr']:g}",
+                    "finished runs": c["finished_runs"],
+                    "pre-training hours": _hours(c["pretrain_seconds"]),
+                }
+                for c in compute
+            ]
+        )
+        lines += [*_md_table(per_row), ""]
+    return "\n".join(lines)
+
+
+def png_bytes(result: TableResult) -> bytes:
+    """Two panels sharing the row labels: the paper's top-1 (left) and ours (right), never on one axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = result.frame
+    labels = list(frame["row"])
+    ys = list(range(len(labels)))
+    fig, (left, right) = plt.subplots(
+        1, 2, sharey=True, figsize=(11, 1.6 + 0.45 * len(labels)), constrained_layout=True
+    )
+    try:
+        paper = frame["paper_top1"].astype(float)
+        left.barh(ys, paper.fillna(0.0), color="#8c8c8c")
+        for y, v in zip(ys, paper, strict=True):
+            left.text(0 if pd.isna(v) else v, y, f" {MISSING}" if pd.isna(v) else f" {v:.1f}", va="center")
+        left.set_xlim(0, max(100.0, float(paper.max(skipna=True) or 0) * 1.15))
+        left.set_title("paper: ImageNet top-1 (%)")
+        left.set_yticks(ys, labels)
+        left.invert_yaxis()
+
+        mean = frame["top1_mean"].astype(float)
+        std = frame["top1_std"].astype(float).fillna(0.0)
+        right.barh(ys, mean.fillna(0.0), xerr=std, color="#1f77b4", capsize=3)
+        top = float((mean + std).max(skipna=True)) if mean.notna().any() else 0.0
+        width = max(top * 1.3, 1.0)
+        for y, m, s, n, runs in zip(ys, mean, std, frame["top1_n"], frame["runs_finished"], strict=True):
+            if pd.isna(m):
+                right.text(
+                    0, y, " no run" if runs == 0 else " no linear result", va="center", color="#b22222"
+                )
+            else:
+                right.text(m + s + width * 0.01, y, f"{m:.1f} (n={int(n)})", va="center")
+        right.set_xlim(0, width)
+        right.set_title(f"ours: linear top-1 at scale {result.scale} (%, error bar = std)")
+        title = f"Table {result.number} (MoCo v2 paper) at scale {result.scale}: paper vs ours"
+        if result.scale != "paper":
+            title += " — separate axes, absolute values not comparable"
+        fig.suptitle(title)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def rich_table(result: TableResult) -> Table:
+    """The table for the terminal (the same cells as the Markdown); notes are printed by the caller."""
+    shown = display_frame(result)
+    table = Table(
+        title=result.meta.get("title", f"Table {result.number} at scale {result.scale}"),
+        caption=result.meta.get("warning") or None,
+    )
+    for col in shown.columns:
+        table.add_column(col, justify="left" if col in ("row", "recipe") else "right", overflow="fold")
+    for _, row in shown.iterrows():
+        table.add_row(*(Text(str(v)) for v in row))
+    return table

@@ -1,0 +1,237 @@
+"""Tables 1 and 2 assembled from fixture stores: values, empty cells, notes, meta."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from table_stores import CPU, GPU, make, mixed_runs, result, run
+
+from mocobench.errors import UsageError
+from mocobench.tables.assemble import (
+    VOC_NOT_YET,
+    build_table,
+    display_frame,
+    format_figure,
+    recipes_for_table,
+)
+
+T1_COLUMNS = [
+    "row", "recipe", "mlp", "aug_plus", "cos", "epochs", "paper_top1", "top1_mean", "top1_std", "top1_n",
+    "seeds", "knn_mean", "knn_std", "knn_n", "runs_finished",
+    "paper_ap50", "ap50_mean", "ap50_std", "ap50_n",
+    "paper_ap", "ap_mean", "ap_std", "ap_n",
+    "paper_ap75", "ap75_mean", "ap75_std", "ap75_n",
+]  # fmt: skip
+
+
+def _row(result_, name):
+    frame = result_.frame.set_index("row")
+    return frame.loc[name]
+
+
+def test_table1_columns_and_order(store):
+    t = build_table(1, store, "mini")
+    assert list(t.frame.columns) == T1_COLUMNS
+    assert list(t.frame["row"]) == ["supervised", "MoCo v1", "(a)", "(a) T=0.07", "(b)", "(c)", "(d)", "(e)"]
+    assert list(t.frame["recipe"]) == [
+        "supervised", "moco-v1", "mlp", "mlp-t0.07", "aug", "mlp+aug", "mlp+aug+cos", "mlp+aug+cos+800ep"
+    ]  # fmt: skip
+    for col in ("paper_top1", "top1_mean", "top1_std", "knn_mean", "ap50_mean"):
+        assert t.frame[col].dtype == float
+
+
+def test_two_seeds_mean_std_n(store):
+    d = _row(build_table(1, store, "mini"), "(d)")
+    assert d["paper_top1"] == 67.5
+    assert d["top1_mean"] == pytest.approx(31.0)
+    assert d["top1_std"] == pytest.approx(math.sqrt(2), abs=1e-3)  # sample std of 30, 32
+    assert (d["top1_n"], d["seeds"]) == (2, 2)
+    assert d["knn_mean"] == pytest.approx(26.0)
+    assert d["knn_std"] == pytest.approx(math.sqrt(2), abs=1e-3)
+    # The smoke run (99.0) and its kNN (11.0) are not mixed in.
+    assert d["runs_finished"] == 2
+
+
+def test_table2_maps_the_same_runs(store):
+    t = build_table(2, store, "mini")
+    assert "batch" in t.frame.columns and "paper_ap50" not in t.frame.columns
+    v2 = _row(t, "MoCo v2, 200 ep")
+    assert (v2["top1_mean"], v2["top1_n"], v2["batch"], v2["paper_top1"]) == (31.0, 2, 256, 67.5)
+    assert _row(t, "SimCLR, b8192, 200 ep")["batch"] == 8192
+    assert _row(t, "MoCo v2, 800 ep")["top1_mean"] == 40.0
+
+
+def test_single_run_and_trials_count(store):
+    t = build_table(1, store, "mini")
+    e = _row(t, "(e)")
+    assert (e["top1_mean"], e["top1_n"], e["seeds"]) == (40.0, 1, 1)
+    assert math.isnan(e["top1_std"])
+    sup = _row(t, "supervised")  # one pre-training seed, two linear trials: n counts figures
+    assert (sup["top1_mean"], sup["top1_n"], sup["seeds"]) == (70.5, 2, 1)
+    assert pd.isna(sup["epochs"])
+
+
+def test_ignored_results_leave_rows_empty(store):
+    t = build_table(1, store, "mini")
+    for name in ("MoCo v1", "(a)", "(b)", "(c)", "(a) T=0.07"):
+        row = _row(t, name)
+        assert row["top1_n"] == 0 and math.isnan(row["top1_mean"]), name
+    assert _row(t, "(a)")["knn_mean"] == 24.0  # finished at mini; its linear figure is at smoke
+    assert _row(t, "(b)")["runs_finished"] == 0  # unfinished
+    assert math.isnan(_row(t, "(b)")["knn_mean"])
+
+
+def test_other_scale_uses_only_its_runs(store):
+    t = build_table(1, store, "smoke")
+    d = _row(t, "(d)")
+    assert (d["top1_mean"], d["top1_n"], d["knn_mean"]) == (99.0, 1, 11.0)
+    # runs/mini/mlp/seed0 has a smoke-scale linear result, but it is a mini run: not in the smoke table.
+    assert _row(t, "(a)")["top1_n"] == 0
+
+
+def test_display_cells(store):
+    shown = display_frame(build_table(1, store, "mini")).set_index("row")
+    assert shown.loc["(d)", "paper top-1"] == "67.5"
+    assert shown.loc["(d)", "ours linear top-1 (mini)"] == "31.0 ± 1.4 (n=2)"
+    assert shown.loc["(e)", "ours linear top-1 (mini)"] == "40.0 (n=1)"
+    assert shown.loc["(b)", "ours linear top-1 (mini)"] == "-"
+    assert shown.loc["(d)", "ours kNN top-1 (pre-training monitor)"] == "26.0 ± 1.4 (n=2)"
+    assert shown.loc["(d)", "MLP"] == "✓" and shown.loc["MoCo v1", "MLP"] == ""
+    assert shown.loc["supervised", "epochs"] == "-"
+    assert shown.loc["(a) T=0.07", "paper VOC AP50"] == "-"
+    assert shown.loc["(d)", "paper VOC AP"] == "57.0"
+    assert shown.loc["(d)", "ours VOC AP"] == "-"
+
+
+def test_format_figure():
+    assert format_figure(29.123, 0.46, 2) == "29.1 ± 0.5 (n=2)"
+    assert format_figure(29.1, float("nan"), 1) == "29.1 (n=1)"
+    assert format_figure(float("nan"), float("nan"), 0) == "-"
+
+
+def test_notes_name_the_commands(store):
+    notes = build_table(1, store, "mini").notes
+    text = "\n".join(notes)
+    assert notes[0].startswith("Partial table: 5 of 8 rows")
+    assert (
+        "(c) (recipe `mlp+aug`): no finished run at scale mini: `mocobench reproduce table 1 --scale mini` "
+        "fills it, or `mocobench pretrain --recipe mlp+aug --scale mini` then "
+        "`mocobench linear --pretrained runs/mini/mlp+aug/seed0`"
+    ) in notes
+    assert "run `mocobench linear --pretrained runs/mini/moco-v1/seed0`" in text
+    assert "run `mocobench linear --pretrained runs/mini/mlp/seed0`" in text  # its result is at smoke
+    unfinished = [n for n in notes if n.startswith("(b)")]
+    assert len(unfinished) == 1
+    assert "runs/mini/aug/seed0 is unfinished (12 of 20 epochs;" in unfinished[0]
+    assert (
+        "`mocobench pretrain --recipe aug --scale mini --seed 0 --out runs/mini/aug/seed0 --resume`" in text
+    )
+    assert VOC_NOT_YET in notes
+    assert not any(n.startswith("(d)") or n.startswith("(e)") for n in notes)  # filled rows need nothing
+
+
+def test_notes_name_a_custom_runs_folder(store):
+    notes = build_table(1, store, "mini", runs_dir="/data/store").notes
+    assert (
+        "(c) (recipe `mlp+aug`): no finished run at scale mini: "
+        "`mocobench reproduce table 1 --scale mini --runs /data/store` fills it, or `mocobench pretrain "
+        "--recipe mlp+aug --scale mini --out /data/store/mini/mlp+aug/seed0` then "
+        "`mocobench linear --pretrained /data/store/mini/mlp+aug/seed0`"
+    ) in notes
+
+
+def test_partial_statement_for_empty_and_full_tables(empty_store):
+    t = build_table(2, empty_store, "mini")
+    assert t.partial
+    assert t.notes[0].startswith("Partial table: none of the 6 rows")
+    assert (t.frame["top1_n"] == 0).all() and t.frame["top1_mean"].isna().all()
+    names = list(recipes_for_table(2).values())
+    full = make(
+        [run(r) for r in names], [result(f"runs/mini/{r}/seed0", 10.0 + i) for i, r in enumerate(names)]
+    )
+    expected = dict(zip(names, [10.0 + i for i in range(len(names))], strict=True))
+    t = build_table(2, full, "mini")
+    assert not t.partial
+    assert not any("Partial" in n for n in t.notes)
+    assert list(t.frame["top1_mean"]) == [expected[r] for r in t.frame["recipe"]]
+    assert t.notes[0] == "Every row has a linear top-1 at scale mini."
+
+
+def test_voc_results_fill_voc_columns():
+    runs, results = mixed_runs()
+    d0, d1 = "runs/mini/mlp+aug+cos/seed0", "runs/mini/mlp+aug+cos/seed1"
+    results += [
+        result(d0, 40.0, kind="voc", metric="AP50"),
+        result(d1, 42.0, kind="voc", metric="AP50"),
+        result(d0, 20.0, kind="voc", metric="AP"),
+        result(d0, 15.0, kind="voc", metric="AP75", scale="smoke"),  # another protocol scale: ignored
+    ]
+    t = build_table(1, make(runs, results), "mini")
+    d = _row(t, "(d)")
+    assert (d["ap50_mean"], d["ap50_n"], d["paper_ap50"]) == (41.0, 2, 82.4)
+    assert (d["ap_mean"], d["ap_n"]) == (20.0, 1)
+    assert d["ap75_n"] == 0 and math.isnan(d["ap75_mean"])
+    assert VOC_NOT_YET not in t.notes
+    assert any(n.startswith("VOC columns are partial") for n in t.notes)
+    assert _row(t, "(d)")["top1_mean"] == 31.0  # VOC figures never leak into top-1
+
+
+def test_meta(store):
+    meta = build_table(1, store, "mini").meta
+    assert meta["scale"] == "mini"
+    assert "ResNet-18 at 32 px" in meta["scale_description"]
+    w = meta["warning"]
+    assert w.startswith(
+        "These are mini-scale numbers (ResNet-18 at 32 px on the embedded generated shapes dataset)"
+    )
+    assert "not comparable in absolute value to the paper's ImageNet figures; compare orderings only." in w
+    assert meta["linear_protocol"]["image_size"] == 32
+    assert set(meta["linear_protocol"]) >= {"epochs", "batch_size", "lr", "schedule", "image_size"}
+    compute = {c["row"]: c for c in meta["compute"]}
+    assert compute["(d)"]["arch"] == "resnet18" and compute["(d)"]["batch_size"] == 128
+    assert compute["(e)"]["epochs"] == 4 * compute["(d)"]["epochs"]
+    assert meta["pretrain_seconds"]["(d)"] == 2000.0 and meta["pretrain_seconds"]["(b)"] is None
+    assert meta["hardware"]["pretrain"] == [f"{CPU}, world size 1", f"{GPU}, world size 1"]
+    assert meta["hardware"]["evaluation"] == [CPU, GPU]
+    assert meta["data"] == ["embedded generated shapes dataset (shapes-9652c2afaa)"]
+    assert meta["commits"] == ["abc1234", "def5678"]
+    assert "runs/smoke/mlp+aug+cos/seed0" not in meta["runs"]
+    assert "runs/mini/aug/seed0" not in meta["runs"]  # unfinished: not used
+
+
+def test_meta_paper_scale_has_no_warning_and_names_other_data():
+    store = make(
+        [run("moco-v1", scale="paper", data="/data/imagenet", commit="")],
+        [result("runs/paper/moco-v1/seed0", 60.5, scale="paper")],
+    )
+    meta = build_table(1, store, "paper").meta
+    assert meta["warning"] == ""
+    assert meta["data"] == ["/data/imagenet"]
+    assert meta["runs_without_commit"] == 1 and meta["commits"] == []
+    assert build_table(1, store, "mini").meta["warning"].startswith("These are mini-scale numbers")
+
+
+def test_output_is_a_pure_function_of_the_store(store):
+    a = build_table(1, store, "mini")
+    shuffled = type(store)(
+        store.runs.sample(frac=1.0, random_state=1).reset_index(drop=True),
+        store.results.sample(frac=1.0, random_state=2).reset_index(drop=True),
+    )
+    b = build_table(1, shuffled, "mini")
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    assert (a.notes, a.meta) == (b.notes, b.meta)
+
+
+@pytest.mark.parametrize(
+    ("n", "scale", "match"),
+    [
+        (3, "mini", "table 3 .*mocobench profile"),
+        (4, "mini", "no table 4 in the paper; use 1, 2 or 3"),
+        (1, "huge", "unknown scale 'huge'"),
+    ],
+)
+def test_usage_errors(empty_store, n, scale, match):
+    with pytest.raises(UsageError, match=match):
+        build_table(n, empty_store, scale)
