@@ -22,7 +22,19 @@ def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: s
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["recipes"], ["recipes", "show"], ["pretrain"], ["data"], ["data", "synth"], ["data", "path"]],
+    [
+        [],
+        ["recipes"],
+        ["recipes", "show"],
+        ["pretrain"],
+        ["data"],
+        ["data", "synth"],
+        ["data", "path"],
+        ["linear"],
+        ["table"],
+        ["reproduce"],
+        ["reproduce", "table"],
+    ],
 )
 def test_every_command_has_help(command, capsys, monkeypatch):
     code, out, _ = run(capsys, monkeypatch, *command, "--help")
@@ -113,3 +125,29 @@ def test_data_synth_writes_a_folder(tmp_path: Path, capsys, monkeypatch):
         "32",
     )
     assert code == 0 and len(list((tmp_path / "s" / "train").glob("*/*.png"))) == 10
+
+
+def test_table_from_an_empty_store_is_all_dashes_and_says_partial(tmp_path: Path, capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, "table", "2", "--scale", "mini", "--out", str(tmp_path / "t"))
+    assert code == 0 and "table2_mini.md" in out
+    md = (tmp_path / "t" / "table2_mini.md").read_text()
+    assert "Partial table" in md and "67.5" in md and "not comparable in absolute value" in md
+    csv = (tmp_path / "t" / "table2_mini.csv").read_text().splitlines()
+    assert len(csv) == 7  # header + the paper's 6 rows
+    assert (tmp_path / "t" / "table2_mini.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["table", "3"], "table 3"),
+        (["table", "7"], "no table 7"),
+        (["table", "1", "--scale", "huge"], "unknown scale"),
+        (["reproduce", "table", "1", "--recipes", "nope", "--dry-run"], "not in table 1"),
+        (["reproduce", "table", "3", "--dry-run"], "reproduce covers tables 1 and 2"),
+    ],
+)
+def test_table_and_reproduce_bad_input(args, message, tmp_path: Path, capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, *args, "--out", str(tmp_path / "t"))
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "t").exists()
