@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mocobench.config.recipes import all_recipes, resolve
+from mocobench.config.recipes import resolve
 from mocobench.data.folder import list_split
 from mocobench.data.synth import SynthSpec
 from mocobench.errors import UsageError
@@ -38,13 +38,14 @@ class Step:
 
 def table_rows(number: int) -> list[tuple[str, str]]:
     """(paper row, recipe) of table `number`, in the paper's order (recipes list their rows)."""
+    from mocobench.tables.assemble import recipes_for_table
     from mocobench.tables.paper import load_paper_table
 
     if number not in (1, 2):
         raise UsageError(
             f"reproduce covers tables 1 and 2, not {number} (table 3, memory and time, is profiled)"
         )
-    by_row = {r.row: name for name, rec in all_recipes().items() for r in rec.rows if r.table == number}
+    by_row = recipes_for_table(number)
     rows = [(row, by_row[row]) for row in load_paper_table(number)["row"] if row in by_row]
     if not rows:
         raise UsageError(f"no recipe reproduces table {number}; reproduce covers tables 1 and 2")
