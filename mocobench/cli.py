@@ -30,7 +30,9 @@ reproduce_app = typer.Typer(
 )
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(data_app, name="data")
+export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
+app.add_typer(export_app, name="export")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -283,6 +285,20 @@ def reproduce_table(
         steps, scale, data, device, on_step=lambda s: out.print(f"[bold]{s.kind}[/] {s.recipe} seed {s.seed}")
     )
     _write_table(number, scale, root, out_dir)
+
+
+@export_app.command("detectron2")
+def export_detectron2(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, ResNet)")
+    ],
+    out_file: Annotated[Path, typer.Argument(help="Output .pkl for Detectron2's MODEL.WEIGHTS")],
+) -> None:
+    """Convert a backbone to Detectron2's ResNet naming (as the official MoCo converter)."""
+    from mocobench.detection.export import export_detectron2 as run_export
+
+    path, count = run_export(checkpoint, out_file)
+    out.print(f"wrote {path} ({count} tensors, Detectron2 ResNet naming, matching_heuristics)")
 
 
 @data_app.command("synth")

@@ -34,6 +34,8 @@ def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: s
         ["table"],
         ["reproduce"],
         ["reproduce", "table"],
+        ["export"],
+        ["export", "detectron2"],
     ],
 )
 def test_every_command_has_help(command, capsys, monkeypatch):
