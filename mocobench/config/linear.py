@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mocobench.config.recipes import load_scales, read_toml, recipes_dir
+from mocobench.config.recipes import read_toml, recipes_dir, scale_rules, scaled_length_and_batch
 from mocobench.errors import UsageError
-from mocobench.train.schedule import scale_milestones
 
 LINEAR_FIELDS: dict[str, type] = {
     "epochs": int,
@@ -42,20 +41,10 @@ def paper_protocol() -> dict[str, Any]:
 
 def resolve_linear(scale: str = "paper", workers: int | None = None) -> dict[str, Any]:
     """The linear protocol at `scale` (as written into linear.json)."""
-    scales = load_scales()
-    if scale not in scales:
-        raise UsageError(f"unknown scale {scale!r}; use one of {', '.join(scales)}")
-    rules = scales[scale]
+    rules = scale_rules(scale)
     paper = paper_protocol()
     out = {**paper, **{k: LINEAR_FIELDS[k](rules[k]) for k in _SHARED_SCALE_KEYS if k in rules}}
-    e_factor = float(rules.get("epochs_factor", 1.0))
-    if e_factor != 1.0:
-        out["epochs"] = max(1, round(paper["epochs"] * e_factor))
-        out["schedule"] = scale_milestones(paper["schedule"], paper["epochs"], out["epochs"])
-    b_factor = float(rules.get("batch_factor", 1.0))
-    if b_factor != 1.0:
-        out["batch_size"] = max(int(rules.get("min_batch", 2)), round(paper["batch_size"] * b_factor))
-        out["lr"] = paper["lr"] * out["batch_size"] / paper["batch_size"]
+    out.update(scaled_length_and_batch(paper, rules))
     if workers is not None:
         out["workers"] = workers
     return {"scale": scale, **out}

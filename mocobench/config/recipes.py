@@ -109,29 +109,42 @@ def load_scales() -> dict[str, dict[str, Any]]:
     return scales
 
 
-def apply_scale(config: dict[str, Any], scale: str) -> dict[str, Any]:
-    """Shrink `config` (a full paper-scale config) to `scale`; see the module docstring for the rules."""
+def scale_rules(scale: str) -> dict[str, Any]:
+    """The rules of one scale in scales.toml; an unknown scale is a UsageError."""
     scales = load_scales()
     if scale not in scales:
         raise UsageError(f"unknown scale {scale!r}; use one of {', '.join(scales)}")
-    rules = scales[scale]
+    return scales[scale]
+
+
+def scaled_length_and_batch(config: dict[str, Any], rules: dict[str, Any]) -> dict[str, Any]:
+    """The `epochs`, `schedule`, `batch_size` and `lr` of `config` that a scale's `rules` change.
+
+    Shared by pre-training and the linear protocol, so both shrink alike: epochs by `epochs_factor` with
+    step milestones at their fraction of training (120/160 of 200 -> 12/16 of 20), batch by `batch_factor`
+    (at least `min_batch`) with the lr linear in the batch (PAPER.md: 0.03 for 256, 0.015 for 128).
+    """
+    out: dict[str, Any] = {}
+    e_factor = float(rules.get("epochs_factor", 1.0))
+    if e_factor != 1.0:
+        out["epochs"] = max(1, round(config["epochs"] * e_factor))
+        out["schedule"] = scale_milestones(config["schedule"], config["epochs"], out["epochs"])
+    b_factor = float(rules.get("batch_factor", 1.0))
+    if b_factor != 1.0:
+        out["batch_size"] = max(int(rules.get("min_batch", 2)), round(config["batch_size"] * b_factor))
+        out["lr"] = config["lr"] * out["batch_size"] / config["batch_size"]
+    return out
+
+
+def apply_scale(config: dict[str, Any], scale: str) -> dict[str, Any]:
+    """Shrink `config` (a full paper-scale config) to `scale`; see the module docstring for the rules."""
+    rules = scale_rules(scale)
     out = dict(config)
     for key, value in rules.items():
         if key not in _SCALE_RULES:
             out[key] = coerce(key, value)
-    e_factor = float(rules.get("epochs_factor", 1.0))
-    if e_factor != 1.0:
-        epochs = max(1, round(config["epochs"] * e_factor))
-        out["epochs"] = epochs
-        # Step milestones keep their fraction of training (120/160 of 200 -> 12/16 of 20).
-        out["schedule"] = scale_milestones(config["schedule"], config["epochs"], epochs)
-        out["warmup_epochs"] = config["warmup_epochs"] * epochs / config["epochs"]
-    b_factor = float(rules.get("batch_factor", 1.0))
-    if b_factor != 1.0:
-        batch = max(int(rules.get("min_batch", 2)), round(config["batch_size"] * b_factor))
-        # Linear lr scaling with batch (PAPER.md: 0.03 for 256, 0.015 for 128), as the official code.
-        out["lr"] = config["lr"] * batch / config["batch_size"]
-        out["batch_size"] = batch
+    out.update(scaled_length_and_batch(config, rules))
+    out["warmup_epochs"] = config["warmup_epochs"] * out["epochs"] / config["epochs"]
     return out
 
 

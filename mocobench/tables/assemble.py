@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from mocobench.config.linear import resolve_linear
-from mocobench.config.recipes import all_recipes, load_scales, resolve
+from mocobench.config.recipes import all_recipes, resolve, scale_rules
 from mocobench.errors import UsageError
 from mocobench.tables.paper import load_paper_table
 
@@ -156,9 +156,7 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         )
     if n not in KNOBS:
         raise UsageError(f"no table {n} in the paper; use 1, 2 or 3")
-    scales = load_scales()
-    if scale not in scales:
-        raise UsageError(f"unknown scale {scale!r}; use one of {', '.join(scales)}")
+    rules = scale_rules(scale)
     paper = load_paper_table(n)
     row_recipe = recipes_for_table(n)
     runs = _runs(store)
@@ -234,7 +232,7 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
     notes = _table_notes(n, scale, frame) + notes
     runs_used = pd.concat(used_runs).drop_duplicates("run_dir") if used_runs else runs.iloc[:0]
     results_used = pd.concat(used_results) if used_results else results.iloc[:0]
-    meta = _meta(n, scale, scales[scale], compute, runs_used, results_used)
+    meta = _meta(n, scale, rules, compute, runs_used, results_used)
     return TableResult(number=n, scale=scale, frame=frame, notes=notes, meta=meta)
 
 
