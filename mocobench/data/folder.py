@@ -56,6 +56,22 @@ def list_split(root: Path, split: str, max_per_class: int = 0) -> tuple[list[tup
     return samples, [c.name for c in classes]
 
 
+Samples = list[tuple[Path, int]]
+
+
+def list_train_val(root: Path, max_per_class: int = 0) -> tuple[Samples, Samples, list[str]]:
+    """Training samples (at most `max_per_class` per class), validation samples and the class names;
+    a `val/` whose class folders differ from `train/`'s is refused (its labels would mean other classes)."""
+    train, classes = list_split(root, "train", max_per_class)
+    val, val_classes = list_split(root, "val")
+    if val_classes != classes:
+        raise UsageError(
+            f"{root}/val has classes {val_classes[:3]}... but train has {classes[:3]}...; "
+            "use the same class folders"
+        )
+    return train, val, classes
+
+
 def verify_images(samples: list[tuple[Path, int]]) -> None:
     """Open images before training starts so a broken file stops the run at once, not hours in."""
     if len(samples) > VERIFY_ALL_BELOW:

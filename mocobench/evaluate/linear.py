@@ -28,7 +28,13 @@ from torch.utils.data import DataLoader
 from mocobench import atomic
 from mocobench.config.linear import resolve_linear
 from mocobench.data import augment
-from mocobench.data.folder import FolderDataset, GlobalBatchSampler, list_split, resolve_data, verify_images
+from mocobench.data.folder import (
+    FolderDataset,
+    GlobalBatchSampler,
+    list_train_val,
+    resolve_data,
+    verify_images,
+)
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained
 from mocobench.models.encoders import Backbone
@@ -105,10 +111,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tupl
 def build_loaders(
     root: Path, protocol: dict[str, Any], seed: int, device: torch.device
 ) -> tuple[DataLoader, GlobalBatchSampler, DataLoader, int]:
-    train_samples, classes = list_split(root, "train", protocol["max_images_per_class"])
-    val_samples, val_classes = list_split(root, "val")
-    if val_classes != classes:
-        raise UsageError(f"{root}/val and {root}/train have different class folders; use the same classes")
+    train_samples, val_samples, classes = list_train_val(root, protocol["max_images_per_class"])
     verify_images(train_samples + val_samples)
     size, workers = protocol["image_size"], protocol["workers"]
     # PAPER.md: train RandomResizedCrop + flip; val Resize(256/224 of the crop) + CenterCrop.

@@ -23,7 +23,13 @@ from torch.utils.data import DataLoader
 
 from mocobench import atomic
 from mocobench.data import augment
-from mocobench.data.folder import FolderDataset, GlobalBatchSampler, list_split, resolve_data, verify_images
+from mocobench.data.folder import (
+    FolderDataset,
+    GlobalBatchSampler,
+    list_train_val,
+    resolve_data,
+    verify_images,
+)
 from mocobench.errors import UsageError
 from mocobench.evaluate.knn import knn_accuracy
 from mocobench.models.encoders import Backbone, encoder_builder
@@ -60,13 +66,7 @@ def build_data(config: dict[str, Any], data: Path | None, seed: int, dist: distr
     if dist.distributed:  # rank 0 generates the embedded set once; the others wait for its path
         root = distributed.broadcast_object(root)
     assert root is not None
-    train_samples, classes = list_split(root, "train", config["max_images_per_class"])
-    val_samples, val_classes = list_split(root, "val")
-    if val_classes != classes:
-        raise UsageError(
-            f"{root}/val has classes {val_classes[:3]}... but train has {classes[:3]}...; "
-            "use the same class folders"
-        )
+    train_samples, val_samples, classes = list_train_val(root, config["max_images_per_class"])
     if dist.is_main:
         verify_images(train_samples + val_samples)
     size = config["image_size"]

@@ -8,7 +8,14 @@ import pytest
 import torch
 from torchvision import transforms
 
-from mocobench.data.folder import FolderDataset, GlobalBatchSampler, list_split, resolve_data, verify_images
+from mocobench.data.folder import (
+    FolderDataset,
+    GlobalBatchSampler,
+    list_split,
+    list_train_val,
+    resolve_data,
+    verify_images,
+)
 from mocobench.errors import UsageError
 
 
@@ -76,3 +83,14 @@ def test_augmentation_is_a_function_of_seed_epoch_index(tiny_data: Path):
     c = ds[(0, 3)][0]
     assert torch.equal(a, b) and torch.equal(a, c)
     assert not torch.equal(a, ds[(1, 3)][0])
+
+
+def test_train_and_val_must_have_the_same_classes(tiny_data: Path, tmp_path: Path):
+    train, val, classes = list_train_val(tiny_data, max_per_class=2)
+    assert len(train) == 2 * len(classes) and len(val) == 2 * len(classes)
+    for split, names in (("train", ("a", "b")), ("val", ("a", "c"))):
+        for name in names:
+            (tmp_path / split / name).mkdir(parents=True)
+            (tmp_path / split / name / "x.png").write_bytes(b"")
+    with pytest.raises(UsageError, match="same class folders"):
+        list_train_val(tmp_path)
