@@ -28,9 +28,9 @@ reproduce_app = typer.Typer(
     help="Run every missing step of a paper table (pre-train, linear), then write the table.",
     no_args_is_help=True,
 )
+export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(data_app, name="data")
-export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
 app.add_typer(export_app, name="export")
 
