@@ -89,14 +89,6 @@ def _linear_estimate(store: Store, scale: str) -> float | None:
     return _median(r[(r.kind == "linear") & (r.scale == scale) & (r.metric == "top1")].seconds)
 
 
-def _epochs_done(run_dir: Path) -> int:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return 0
-    epochs = [json.loads(line).get("epoch", 0) for line in path.read_text().splitlines() if line.strip()]
-    return max(epochs, default=0)
-
-
 def _linear_done(run_dir: Path, scale: str) -> bool:
     path = run_dir / LINEAR_RESULT
     if not path.is_file():
@@ -126,6 +118,7 @@ def plan(
             )
         rows = [(row, recipe) for row, recipe in rows if recipe in only]
     store = collect(runs_dir)
+    epochs_done = dict(zip(store.runs.run_dir, store.runs.epochs_done, strict=True))
     linear_s = _linear_estimate(store, scale)
     steps = []
     for row, recipe in rows:
@@ -137,7 +130,7 @@ def plan(
             if (run_dir / "summary.json").is_file():
                 state, detail, left = "done", f"{epochs} epochs", 0
             elif (run_dir / checkpoint.LAST).is_file():
-                done = _epochs_done(run_dir)
+                done = int(epochs_done.get(str(run_dir), 0))
                 state, detail, left = "resume", f"epoch {done} of {epochs} done", epochs - done
             else:
                 state, detail, left = "run", f"{epochs} epochs x {images} images", epochs
