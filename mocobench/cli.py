@@ -210,6 +210,75 @@ def linear(
     )
 
 
+@app.command("detect-voc")
+def detect_voc(
+    pretrained: Annotated[
+        str,
+        typer.Option(
+            "--pretrained",
+            help="Finished run folder, a checkpoint (ours, official MoCo, state_dict), or 'random'",
+        ),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="VOCdevkit folder (VOC2007 + VOC2012); default: the embedded VOC set"),
+    ] = None,
+    scale: Annotated[
+        str | None, typer.Option("--scale", help="paper | mini | smoke; default: the run's scale")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")] = 0,
+    trials: Annotated[int, typer.Option("--trials", help="Fine-tuning trials (the paper: 5)")] = 1,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for voc.json; default: the run folder")
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="Backbone for --pretrained random; default: the scale's")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    keep_weights: Annotated[
+        bool, typer.Option("--keep-weights", help="Keep each trial's model_final.pth (large)")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a voc.json of another protocol or init")
+    ] = False,
+) -> None:
+    """Fine-tune Faster R-CNN R50-C4 on VOC 07+12 through Detectron2 and score VOC07 test (voc.json)."""
+    from mocobench.detection.finetune import detect_voc as run
+
+    result, path = run(pretrained, data, scale, seed, trials, out_dir, device, overwrite, keep_weights, arch)
+    if not result:  # not the main process of a torchrun job
+        return
+    figures = "  ".join(
+        f"{m} {result[m]:.1f}" + (f" +- {result[m + '_std']:.1f}" if result["n"] > 1 else "")
+        for m in ("AP50", "AP", "AP75")
+    )
+    out.print(f"[bold green]VOC[/] ({result['scale']}, n={result['n']}): {figures}  -> {path}")
+
+
+@app.command("voc-eval")
+def voc_eval(
+    data: Annotated[Path, typer.Option("--data", help="VOC2007 folder or the VOCdevkit holding it")],
+    detections: Annotated[
+        Path, typer.Option("--detections", help="Folder of <class>.txt: image_id score x1 y1 x2 y2")
+    ],
+    split: Annotated[
+        str, typer.Option("--split", help="Image set scored (ImageSets/Main/<split>.txt)")
+    ] = "test",
+    year: Annotated[
+        int, typer.Option("--year", help="2007: 11-point AP, as the paper; 2012: all points")
+    ] = 2007,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: AP, AP50, AP75, per_class")] = False,
+) -> None:
+    """Score devkit-format detections with Detectron2's VOC metric (AP, AP50, AP75, per-class AP50)."""
+    from mocobench.detection.voc_eval import evaluate_folder, format_report
+
+    result = evaluate_folder(data, split, year, detections)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        out.print(format_report(result))
+
+
 def _write_table(number: int, scale: str, runs: Path, out_dir: Path) -> None:
     from mocobench.results.store import collect
     from mocobench.tables.assemble import build_table

@@ -23,7 +23,7 @@ from mocobench.train.schedule import scale_milestones
 SCALES = ("paper", "mini", "smoke")
 # Scale keys that are rules rather than field values.
 NOT_RECIPES = ("scales.toml", "linear.toml")  # protocol files that live beside the recipes
-_SCALE_RULES = ("description", "epochs_factor", "batch_factor", "min_batch")
+_SCALE_RULES = ("description", "epochs_factor", "batch_factor", "min_batch", "detection")
 
 
 def recipes_dir() -> Path:

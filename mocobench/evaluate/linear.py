@@ -12,8 +12,6 @@ model on the validation set; that figure is kept too (`best_top1`), labelled, ne
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from pathlib import Path
@@ -38,6 +36,7 @@ from mocobench.data.folder import (
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained
 from mocobench.models.encoders import Backbone
+from mocobench.results.trials import finished_trials, mean_std, with_trial
 from mocobench.train.distributed import resolve_device
 from mocobench.train.environment import environment
 from mocobench.train.progress import TrainProgress
@@ -198,11 +197,13 @@ def train_linear(
 
 def summarize(trials: list[dict[str, Any]]) -> dict[str, float | int]:
     """Mean, sample std (0 for one trial) and n of top-1, and mean top-5."""
-    top1 = [t["top1"] for t in trials]
-    n = len(top1)
-    mean = sum(top1) / n
-    std = math.sqrt(sum((x - mean) ** 2 for x in top1) / (n - 1)) if n > 1 else 0.0
-    return {"top1": mean, "top1_std": std, "top5": sum(t["top5"] for t in trials) / n, "n": n}
+    top1, top1_std = mean_std([t["top1"] for t in trials])
+    return {
+        "top1": top1,
+        "top1_std": top1_std,
+        "top5": mean_std([t["top5"] for t in trials])[0],
+        "n": len(trials),
+    }
 
 
 def identity(pretrained: Pretrained, protocol: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -235,15 +236,7 @@ def run_linear(
     device = device or torch.device("cpu")
     path = Path(out_dir) / RESULT
     ident = identity(pretrained, protocol, root)
-    done: list[dict[str, Any]] = []
-    if path.is_file() and not overwrite:
-        previous = json.loads(path.read_text())
-        if {k: previous.get(k) for k in ident} != ident:
-            raise UsageError(
-                f"{path} holds linear results of another checkpoint, protocol or data; pass --overwrite "
-                "to replace them or --out for another folder"
-            )
-        done = previous["trials"]
+    done = finished_trials(path, ident, overwrite, "linear")
     result: dict[str, Any] = {}
     for trial in range(trials):
         if any(t["trial"] == trial for t in done):
@@ -253,7 +246,7 @@ def run_linear(
             **train_linear(pretrained, protocol, root, seed + trial, device, show_progress),
         }
         record["device"] = (env or {}).get("device", str(device))
-        done = sorted([*done, record], key=lambda t: t["trial"])
+        done = with_trial(done, record)
         result = _result(pretrained, protocol, ident, done, env)
         atomic.write_json(path, result)
     return result or _result(pretrained, protocol, ident, done, env)

@@ -1,0 +1,77 @@
+"""Register a VOC devkit with Detectron2: 07+12 trainval to train, 07 test to score (PAPER.md).
+
+Detectron2's own `load_voc_instances` reads the annotations (difficult boxes included in training, as
+Detectron2 and the official MoCo runs do). A scale may cap the images a run touches (smoke); the test cap
+takes the first ids of the image set and writes them to an image-set file of the run, which the evaluator
+reads instead of `test.txt`, so recall is computed over exactly the images that were scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from mocobench import atomic
+from mocobench.data.voc import VocLayout, read_annotations, read_image_set
+
+TRAIN = ((2007, "trainval"), (2012, "trainval"))
+TEST = (2007, "test")
+
+
+@dataclass(frozen=True)
+class Registered:
+    train: tuple[str, ...]
+    test: str
+    classes: tuple[str, ...]
+    test_image_set: Path | None  # None: the split's own ImageSets/Main/test.txt
+    n_train: int
+    test_ids: tuple[str, ...]
+
+
+def _capped(loader, cap: int):  # type: ignore[no-untyped-def]
+    return lambda: loader()[:cap] if cap else loader()
+
+
+def register_voc(layout: VocLayout, out_dir: Path, max_train: int = 0, max_test: int = 0) -> Registered:
+    """Register the devkit's splits under names unique to its path and caps; returns what was registered."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.data.datasets.pascal_voc import load_voc_instances
+
+    for year, split in (*TRAIN, TEST):
+        # A missing year, image set or annotation, or an unknown class, is a clear error before anything runs.
+        read_annotations(layout.year(year), split, layout.classes)
+    tag = hashlib.sha256(f"{layout.devkit.resolve()}|{max_train}|{max_test}".encode()).hexdigest()[:8]
+    per_year = -(-max_train // len(TRAIN)) if max_train else 0
+    names = []
+    n_train = 0
+    for year, split in TRAIN:
+        name = f"mocobench_voc{year}_{split}_{tag}"
+        dirname = str(layout.years[year])
+        ids = read_image_set(layout.years[year], split)
+        n_train += min(len(ids), per_year) if per_year else len(ids)
+        if name not in DatasetCatalog.list():
+            DatasetCatalog.register(
+                name,
+                _capped(lambda d=dirname, s=split: load_voc_instances(d, s, layout.classes), per_year),
+            )
+            MetadataCatalog.get(name).set(
+                thing_classes=list(layout.classes), dirname=dirname, year=year, split=split
+            )
+        names.append(name)
+    year, split = TEST
+    ids = read_image_set(layout.years[year], split)
+    image_set = None
+    if max_test and max_test < len(ids):
+        ids = ids[:max_test]
+        image_set = atomic.write_text(Path(out_dir) / f"{split}_first{max_test}.txt", "\n".join(ids) + "\n")
+    test = f"mocobench_voc{year}_{split}_{tag}"
+    if test not in DatasetCatalog.list():
+        dirname = str(layout.years[year])
+        DatasetCatalog.register(
+            test, _capped(lambda d=dirname: load_voc_instances(d, split, layout.classes), len(ids))
+        )
+        MetadataCatalog.get(test).set(
+            thing_classes=list(layout.classes), dirname=dirname, year=year, split=split
+        )
+    return Registered(tuple(names), test, layout.classes, image_set, n_train, tuple(ids))

@@ -1,0 +1,236 @@
+"""`mocobench detect-voc`: fine-tune Faster R-CNN R50-C4 on VOC 07+12 from a backbone, score on 07 test.
+
+One trial = convert the backbone to Detectron2's naming (`export.to_detectron2`), build the official MoCo
+config at the scale (`config.build_cfg`), train with Detectron2's trainer, evaluate with its VOC evaluator
+and append the trial to `voc.json` in the run folder (atomically, after each trial). The paper reports the
+mean of 5 trials (`--trials 5`); trials of the same initialisation, protocol and data resume and are never
+mixed with others. Runs in one process or under torchrun (one process per GPU; gloo on CPUs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mocobench import atomic
+from mocobench.config.recipes import scale_rules
+from mocobench.data.voc import VocLayout, find_devkit
+from mocobench.data.voc_synth import embedded_voc
+from mocobench.detection.config import build_cfg, detection_rules, paper_config_path
+from mocobench.detection.export import to_detectron2
+from mocobench.detection.install import require_detectron2
+from mocobench.errors import UsageError
+from mocobench.evaluate.linear import default_out_dir as linear_out_dir
+from mocobench.evaluate.pretrained import Pretrained, load_pretrained
+from mocobench.results.trials import finished_trials, mean_std, with_trial
+from mocobench.train.distributed import barrier, init_distributed
+from mocobench.train.environment import environment
+
+RESULT = "voc.json"
+METRICS = ("AP", "AP50", "AP75")
+RANDOM = "random"
+
+
+@dataclass(frozen=True)
+class Init:
+    """The detector's backbone initialisation: a pre-trained checkpoint, or random (`--pretrained random`)."""
+
+    arch: str
+    pretrained: Pretrained | None
+
+    @property
+    def label(self) -> str:
+        return str(self.pretrained.path.resolve()) if self.pretrained else RANDOM
+
+
+def resolve_init(source: str | Path, scale: str | None, arch: str | None) -> tuple[Init, str]:
+    """The initialisation and the scale to fine-tune at (the run's own scale unless given)."""
+    if str(source) == RANDOM:
+        scale = scale or "paper"
+        return Init(arch or scale_rules(scale).get("arch", "resnet50"), None), scale
+    pretrained = load_pretrained(Path(source))
+    if arch and arch != pretrained.arch:
+        raise UsageError(f"--arch {arch} but {source} holds a {pretrained.arch}; drop --arch")
+    return Init(pretrained.arch, pretrained), scale or (pretrained.run_config or {}).get("scale") or "paper"
+
+
+def default_out_dir(init: Init, scale: str) -> Path:
+    """A run's own folder, a foreign checkpoint's as for linear, or `runs/<scale>/random-init/<arch>`."""
+    if init.pretrained is not None:
+        return linear_out_dir(init.pretrained, scale)
+    return Path(os.environ.get("MOCOBENCH_RUNS", "runs")) / scale / "random-init" / init.arch
+
+
+def protocol(cfg: Any) -> dict[str, Any]:
+    """What the trials of one voc.json must share: the scaled schedule, sizes, model and config file."""
+    return {
+        "config": paper_config_path().name,
+        "config_sha256": hashlib.sha256(paper_config_path().read_bytes()).hexdigest()[:16],
+        "max_iter": cfg.SOLVER.MAX_ITER,
+        "ims_per_batch": cfg.SOLVER.IMS_PER_BATCH,
+        "base_lr": cfg.SOLVER.BASE_LR,
+        "steps": list(cfg.SOLVER.STEPS),
+        "warmup_iters": cfg.SOLVER.WARMUP_ITERS,
+        "min_size_train": list(cfg.INPUT.MIN_SIZE_TRAIN),
+        "min_size_test": cfg.INPUT.MIN_SIZE_TEST,
+        "depth": cfg.MODEL.RESNETS.DEPTH,
+        "norm": cfg.MODEL.RESNETS.NORM,
+        "roi_heads": cfg.MODEL.ROI_HEADS.NAME,
+        "precise_bn_iters": cfg.TEST.PRECISE_BN.NUM_ITER if cfg.TEST.PRECISE_BN.ENABLED else 0,
+    }
+
+
+def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": len(trials)}
+    for metric in METRICS:
+        out[metric], out[f"{metric}_std"] = mean_std([t[metric] for t in trials])
+    return out
+
+
+def _weights(init: Init, folder: Path, is_main: bool) -> str:
+    """The backbone as a Detectron2 .pkl in the run's detection folder ("" for random init)."""
+    if init.pretrained is None:
+        return ""
+    path = folder / f"backbone-{init.arch}.pkl"
+    if is_main:
+        atomic.write_bytes(path, pickle.dumps(to_detectron2(init.pretrained.state)))
+    barrier()
+    return str(path)
+
+
+def _clean(trial_dir: Path, keep_weights: bool) -> None:
+    """Checkpoints are large (R50-C4 with momentum: ~0.5 GB); keep only model_final.pth if asked."""
+    for path in trial_dir.glob("*.pth"):
+        if not (keep_weights and path.name == "model_final.pth"):
+            path.unlink()
+    (trial_dir / "last_checkpoint").unlink(missing_ok=True)
+
+
+def run_trial(
+    cfg: Any, registered: Any, show_progress: bool, resume: bool
+) -> tuple[dict[str, Any], float | None]:
+    """Train and test one cfg; returns Detectron2's bbox results (main process) and s/iteration."""
+    from detectron2.utils import comm
+    from detectron2.utils.env import seed_all_rng
+
+    from mocobench.detection.trainer import VocTrainer, configure_logging, seconds_per_iteration
+
+    Path(cfg.OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
+    configure_logging(Path(cfg.OUTPUT_DIR))
+    seed_all_rng(cfg.SEED + comm.get_rank())
+    trainer = VocTrainer(cfg, list(registered.test_ids), registered.test_image_set, show_progress)
+    trainer.resume_or_load(resume=resume)
+    trainer.train()
+    return trainer.results or {}, seconds_per_iteration(Path(cfg.OUTPUT_DIR) / "metrics.json")
+
+
+def detect_voc(
+    source: str | Path,
+    data: Path | None = None,
+    scale: str | None = None,
+    seed: int = 0,
+    trials: int = 1,
+    out_dir: Path | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    keep_weights: bool = False,
+    arch: str | None = None,
+    show_progress: bool = True,
+) -> tuple[dict[str, Any], Path]:
+    """Run the missing trials into `out_dir/voc.json`; returns the result and its path."""
+    if trials < 1:
+        raise UsageError(f"--trials must be at least 1, not {trials}")
+    require_detectron2()
+    from detectron2.utils import comm
+
+    from mocobench.detection.datasets import register_voc
+
+    init, scale = resolve_init(source, scale, arch)
+    rules = detection_rules(scale)
+    layout: VocLayout = find_devkit(data) if data is not None else find_devkit(embedded_voc())
+    info = init_distributed(device)
+    if info.distributed and comm._LOCAL_PROCESS_GROUP is None:
+        comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
+    out_dir = Path(out_dir) if out_dir else default_out_dir(init, scale)
+    folder = out_dir / "detection"
+    path = out_dir / RESULT
+    if overwrite and info.is_main and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    barrier()
+    registered = register_voc(
+        layout, folder, rules.get("max_train_images", 0), rules.get("max_test_images", 0)
+    )
+    weights = _weights(init, folder, info.is_main)
+    env = environment(info.device, info.world_size, info.backend)
+    done: list[dict[str, Any]] | None = None
+    result: dict[str, Any] = {}
+    for trial in range(trials):
+        trial_dir = folder / f"trial{trial}"
+        cfg = build_cfg(
+            scale, init.arch, weights, registered.train, registered.test, len(registered.classes),
+            trial_dir, seed + trial, info.device.type, info.world_size,
+        )  # fmt: skip
+        ident = {
+            "init": init.label,
+            "checkpoint_epoch": init.pretrained.epoch if init.pretrained else None,
+            "protocol": protocol(cfg),
+            "data": str(layout.devkit.resolve()),
+            "images": {"train": registered.n_train, "test": len(registered.test_ids)},
+        }
+        if done is None:
+            done = finished_trials(path, ident, overwrite, "VOC detection")
+        if any(t["trial"] == trial for t in done):
+            continue
+        resume = (trial_dir / "last_checkpoint").is_file()
+        started = time.perf_counter()
+        bbox, per_iter = run_trial(cfg, registered, show_progress, resume)
+        if not info.is_main:
+            continue
+        record = {
+            "trial": trial,
+            "seed": seed + trial,
+            **{m: float(bbox[m]) for m in METRICS},
+            "per_class_AP50": bbox.get("per_class_AP50", {}),
+            "AP50_rescored": bbox.get("AP50_rescored"),
+            "seconds": time.perf_counter() - started,
+            "seconds_per_iter": per_iter,
+            "iterations": cfg.SOLVER.MAX_ITER,
+            "resumed": resume,
+            "device": env["device"],
+            "world_size": info.world_size,
+        }
+        done = with_trial(done, record)
+        result = _result(init, scale, ident, done, env)
+        atomic.write_json(path, result)
+        atomic.write_text(trial_dir / "config.yaml", cfg.dump())
+        _clean(trial_dir, keep_weights)
+    barrier()
+    if not info.is_main or not done:
+        return {}, path
+    return result or _result(init, scale, ident, done, env), path
+
+
+def _result(
+    init: Init, scale: str, ident: dict[str, Any], trials: list[dict[str, Any]], env: dict[str, Any]
+) -> dict[str, Any]:
+    config = (init.pretrained.run_config if init.pretrained else None) or {}
+    return {
+        **summarize(trials),
+        "scale": scale,
+        **ident,
+        "arch": init.arch,
+        "source": init.pretrained.source if init.pretrained else RANDOM,
+        "recipe": config.get("recipe"),
+        "pretrain_scale": config.get("scale"),
+        "pretrain_seed": config.get("seed"),
+        "metric": "VOC2007 11-point AP, mean over classes; AP = mean over IoU 0.50:0.05:0.95 (Detectron2)",
+        "env": env,
+        "trials": trials,
+    }
