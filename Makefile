@@ -4,6 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mocobench-installed
 DEMO_OUT ?= runs/demo
+# Detectron2, the detection engine: upstream Detectron2's code as PyPI's sal-detectron2 wheel. It is tagged
+# CPython 3.10 only, so it is installed with --target into the venv; its compiled _C does not load on newer
+# Pythons and Faster R-CNN R50-C4 does not need it. DETECTRON2=keep uses a Detectron2 you built yourself.
+DETECTRON2 ?= pypi
+DETECTRON2_WHEEL ?= sal-detectron2==0.7.2
 
 .PHONY: venv demo test lint clean-demo
 
@@ -11,7 +16,12 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "mocobench needs Python >= 3.10")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,detection]'
+ifeq ($(DETECTRON2),pypi)
+	$(PY) -m pip install --quiet --no-deps --only-binary=:all: --python-version 3.10 --upgrade \
+		--target "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" $(DETECTRON2_WHEEL)
+endif
+	$(PY) -c 'from mocobench.detection.install import require_detectron2; require_detectron2()'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -262,7 +262,7 @@ def voc_eval(
         Path, typer.Option("--detections", help="Folder of <class>.txt: image_id score x1 y1 x2 y2")
     ],
     split: Annotated[
-        str, typer.Option("--split", help="Image set scored (ImageSets/Main/<split>.txt)")
+        str, typer.Option("--split", help="Image set: ImageSets/Main/<split>.txt, or a path to a .txt")
     ] = "test",
     year: Annotated[
         int, typer.Option("--year", help="2007: 11-point AP, as the paper; 2012: all points")

@@ -1,11 +1,11 @@
 """Shape masks and scene rendering for the embedded datasets.
 
 One object is an `ObjectSpec` (class, centre, size, rotation, colours, texture). `render_scene` paints any
-number of objects onto a textured background and returns the image and the objects' pixel boxes, so the
-classification set (one object per image) and a detection set (several per image, VOC boxes) share one
-renderer. Classes differ only in *shape*; colour, texture, position and scale are nuisances, sampled
-independently of the class, which the MoCo augmentations (crop, colour jitter, grayscale, blur) teach the
-encoder to ignore.
+number of objects onto a textured background; `object_coverage` and `object_box` give each object's pixels
+and box, so the classification set (one object per image) and the detection set (several per image, VOC
+boxes) share one renderer. Classes differ only in *shape*; colour, texture, position and scale are
+nuisances, sampled independently of the class, which the MoCo augmentations (crop, colour jitter,
+grayscale, blur) teach the encoder to ignore.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ SHAPES: tuple[str, ...] = (
     "heart",
     "arrow",
 )
+
+
+VISIBLE_COVERAGE = 0.25  # a pixel belongs to an object's box when the object covers more of it than this
 
 
 @dataclass(frozen=True)
@@ -127,13 +130,17 @@ def object_coverage(obj: ObjectSpec, height: int, width: int, supersample: int =
     return mask.reshape(height, s, width, s).mean(axis=(1, 3))
 
 
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Tight 0-based pixel box (xmin, ymin, xmax, ymax) of a boolean mask (None: empty)."""
+    if not mask.any():
+        return None
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+
+
 def object_box(obj: ObjectSpec, height: int, width: int) -> tuple[int, int, int, int] | None:
     """Tight pixel box (xmin, ymin, xmax, ymax), of the visible object (None: off-canvas)."""
-    cov = object_coverage(obj, height, width) > 0.25
-    if not cov.any():
-        return None
-    rows, cols = np.nonzero(cov.any(axis=1))[0], np.nonzero(cov.any(axis=0))[0]
-    return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+    return mask_box(object_coverage(obj, height, width) > VISIBLE_COVERAGE)
 
 
 def _stripes(obj: ObjectSpec, height: int, width: int) -> np.ndarray:
@@ -166,11 +173,16 @@ def render_scene(
     objects: list[ObjectSpec],
     background: tuple[np.ndarray, np.ndarray, float],
     object_noise: float,
+    coverages: list[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Paint `objects` in order (later ones occlude earlier) over a background; returns uint8 HxWx3."""
+    """Paint `objects` in order (later ones occlude earlier) over a background; returns uint8 HxWx3.
+
+    `coverages` are the objects' `object_coverage`, when the caller already computed them (a detection
+    set needs them before painting, to find what stays visible).
+    """
     img = render_background(rng, height, width, *background)
-    for obj in objects:
-        cov = object_coverage(obj, height, width)[..., None]
+    for i, obj in enumerate(objects):
+        cov = (object_coverage(obj, height, width) if coverages is None else coverages[i])[..., None]
         fill = (
             np.asarray(obj.color, dtype=np.float32)[None, None, :] * _stripes(obj, height, width)[..., None]
         )

@@ -20,8 +20,10 @@ import math
 import multiprocessing
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -42,8 +44,13 @@ class SynthSpec:
     num_classes: int = len(SHAPES)
 
     def key(self) -> str:
-        blob = json.dumps({"version": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+        return spec_key(GENERATOR_VERSION, self)
+
+
+def spec_key(version: int, spec: Any) -> str:
+    """Short hash of a generator version and a spec dataclass: the cache folder changes when either does."""
+    blob = json.dumps({"version": version, **asdict(spec)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
 SPLITS = {"train": 0, "val": 1}
@@ -63,10 +70,16 @@ def _random_color(rng: np.random.Generator) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h, s, v), dtype=np.float32) * 255
 
 
-def sample_colors(rng: np.random.Generator, min_luma_gap: float = 45.0) -> tuple[np.ndarray, np.ndarray]:
-    """Object and background colours with enough brightness difference to keep the shape in grayscale."""
+def sample_colors(
+    rng: np.random.Generator, min_luma_gap: float = 45.0, background: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Object and background colours with enough brightness difference to keep the shape in grayscale.
+
+    With `background`, only the object colour is drawn (several objects on one background).
+    """
     while True:
-        fg, bg = _random_color(rng), _random_color(rng)
+        fg = _random_color(rng)
+        bg = _random_color(rng) if background is None else background
         if abs(_luma(fg) - _luma(bg)) >= min_luma_gap:
             return fg, bg
 
@@ -78,10 +91,15 @@ def sample_object(
     color: np.ndarray,
     size_range: tuple[float, float],
     stripes: float = 0.0,
+    margin: float = 0.4,
 ) -> ObjectSpec:
-    """One object of `shape`: random position, scale, rotation, deformation; striped with prob `stripes`."""
+    """One object of `shape`: random position, scale, rotation, deformation; striped with prob `stripes`.
+
+    The centre keeps `margin` x size from the border: 0.4 lets the object touch it but stay mostly
+    visible; 0 puts it anywhere, so it may be cut by the border.
+    """
     size = rng.uniform(*size_range) * canvas
-    margin = 0.4 * size  # the object may touch the border but stays mostly visible
+    margin = margin * size
     striped = rng.uniform() < stripes
     warp = (
         rng.uniform(0, 0.15),
@@ -131,30 +149,52 @@ def _write_one(job: tuple[SynthSpec, str, int, Path]) -> None:
     Image.fromarray(img).save(root / split / name / f"{name}_{index:05d}.png", compress_level=1)
 
 
-def write_classification(out: Path, spec: SynthSpec) -> Path:
-    """Write the dataset to `out` (ImageNet layout + `synth.json`); it appears complete or not at all."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    names = SHAPES[: spec.num_classes]
-    jobs = []
-    for split, per_class in (("train", spec.train_per_class), ("val", spec.val_per_class)):
-        for name in names:
-            (tmp / split / name).mkdir(parents=True, exist_ok=True)
-        jobs += [(spec, split, index, tmp) for index in range(per_class * spec.num_classes)]
+T = TypeVar("T")
+
+
+def run_jobs(fn: Callable[[T], None], jobs: list[T]) -> None:
+    """Run `fn` over `jobs`, on a spawn pool when there are many (rendering is CPU-bound numpy)."""
     workers = min(os.cpu_count() or 1, 8)
     if workers > 1 and len(jobs) > 200:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            pool.map(_write_one, jobs, chunksize=64)
+            pool.map(fn, jobs, chunksize=64)
     else:
         for job in jobs:
-            _write_one(job)
-    meta = {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "classes": list(names)}
-    (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
+            fn(job)
+
+
+def write_folder_atomic(out: Path, fill: Callable[[Path], None]) -> Path:
+    """`fill` a temporary sibling of `out`, then rename it into place: `out` appears whole or not at all."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        fill(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+def write_classification(out: Path, spec: SynthSpec) -> Path:
+    """Write the dataset to `out` (ImageNet layout + `synth.json`); it appears complete or not at all."""
+    names = SHAPES[: spec.num_classes]
+
+    def fill(tmp: Path) -> None:
+        jobs = []
+        for split, per_class in (("train", spec.train_per_class), ("val", spec.val_per_class)):
+            for name in names:
+                (tmp / split / name).mkdir(parents=True, exist_ok=True)
+            jobs += [(spec, split, index, tmp) for index in range(per_class * spec.num_classes)]
+        run_jobs(_write_one, jobs)
+        meta = {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "classes": list(names)}
+        (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    return write_folder_atomic(out, fill)
 
 
 def mocobench_home() -> Path:

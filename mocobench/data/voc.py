@@ -97,8 +97,11 @@ def read_classes(devkit: Path) -> tuple[str, ...]:
 
 
 def read_image_set(year_dir: Path, split: str) -> list[str]:
-    """The image ids of `ImageSets/Main/<split>.txt`."""
-    path = Path(year_dir) / "ImageSets" / "Main" / f"{split}.txt"
+    """The image ids of `ImageSets/Main/<split>.txt`, or of `split` itself if it is a .txt file.
+
+    The second form scores a subset, such as the capped test split a smoke-scale run writes.
+    """
+    path = Path(split) if split.endswith(".txt") else Path(year_dir) / "ImageSets" / "Main" / f"{split}.txt"
     if not path.is_file():
         have = sorted(p.stem for p in path.parent.glob("*.txt") if "_" not in p.stem)
         raise UsageError(f"{path}: no such image set (have: {', '.join(have) or 'none'}); check --split")

@@ -44,6 +44,71 @@ def detection_rules(scale: str) -> dict[str, Any]:
     return {k: DETECTION_RULES[k](v) for k, v in rules.items()}
 
 
+# The values a scale may change: (key here, section path in the YAML).
+SCALED = {
+    "max_iter": ("SOLVER", "MAX_ITER"),
+    "steps": ("SOLVER", "STEPS"),
+    "warmup_iters": ("SOLVER", "WARMUP_ITERS"),
+    "checkpoint_period": ("SOLVER", "CHECKPOINT_PERIOD"),
+    "ims_per_batch": ("SOLVER", "IMS_PER_BATCH"),
+    "base_lr": ("SOLVER", "BASE_LR"),
+    "min_size_train": ("INPUT", "MIN_SIZE_TRAIN"),
+    "min_size_test": ("INPUT", "MIN_SIZE_TEST"),
+    "max_size_train": ("INPUT", "MAX_SIZE_TRAIN"),
+    "max_size_test": ("INPUT", "MAX_SIZE_TEST"),
+    "precise_bn_iters": ("TEST", "PRECISE_BN", "NUM_ITER"),
+    "workers": ("DATALOADER", "NUM_WORKERS"),
+}
+
+
+def paper_values() -> dict[str, Any]:
+    """The scalable values of recipes/detection.yaml (read without Detectron2, for tables and plans)."""
+    import yaml
+
+    path = paper_config_path()
+    doc = yaml.safe_load(path.read_text())
+    out = {}
+    for key, where in SCALED.items():
+        node = doc
+        for part in where:
+            if not isinstance(node, dict) or part not in node:
+                raise UsageError(f"{path}: {'.'.join(where)} is missing; restore it from the official config")
+            node = node[part]
+        out[key] = node
+    return out
+
+
+def _scaled(value: int, factor: float, minimum: int = 1) -> int:
+    return max(minimum, round(value * factor))
+
+
+def scaled_protocol(scale: str) -> dict[str, Any]:
+    """The paper values shrunk by the scale's rules (see the module docstring); `max_*_images` caps too."""
+    rules = detection_rules(scale)
+    p = paper_values()
+    f = rules.get("iter_factor", 1.0)
+    if f != 1.0:
+        max_iter = _scaled(p["max_iter"], f)
+        # Steps keep their fraction of training; one that would fall at or after the end is dropped.
+        p["steps"] = sorted({s for s in (round(s * f) for s in p["steps"]) if s < max_iter})
+        p["max_iter"] = max_iter
+        p["warmup_iters"] = _scaled(p["warmup_iters"], f, 0)
+        p["checkpoint_period"] = _scaled(p["checkpoint_period"], f)
+        p["precise_bn_iters"] = _scaled(p["precise_bn_iters"], f)
+    if "ims_per_batch" in rules:
+        p["base_lr"] = p["base_lr"] * rules["ims_per_batch"] / p["ims_per_batch"]
+        p["ims_per_batch"] = rules["ims_per_batch"]
+    k = rules.get("size_factor", 1.0)
+    if k != 1.0:
+        p["min_size_train"] = sorted({_scaled(s, k) for s in p["min_size_train"]})
+        for key in ("min_size_test", "max_size_train", "max_size_test"):
+            p[key] = _scaled(p[key], k)
+    p["workers"] = rules.get("workers", p["workers"])
+    p["max_train_images"] = rules.get("max_train_images", 0)
+    p["max_test_images"] = rules.get("max_test_images", 0)
+    return p
+
+
 def paper_cfg() -> Any:
     """Detectron2's defaults with recipes/detection.yaml merged over them (registers our ROI head)."""
     from detectron2.config import get_cfg
@@ -55,35 +120,14 @@ def paper_cfg() -> Any:
     return cfg
 
 
-def _scaled(value: int, factor: float, minimum: int = 1) -> int:
-    return max(minimum, round(value * factor))
-
-
-def apply_detection_scale(cfg: Any, rules: dict[str, Any]) -> None:
-    """Shrink a paper-scale cfg in place by a scale's detection rules (see the module docstring)."""
-    f = rules.get("iter_factor", 1.0)
-    if f != 1.0:
-        max_iter = cfg.SOLVER.MAX_ITER
-        cfg.SOLVER.MAX_ITER = _scaled(max_iter, f)
-        # Steps keep their fraction of training; a step that would fall at or after the end is dropped.
-        cfg.SOLVER.STEPS = tuple(
-            sorted({s for s in (round(s * f) for s in cfg.SOLVER.STEPS) if s < cfg.SOLVER.MAX_ITER})
-        )
-        cfg.SOLVER.WARMUP_ITERS = _scaled(cfg.SOLVER.WARMUP_ITERS, f, 0)
-        cfg.SOLVER.CHECKPOINT_PERIOD = _scaled(cfg.SOLVER.CHECKPOINT_PERIOD, f)
-        cfg.TEST.PRECISE_BN.NUM_ITER = _scaled(cfg.TEST.PRECISE_BN.NUM_ITER, f)
-    if "ims_per_batch" in rules:
-        ims = rules["ims_per_batch"]
-        cfg.SOLVER.BASE_LR = cfg.SOLVER.BASE_LR * ims / cfg.SOLVER.IMS_PER_BATCH
-        cfg.SOLVER.IMS_PER_BATCH = ims
-    k = rules.get("size_factor", 1.0)
-    if k != 1.0:
-        cfg.INPUT.MIN_SIZE_TRAIN = tuple(sorted({_scaled(s, k) for s in cfg.INPUT.MIN_SIZE_TRAIN}))
-        cfg.INPUT.MIN_SIZE_TEST = _scaled(cfg.INPUT.MIN_SIZE_TEST, k)
-        cfg.INPUT.MAX_SIZE_TRAIN = _scaled(cfg.INPUT.MAX_SIZE_TRAIN, k)
-        cfg.INPUT.MAX_SIZE_TEST = _scaled(cfg.INPUT.MAX_SIZE_TEST, k)
-    if "workers" in rules:
-        cfg.DATALOADER.NUM_WORKERS = rules["workers"]
+def apply_protocol(cfg: Any, protocol: dict[str, Any]) -> None:
+    """Write the (scaled) values into a cfg."""
+    for key, where in SCALED.items():
+        node = cfg
+        for part in where[:-1]:
+            node = getattr(node, part)
+        value = protocol[key]
+        setattr(node, where[-1], tuple(value) if isinstance(value, list) else value)
 
 
 def set_backbone(cfg: Any, arch: str) -> None:
@@ -109,7 +153,7 @@ def build_cfg(
 ) -> Any:
     """The frozen cfg of one trial. `weights` is a converted .pkl or "" (random initialisation)."""
     cfg = paper_cfg()
-    apply_detection_scale(cfg, detection_rules(scale))
+    apply_protocol(cfg, scaled_protocol(scale))
     if cfg.SOLVER.IMS_PER_BATCH % world_size:
         raise UsageError(
             f"{cfg.SOLVER.IMS_PER_BATCH} images per batch do not split over {world_size} processes; "

@@ -22,7 +22,7 @@ from mocobench import atomic
 from mocobench.config.recipes import scale_rules
 from mocobench.data.voc import VocLayout, find_devkit
 from mocobench.data.voc_synth import embedded_voc
-from mocobench.detection.config import build_cfg, detection_rules, paper_config_path
+from mocobench.detection.config import build_cfg, paper_config_path, scaled_protocol
 from mocobench.detection.export import to_detectron2
 from mocobench.detection.install import require_detectron2
 from mocobench.errors import UsageError
@@ -152,7 +152,7 @@ def detect_voc(
     from mocobench.detection.datasets import register_voc
 
     init, scale = resolve_init(source, scale, arch)
-    rules = detection_rules(scale)
+    caps = scaled_protocol(scale)  # also checks the scale before anything runs
     layout: VocLayout = find_devkit(data) if data is not None else find_devkit(embedded_voc())
     info = init_distributed(device)
     if info.distributed and comm._LOCAL_PROCESS_GROUP is None:
@@ -164,9 +164,7 @@ def detect_voc(
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     barrier()
-    registered = register_voc(
-        layout, folder, rules.get("max_train_images", 0), rules.get("max_test_images", 0)
-    )
+    registered = register_voc(layout, folder, caps["max_train_images"], caps["max_test_images"])
     weights = _weights(init, folder, info.is_main)
     env = environment(info.device, info.world_size, info.backend)
     done: list[dict[str, Any]] | None = None
