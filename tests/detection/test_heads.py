@@ -22,7 +22,9 @@ def _model(arch: str, tmp_path: Path, weights: str = ""):  # type: ignore[no-unt
     return build_model(cfg)
 
 
-@pytest.mark.parametrize(("arch", "block", "count"), [("resnet18", BasicBlock, 2), ("resnet50", BottleneckBlock, 3)])
+@pytest.mark.parametrize(
+    ("arch", "block", "count"), [("resnet18", BasicBlock, 2), ("resnet50", BottleneckBlock, 3)]
+)
 def test_res5_head_has_the_extra_norm(arch: str, block: type, count: int, tmp_path: Path):
     res5 = _model(arch, tmp_path).roi_heads.res5
     blocks = [m for m in res5 if isinstance(m, block)]
