@@ -21,6 +21,7 @@ DETECTION_RULES: dict[str, type] = {
     "size_factor": float,
     "max_train_images": int,
     "max_test_images": int,
+    "precise_bn_iters": int,
     "workers": int,
 }
 DEPTHS = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101, "resnet152": 152}
@@ -103,6 +104,8 @@ def scaled_protocol(scale: str) -> dict[str, Any]:
         p["min_size_train"] = sorted({_scaled(s, k) for s in p["min_size_train"]})
         for key in ("min_size_test", "max_size_train", "max_size_test"):
             p[key] = _scaled(p[key], k)
+    # Precise BN estimates statistics from its batches: a few more than the scaled count keep them usable.
+    p["precise_bn_iters"] = rules.get("precise_bn_iters", p["precise_bn_iters"])
     p["workers"] = rules.get("workers", p["workers"])
     p["max_train_images"] = rules.get("max_train_images", 0)
     p["max_test_images"] = rules.get("max_test_images", 0)

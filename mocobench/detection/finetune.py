@@ -10,6 +10,7 @@ mixed with others. Runs in one process or under torchrun (one process per GPU; g
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -71,7 +72,7 @@ def protocol(cfg: Any) -> dict[str, Any]:
     """What the trials of one voc.json must share: the scaled schedule, sizes, model and config file."""
     return {
         "config": paper_config_path().name,
-        "config_sha256": hashlib.sha256(paper_config_path().read_bytes()).hexdigest()[:16],
+        "config_sha256": config_digest(),
         "max_iter": cfg.SOLVER.MAX_ITER,
         "ims_per_batch": cfg.SOLVER.IMS_PER_BATCH,
         "base_lr": cfg.SOLVER.BASE_LR,
@@ -84,6 +85,14 @@ def protocol(cfg: Any) -> dict[str, Any]:
         "roi_heads": cfg.MODEL.ROI_HEADS.NAME,
         "precise_bn_iters": cfg.TEST.PRECISE_BN.NUM_ITER if cfg.TEST.PRECISE_BN.ENABLED else 0,
     }
+
+
+def config_digest() -> str:
+    """Digest of recipes/detection.yaml's content (not its comments or layout)."""
+    import yaml
+
+    content = yaml.safe_load(paper_config_path().read_text())
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:

@@ -54,10 +54,10 @@ def test_paper_scale_changes_nothing():
 
 def test_mini_scale_shrinks_iterations_batch_and_sizes_in_proportion():
     p = scaled_protocol("mini")
-    assert p["max_iter"] == 600 and p["steps"] == [450, 550]  # 18k/22k of 24k
-    assert p["ims_per_batch"] == 4 and p["base_lr"] == pytest.approx(0.02 * 4 / 16)
-    assert p["min_size_train"][0] == round(480 * 0.12) and p["min_size_train"][-1] == 96
-    assert p["min_size_test"] == 96
+    assert p["max_iter"] == 150 and p["steps"] == [112, 138]  # 18k/22k of 24k
+    assert p["ims_per_batch"] == 2 and p["base_lr"] == pytest.approx(0.02 * 2 / 16)
+    assert p["min_size_train"][0] == round(480 * 0.08) and p["min_size_train"][-1] == 64
+    assert p["min_size_test"] == 64 and p["warmup_iters"] == 1
 
 
 def _flat(cfg, prefix=""):  # type: ignore[no-untyped-def]
