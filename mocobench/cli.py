@@ -323,6 +323,13 @@ def reproduce_table(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the steps and rough durations; run nothing")
     ] = False,
+    voc_data: Annotated[
+        Path | None,
+        typer.Option("--voc-data", help="VOCdevkit for Table 1's VOC columns; default: the embedded VOC set"),
+    ] = None,
+    detection: Annotated[
+        bool, typer.Option("--detection/--no-detection", help="Table 1: also fine-tune on VOC per row")
+    ] = True,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
     out_dir: TablesOpt = Path("tables"),
 ) -> None:
@@ -331,7 +338,7 @@ def reproduce_table(
 
     root = runs_root(runs)
     only = [r.strip() for r in recipes.split(",") if r.strip()] if recipes else None
-    steps = plan(number, scale, trials, root, data, only)
+    steps = plan(number, scale, trials, root, data, only, detection)
     todo = [s for s in steps if s.state != "done"]
     grid = Table(title=f"reproduce table {number} at scale {scale}: {len(todo)} of {len(steps)} steps to run")
     for col in ("row", "recipe", "seed", "step", "state", "detail", "estimate"):
@@ -351,7 +358,12 @@ def reproduce_table(
     if dry_run:
         return
     run_plan(
-        steps, scale, data, device, on_step=lambda s: out.print(f"[bold]{s.kind}[/] {s.recipe} seed {s.seed}")
+        steps,
+        scale,
+        data,
+        device,
+        on_step=lambda s: out.print(f"[bold]{s.kind}[/] {s.recipe} seed {s.seed}"),
+        voc_data=voc_data,
     )
     _write_table(number, scale, root, out_dir)
 
@@ -372,27 +384,50 @@ def export_detectron2(
 
 @data_app.command("synth")
 def data_synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (ImageNet layout)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write")],
+    voc: Annotated[
+        bool, typer.Option("--voc", help="Write the detection set (VOCdevkit layout) instead")
+    ] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    train_per_class: Annotated[int, typer.Option("--train-per-class")] = 400,
-    val_per_class: Annotated[int, typer.Option("--val-per-class")] = 100,
-    image_size: Annotated[int, typer.Option("--image-size")] = 64,
+    train_per_class: Annotated[int, typer.Option("--train-per-class", help="Classification only")] = 400,
+    val_per_class: Annotated[int, typer.Option("--val-per-class", help="Classification only")] = 100,
+    trainval: Annotated[
+        int, typer.Option("--trainval", help="Detection only: trainval images per year (2007, 2012)")
+    ] = 500,
+    test: Annotated[int, typer.Option("--test", help="Detection only: VOC2007 test images")] = 200,
+    image_size: Annotated[
+        int | None, typer.Option("--image-size", help="Pixels; default 64 (classification), 96 (--voc)")
+    ] = None,
 ) -> None:
-    """Write the generated shapes dataset (the embedded default) to any folder."""
-    from mocobench.data.synth import SynthSpec, write_classification
+    """Write a generated shapes dataset (the embedded defaults) to any folder."""
+    if min(train_per_class, val_per_class, trainval, test) < 1 or (image_size or 16) < 16:
+        raise UsageError("image counts must be >= 1 and --image-size >= 16")
+    if voc:
+        from mocobench.data.voc_synth import VocSynthSpec, write_voc
 
-    if min(train_per_class, val_per_class) < 1 or image_size < 16:
-        raise UsageError("--train-per-class and --val-per-class must be >= 1 and --image-size >= 16")
-    path = write_classification(out_dir, SynthSpec(seed, image_size, train_per_class, val_per_class))
+        spec = VocSynthSpec(seed, image_size or 96, trainval, trainval, test)
+        path = write_voc(out_dir, spec) / "VOCdevkit"
+    else:
+        from mocobench.data.synth import SynthSpec, write_classification
+
+        spec = SynthSpec(seed, image_size or 64, train_per_class, val_per_class)
+        path = write_classification(out_dir, spec)
     out.print(f"wrote {path}")
 
 
 @data_app.command("path")
-def data_path() -> None:
-    """Print the embedded dataset's cache folder (generating it on first use)."""
-    from mocobench.data.synth import embedded_dataset
+def data_path(
+    voc: Annotated[bool, typer.Option("--voc", help="The detection set's VOCdevkit folder")] = False,
+) -> None:
+    """Print an embedded dataset's cache folder (generating it on first use)."""
+    if voc:
+        from mocobench.data.voc_synth import embedded_voc
 
-    print(embedded_dataset())
+        print(embedded_voc())
+    else:
+        from mocobench.data.synth import embedded_dataset
+
+        print(embedded_dataset())
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """`mocobench reproduce table N`: run every missing step of every row of a paper table, then write it.
 
-A step is done when its output says so (a run's `summary.json`, a trial in `linear.json` at this scale), not
-by timestamps; a pre-training run with a checkpoint but no summary is resumed. So an interrupted reproduce
-continues where it stopped when the same command is run again, and finished steps are never repeated.
+A step is done when its output says so (a run's `summary.json`, a trial in `linear.json` or `voc.json` at
+this scale), not by timestamps; a pre-training run with a checkpoint but no summary is resumed. So an
+interrupted reproduce continues where it stopped when the same command is run again, and finished steps are
+never repeated.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from mocobench.config.recipes import resolve
 from mocobench.data.folder import list_split
 from mocobench.data.synth import SynthSpec
+from mocobench.detection.finetune import RESULT as VOC_RESULT
 from mocobench.errors import UsageError
 from mocobench.evaluate.linear import RESULT as LINEAR_RESULT
 from mocobench.results.store import Store, collect
@@ -26,7 +28,7 @@ from mocobench.train import checkpoint
 
 @dataclass
 class Step:
-    kind: str  # "pretrain" | "linear"
+    kind: str  # "pretrain" | "linear" | "voc"
     row: str
     recipe: str
     seed: int
@@ -89,12 +91,31 @@ def _linear_estimate(store: Store, scale: str) -> float | None:
     return _median(r[(r.kind == "linear") & (r.scale == scale) & (r.metric == "top1")].seconds)
 
 
-def _linear_done(run_dir: Path, scale: str) -> bool:
-    path = run_dir / LINEAR_RESULT
+def _voc_estimate(store: Store, scale: str) -> float | None:
+    r = store.results
+    return _median(r[(r.kind == "voc") & (r.scale == scale) & (r.metric == "AP50")].seconds)
+
+
+def _has_voc(number: int, row: str) -> bool:
+    """Table 1 rows with VOC figures in the paper ((a) T=0.07 has none)."""
+    from mocobench.tables.paper import load_paper_table
+
+    if number != 1:
+        return False
+    paper = load_paper_table(1)
+    return bool(paper[paper["row"] == row]["voc_ap50"].notna().any())
+
+
+def _trial0_done(path: Path, scale: str) -> bool:
+    """A result file holds trial 0 at this scale."""
     if not path.is_file():
         return False
     result = json.loads(path.read_text())
     return result.get("scale") == scale and any(t["trial"] == 0 for t in result.get("trials", []))
+
+
+def _linear_done(run_dir: Path, scale: str) -> bool:
+    return _trial0_done(run_dir / LINEAR_RESULT, scale)
 
 
 def plan(
@@ -104,8 +125,12 @@ def plan(
     runs_dir: Path,
     data: Path | None = None,
     only: list[str] | None = None,
+    detection: bool = True,
 ) -> list[Step]:
-    """Every step of table `number` at `scale` for seeds 0..trials-1, each marked done / resume / run."""
+    """Every step of table `number` at `scale` for seeds 0..trials-1, each marked done / resume / run.
+
+    Table 1 rows with VOC figures in the paper also get a detection step (`detection=False` skips them).
+    """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
     rows = table_rows(number)
@@ -120,6 +145,7 @@ def plan(
     store = collect(runs_dir)
     epochs_done = dict(zip(store.runs.run_dir, store.runs.epochs_done, strict=True))
     linear_s = _linear_estimate(store, scale)
+    voc_s = _voc_estimate(store, scale)
     steps = []
     for row, recipe in rows:
         config = resolve(recipe, scale)
@@ -139,6 +165,12 @@ def plan(
             lin = "done" if _linear_done(run_dir, scale) else "run"
             estimate = 0.0 if lin == "done" else linear_s
             steps.append(Step("linear", row, recipe, seed, run_dir, lin, f"protocol at {scale}", estimate))
+            if detection and _has_voc(number, row):
+                voc = "done" if _trial0_done(run_dir / VOC_RESULT, scale) else "run"
+                estimate = 0.0 if voc == "done" else voc_s
+                steps.append(
+                    Step("voc", row, recipe, seed, run_dir, voc, f"VOC fine-tune at {scale}", estimate)
+                )
     return steps
 
 
@@ -149,6 +181,7 @@ def run_plan(
     device: str = "auto",
     show_progress: bool = True,
     on_step: Any = None,
+    voc_data: Path | None = None,
 ) -> None:
     """Run every step not done, in order; stops at the first failure (rerun to continue)."""
     from mocobench.evaluate.linear import evaluate_pretrained
@@ -172,8 +205,12 @@ def run_plan(
                 show_progress=show_progress,
             )
             plot_run_curves(step.run_dir)
-        else:
+        elif step.kind == "linear":
             evaluate_pretrained(step.run_dir, scale, data, 0, 1, device=device, show_progress=show_progress)
+        else:
+            from mocobench.detection.finetune import detect_voc
+
+            detect_voc(step.run_dir, voc_data, scale, device=device, show_progress=show_progress)
 
 
 def format_seconds(seconds: float | None) -> str:

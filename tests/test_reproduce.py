@@ -49,7 +49,7 @@ def test_plan_marks_done_resume_and_run(tmp_path: Path, monkeypatch):
     _fake_run(tmp_path / "mini" / "mlp" / "seed0", 20, True, linear_scale="smoke")  # linear of another scale
     steps = reproduce.plan(1, "mini", 1, tmp_path)
     by = {(s.recipe, s.kind): s for s in steps}
-    assert [s.recipe for s in steps[::2]] == [
+    assert [s.recipe for s in steps if s.kind == "pretrain"] == [
         "supervised",
         "moco-v1",
         "mlp",
@@ -74,6 +74,24 @@ def test_plan_marks_done_resume_and_run(tmp_path: Path, monkeypatch):
     assert reproduce.format_seconds(None).startswith("unknown")
 
 
+def test_table_1_rows_with_paper_voc_figures_get_a_detection_step(tmp_path: Path):
+    run = tmp_path / "mini" / "mlp+aug+cos" / "seed0"
+    _fake_run(run, 20, True, "mini", speed=50.0)
+    trials = [{"trial": 0, "seed": 0, "AP": 1.0, "AP50": 2.0, "AP75": 0.5, "seconds": 900.0}]
+    (run / "voc.json").write_text(json.dumps({"scale": "mini", "trials": trials}))
+    _fake_run(tmp_path / "mini" / "mlp" / "seed0", 20, True, "mini")
+    (tmp_path / "mini" / "mlp" / "seed0" / "voc.json").write_text(
+        json.dumps({"scale": "smoke", "trials": trials})
+    )
+    by = {(s.recipe, s.kind): s for s in reproduce.plan(1, "mini", 1, tmp_path)}
+    assert by["mlp+aug+cos", "voc"].state == "done"
+    assert by["mlp", "voc"].state == "run"  # a VOC result of another scale does not count
+    assert by["aug", "voc"].estimate_s == 900.0  # from the measured detection run
+    assert ("mlp-t0.07", "voc") not in by  # the paper gives no VOC figures for T=0.07
+    assert not [s for s in reproduce.plan(1, "mini", 1, tmp_path, detection=False) if s.kind == "voc"]
+    assert not [s for s in reproduce.plan(2, "mini", 1, tmp_path) if s.kind == "voc"]  # Table 2: linear only
+
+
 def test_plan_filters_and_refuses_bad_input(tmp_path: Path):
     steps = reproduce.plan(2, "smoke", 2, tmp_path, only=["moco-v1"])
     assert [(s.recipe, s.seed, s.kind) for s in steps] == [
@@ -95,7 +113,7 @@ def test_dry_run_lists_steps_and_runs_nothing(tmp_path: Path):
         app, ["reproduce", "table", "1", "--scale", "mini", "--dry-run", "--runs", str(tmp_path)]
     )
     assert res.exit_code == 0, res.output
-    assert "16 of 16 steps to run" in res.output and "mlp+aug+cos+800ep" in res.output
+    assert "23 of 23 steps to run" in res.output and "mlp+aug+cos+800ep" in res.output
     assert list(tmp_path.iterdir()) == []
 
 

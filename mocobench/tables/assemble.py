@@ -9,6 +9,7 @@ say which command fills it; a table with such a row says plainly that it is part
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from mocobench.tables.paper import load_paper_table
 VOC_METRICS = (("ap50", "AP50", "voc_ap50"), ("ap", "AP", "voc_ap"), ("ap75", "AP75", "voc_ap75"))
 KNOBS = {1: ("mlp", "aug_plus", "cos", "epochs"), 2: ("mlp", "aug_plus", "cos", "epochs", "batch")}
 VOC_NOT_YET = (
-    "VOC columns: detection transfer (`mocobench detect-voc`) is not implemented yet; these cells stay empty."
+    "VOC columns: no detection result at this scale yet; `mocobench detect-voc --pretrained RUN` fills a "
+    "row's cells (`mocobench reproduce table 1` runs it for every row)."
 )
 MISSING = "-"
 
@@ -229,7 +231,7 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         for prefix, _, _ in VOC_METRICS:
             frame[f"{prefix}_n"] = frame[f"{prefix}_n"].astype(int)
 
-    notes = _table_notes(n, scale, frame) + notes
+    notes = _table_notes(n, scale, frame) + _random_init_notes(n, scale, Path(runs_dir)) + notes
     runs_used = pd.concat(used_runs).drop_duplicates("run_dir") if used_runs else runs.iloc[:0]
     results_used = pd.concat(used_results) if used_results else results.iloc[:0]
     meta = _meta(n, scale, rules, compute, runs_used, results_used)
@@ -261,7 +263,10 @@ def _table_notes(n: int, scale: str, frame: pd.DataFrame) -> list[str]:
             notes.append(VOC_NOT_YET)
         elif (voc_n == 0).any():
             rows = "; ".join(frame[voc_n == 0]["row"])
-            notes.append(f"VOC columns are partial: no detection result at scale {scale} for {rows}.")
+            notes.append(
+                f"VOC columns are partial: no detection result at scale {scale} for {rows}; "
+                "`mocobench detect-voc --pretrained RUN` fills a row's cells."
+            )
         if "(a) T=0.07" in set(frame["row"]):
             notes.append(
                 "(a) T=0.07: the paper gives this figure (62.9) in its text, not in Table 1; "
@@ -273,6 +278,35 @@ def _table_notes(n: int, scale: str, frame: pd.DataFrame) -> list[str]:
                 "linear protocol as every other row, on its frozen backbone."
             )
     return notes
+
+
+def _random_init_notes(n: int, scale: str, runs_dir: Path) -> list[str]:
+    """Table 1's floor: detection from a randomly initialised backbone (`detect-voc --pretrained random`)."""
+    if n != 1:
+        return []
+    notes = []
+    for path in sorted((runs_dir / scale / "random-init").glob("*/voc.json")):
+        result = json.loads(path.read_text())
+        if result.get("scale") != scale or not result.get("n"):
+            continue
+        figures = ", ".join(
+            f"{m} {format_figure(result[m], result.get(f'{m}_std', 0.0), int(result['n']))}"
+            for m in ("AP50", "AP", "AP75")
+        )
+        notes.append(
+            f"Reference, not a paper row: detection from a randomly initialised {arch_name(result['arch'])} "
+            f"at scale {scale}: VOC {figures} ({path})."
+        )
+    return notes
+
+
+def voc_protocol(scale: str) -> dict[str, Any]:
+    """Table 1's detection protocol at `scale`, for the header (read without Detectron2)."""
+    from mocobench.detection.config import scaled_protocol
+
+    p = scaled_protocol(scale)
+    keys = ("max_iter", "ims_per_batch", "base_lr", "steps", "min_size_train", "min_size_test")
+    return {**{k: p[k] for k in keys}, "max_test_images": p["max_test_images"]}
 
 
 def _warning(scale: str, compute: list[dict], data: list[str], described: list[str]) -> str:
@@ -326,6 +360,7 @@ def _meta(
         "runs_without_commit": int(sum(1 for c in runs["commit"] if not (isinstance(c, str) and c))),
         "runs": sorted(runs["run_dir"]),
         "pretrain_seconds": {c["row"]: c["pretrain_seconds"] for c in compute},
+        "voc_protocol": voc_protocol(scale) if n == 1 else {},
     }
 
 

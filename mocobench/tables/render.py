@@ -59,6 +59,17 @@ def header_lines(result: TableResult) -> list[str]:
         )
     else:
         protocol = "**Linear protocol**: unknown."
+    voc = meta.get("voc_protocol") or {}
+    if voc:
+        sizes = voc["min_size_train"]
+        cap = f", first {voc['max_test_images']} test images" if voc.get("max_test_images") else ""
+        steps = ", ".join(str(s) for s in voc["steps"])
+        protocol += (
+            f"  \n**VOC protocol** (Table 1's VOC columns): Faster R-CNN C4 through Detectron2 "
+            f"(recipes/detection.yaml), {voc['max_iter']} iterations x {voc['ims_per_batch']} images, "
+            f"lr {voc['base_lr']:g} (x0.1 at {steps}), train {sizes[0]}-{sizes[-1]} px, test "
+            f"{voc['min_size_test']} px; 07+12 trainval -> 07 test{cap}; VOC2007 11-point AP, mean of trials."
+        )
     hardware = meta.get("hardware", {})
     pre = "; ".join(hardware.get("pretrain", [])) or "none yet"
     ev = "; ".join(hardware.get("evaluation", [])) or "none yet"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -235,3 +236,17 @@ def test_output_is_a_pure_function_of_the_store(store):
 def test_usage_errors(empty_store, n, scale, match):
     with pytest.raises(UsageError, match=match):
         build_table(n, empty_store, scale)
+
+
+def test_random_init_detection_is_noted_as_the_floor(empty_store, tmp_path):
+    folder = tmp_path / "mini" / "random-init" / "resnet18"
+    folder.mkdir(parents=True)
+    result = {"scale": "mini", "n": 1, "arch": "resnet18", "AP": 1.0, "AP50": 3.31, "AP75": 0.5}
+    (folder / "voc.json").write_text(json.dumps({**result, "AP_std": 0, "AP50_std": 0, "AP75_std": 0}))
+    notes = build_table(1, empty_store, "mini", runs_dir=str(tmp_path)).notes
+    floor = [n for n in notes if n.startswith("Reference, not a paper row")]
+    assert len(floor) == 1 and "ResNet-18" in floor[0] and "AP50 3.3" in floor[0]
+    assert not build_table(1, empty_store, "smoke", runs_dir=str(tmp_path)).notes[0].startswith("Reference")
+    assert not [
+        n for n in build_table(2, empty_store, "mini", runs_dir=str(tmp_path)).notes if "Reference" in n
+    ]

@@ -73,3 +73,11 @@ def test_rich_table_shows_the_same_cells(store):
     assert "67.5" in text
     assert "Table 1 (MoCo v2 paper) reproduced at scale mini" in text
     assert "compare orderings only" in text
+
+
+def test_table_1_states_the_voc_protocol_at_its_scale(store, tmp_path):
+    md = write_table(build_table(1, store, "mini"), tmp_path)[1].read_text(encoding="utf-8")
+    line = next(line for line in md.splitlines() if line.startswith("**VOC protocol**"))
+    assert "150 iterations x 2 images" in line and "test 64 px" in line and "first 50 test images" in line
+    md2 = write_table(build_table(2, store, "mini"), tmp_path)[1].read_text(encoding="utf-8")
+    assert "VOC protocol" not in md2  # Table 2 has no VOC columns
