@@ -50,6 +50,12 @@ RunsOpt = Annotated[
     typer.Option("--runs", help="Runs folder (the result store); default $MOCOBENCH_RUNS or ./runs"),
 ]
 TablesOpt = Annotated[Path, typer.Option("--out", help="Folder for table<N>[_<scale>].csv/.md/.png")]
+# Options shared by the evaluations (linear, detect-voc).
+EvalScaleOpt = Annotated[
+    str | None, typer.Option("--scale", help="paper | mini | smoke; default: the run's scale")
+]
+TrialSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda")]
 
 
 def runs_root(runs: Path | None = None) -> Path:
@@ -149,7 +155,7 @@ def pretrain(
         bool, typer.Option("--resume", help="Continue the run in the folder from its last checkpoint")
     ] = False,
     set_: SetOpt = None,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    device: DeviceOpt = "auto",
 ) -> None:
     """Pre-train one paper row (MoCo, end-to-end or supervised); one process or many under torchrun."""
     from mocobench.config.recipes import resolve
@@ -182,17 +188,15 @@ def linear(
         Path | None,
         typer.Option("--data", help="ImageNet-layout folder; default: the run's data, else the embedded set"),
     ] = None,
-    scale: Annotated[
-        str | None, typer.Option("--scale", help="paper | mini | smoke; default: the run's scale")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")] = 0,
+    scale: EvalScaleOpt = None,
+    seed: TrialSeedOpt = 0,
     trials: Annotated[int, typer.Option("--trials", help="Independent linear trials (mean +- std)")] = 1,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Folder for linear.json; default: the run folder"),
     ] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Loader processes")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    device: DeviceOpt = "auto",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a linear.json of another protocol")
     ] = False,
@@ -223,10 +227,8 @@ def detect_voc(
         Path | None,
         typer.Option("--data", help="VOCdevkit folder (VOC2007 + VOC2012); default: the embedded VOC set"),
     ] = None,
-    scale: Annotated[
-        str | None, typer.Option("--scale", help="paper | mini | smoke; default: the run's scale")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")] = 0,
+    scale: EvalScaleOpt = None,
+    seed: TrialSeedOpt = 0,
     trials: Annotated[int, typer.Option("--trials", help="Fine-tuning trials (the paper: 5)")] = 1,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder for voc.json; default: the run folder")
@@ -234,7 +236,7 @@ def detect_voc(
     arch: Annotated[
         str | None, typer.Option("--arch", help="Backbone for --pretrained random; default: the scale's")
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    device: DeviceOpt = "auto",
     keep_weights: Annotated[
         bool, typer.Option("--keep-weights", help="Keep each trial's model_final.pth (large)")
     ] = False,
