@@ -24,3 +24,26 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCOBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MOCOBENCH_RUNS", str(tmp_path / "runs"))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def paper_md() -> str:
+    """PAPER.md (the project's digest of the paper: $MOCOBENCH_PAPER_MD, ../shared/, /work/shared/).
+
+    The tests that check our numbers against it skip where it is absent (a clone outside the workspace).
+    """
+    import os
+
+    candidates = [
+        os.environ.get("MOCOBENCH_PAPER_MD", ""),
+        REPO / "PAPER.md",
+        REPO.parent / "shared" / "PAPER.md",
+        "/work/shared/PAPER.md",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).read_text(encoding="utf-8")
+    pytest.skip("PAPER.md not found (set MOCOBENCH_PAPER_MD to check against it)")

@@ -9,11 +9,9 @@ import pytest
 from mocobench.detection.config import SCALED, build_cfg, paper_cfg, paper_values, scaled_protocol
 from mocobench.errors import UsageError
 
-PAPER = Path(__file__).resolve().parents[3] / "shared" / "PAPER.md"
 
-
-def test_paper_md_states_the_values_pinned_here():
-    text = PAPER.read_text()
+def test_paper_md_states_the_values_pinned_here(paper_md: str):
+    text = paper_md
     for fact in (
         "24k iterations, 16 images/batch, base lr 0.02, steps (18k, 22k), warm-up 100 iterations",
         "(480, 512, ..., 800 in steps of 32), test min size 800",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -15,15 +14,6 @@ from mocobench.tables.assemble import recipes_for_table
 from mocobench.tables.paper import load_linear_trials, load_paper_table, paper_dir
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _paper_md() -> str:
-    """PAPER.md (the project's digest of the paper); the figure-by-figure tests skip where it is absent."""
-    candidates = [os.environ.get("MOCOBENCH_PAPER_MD", ""), REPO / "PAPER.md", "/work/shared/PAPER.md"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate).read_text(encoding="utf-8")
-    pytest.skip("PAPER.md not found (set MOCOBENCH_PAPER_MD to check the CSVs against it)")
 
 
 def _md_table(text: str, heading: str) -> list[list[str]]:
@@ -53,8 +43,8 @@ def _same(a, b) -> bool:
     return (pd.isna(a) and pd.isna(b)) or a == b
 
 
-def test_table1_every_figure_is_the_papers():
-    md = _md_table(_paper_md(), "Table 1")
+def test_table1_every_figure_is_the_papers(paper_md: str):
+    md = _md_table(paper_md, "Table 1")
     ours = load_paper_table(1)
     assert list(ours["row"]) == ["supervised", "MoCo v1", "(a)", "(a) T=0.07", "(b)", "(c)", "(d)", "(e)"]
     table_rows = ours[ours["row"] != "(a) T=0.07"].reset_index(drop=True)
@@ -68,8 +58,8 @@ def test_table1_every_figure_is_the_papers():
         assert (row["voc_ap50"], row["voc_ap"], row["voc_ap75"]) == (float(ap50), float(ap), float(ap75))
 
 
-def test_table1_temperature_row_is_the_papers_text():
-    text = _paper_md()
+def test_table1_temperature_row_is_the_papers_text(paper_md: str):
+    text = paper_md
     t007 = float(re.search(r"T 0\.07 gives (\d+\.\d)", text).group(1))
     t02 = float(re.search(r"T 0\.2 gives (\d+\.\d)", text).group(1))
     table = load_paper_table(1).set_index("row")
@@ -80,8 +70,8 @@ def test_table1_temperature_row_is_the_papers_text():
     assert row[["voc_ap50", "voc_ap", "voc_ap75"]].isna().all()
 
 
-def test_table2_every_figure_is_the_papers():
-    md = _md_table(_paper_md(), "Table 2")
+def test_table2_every_figure_is_the_papers(paper_md: str):
+    md = _md_table(paper_md, "Table 2")
     ours = load_paper_table(2)
     assert len(md) == len(ours) == 6
     for cells, (_, row) in zip(md, ours.iterrows(), strict=True):
@@ -95,8 +85,8 @@ def test_table2_every_figure_is_the_papers():
         assert row["imagenet_top1"] == float(acc)
 
 
-def test_table3_every_figure_is_the_papers():
-    md = _md_table(_paper_md(), "Table 3")
+def test_table3_every_figure_is_the_papers(paper_md: str):
+    md = _md_table(paper_md, "Table 3")
     ours = load_paper_table(3)
     assert list(ours["row"]) == ["MoCo, 256", "end-to-end, 256", "end-to-end, 4096"]
     assert len(md) == len(ours)
@@ -114,8 +104,8 @@ def test_table3_every_figure_is_the_papers():
     assert ours.set_index("row").loc["end-to-end, 4096", "memory_estimated"]
 
 
-def test_linear_trials_are_the_references():
-    text = _paper_md()
+def test_linear_trials_are_the_references(paper_md: str):
+    text = paper_md
     trials = load_linear_trials()
     for case in ("MoCo v1", "MoCo v2"):
         listed = re.search(re.escape(case) + r" \{([0-9., ]+)\}", text).group(1)
