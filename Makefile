@@ -27,12 +27,13 @@ endif
 venv: $(STAMP)
 
 # The whole flow at smoke scale on the embedded dataset: pre-train MoCo v1 and MoCo v2 (Table 1 row d),
-# score both with the linear protocol, and write Table 1 with the paper beside it (missing rows show "-").
+# score both with the linear protocol, fine-tune a detector from each on the embedded VOC set, and write
+# Table 1 with the paper beside it (missing rows show "-").
 demo: venv
 	rm -rf $(DEMO_OUT)
 	$(VENV)/bin/mocobench reproduce table 1 --scale smoke --recipes moco-v1,mlp+aug+cos \
 		--runs $(DEMO_OUT) --out $(DEMO_OUT)/tables
-	@echo "Runs: $(DEMO_OUT)/smoke/<recipe>/seed0 (config, metrics, checkpoints, linear.json, curves.png)"
+	@echo "Runs: $(DEMO_OUT)/smoke/<recipe>/seed0 (config, metrics, checkpoints, linear.json, voc.json, curves.png)"
 	@echo "Table: $(DEMO_OUT)/tables/table1_smoke.md (.csv, .png)"
 
 test: venv

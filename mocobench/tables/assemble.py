@@ -114,8 +114,25 @@ def _resume_command(run: pd.Series, scale: str) -> str:
     )
 
 
+def _paper_has_voc(prow: pd.Series) -> bool:
+    return "voc_ap50" in prow and not pd.isna(prow["voc_ap50"])
+
+
+def _evaluations(n: int, run_dir: str) -> str:
+    """The commands that score a finished run for table `n`."""
+    linear = f"`mocobench linear --pretrained {run_dir}`"
+    return f"{linear} and `mocobench detect-voc --pretrained {run_dir}`" if n == 1 else linear
+
+
 def _row_notes(
-    n: int, row: str, recipe: str, scale: str, at_scale: pd.DataFrame, top1: pd.DataFrame, runs_dir: str
+    n: int,
+    row: str,
+    recipe: str,
+    scale: str,
+    at_scale: pd.DataFrame,
+    top1: pd.DataFrame,
+    runs_dir: str,
+    voc: pd.DataFrame | None = None,
 ) -> list:
     if not recipe:
         return [f"{row}: no recipe names this paper row; add `[[paper]] table = {n}, row = {row!r}` to one"]
@@ -131,7 +148,7 @@ def _row_notes(
             f"{label}: no finished run at scale {scale}: "
             f"`mocobench reproduce table {n} --scale {scale}{runs_opt}` fills it, "
             f"or `mocobench pretrain --recipe {recipe} --scale {scale}{out_opt}` "
-            f"then `mocobench linear --pretrained {run_dir}`"
+            f"then {_evaluations(n, run_dir)}"
         )
     for _, run in unfinished.iterrows():
         lead = f"{label}: no finished run at scale {scale}; " if done.empty else f"{label}: "
@@ -140,12 +157,17 @@ def _row_notes(
         notes.append(
             f"{lead}{run_dir} is unfinished ({progress}; it may still be training): once its process "
             f"has stopped, {_resume_command(run, scale)} continues it, "
-            f"then `mocobench linear --pretrained {run_dir}`"
+            f"then {_evaluations(n, run_dir)}"
         )
     unscored = [d for d in done["run_dir"] if d not in set(top1["run_dir"])]
     if unscored:
         commands = ", ".join(f"`mocobench linear --pretrained {d}`" for d in unscored)
         notes.append(f"{label}: no linear top-1 at scale {scale} for {', '.join(unscored)}: run {commands}")
+    if voc is not None:  # a Table 1 row with VOC figures in the paper
+        missing = [d for d in done["run_dir"] if d not in set(voc["run_dir"])]
+        if missing:
+            commands = ", ".join(f"`mocobench detect-voc --pretrained {d}`" for d in missing)
+            notes.append(f"{label}: no VOC result at scale {scale} for {', '.join(missing)}: run {commands}")
     return notes
 
 
@@ -207,7 +229,10 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         records.append(record)
         used_runs.append(done)
         used_results.append(top1 if n == 2 else pd.concat([top1, voc]))
-        notes.extend(_row_notes(n, row, recipe, scale, at_scale, top1, str(runs_dir)))
+        # Per-row VOC notes once some row has VOC figures; before that one table note says how to start.
+        any_voc = bool((at_this_scale["kind"] == "voc").any())
+        row_voc = voc if n == 1 and any_voc and _paper_has_voc(prow) else None
+        notes.extend(_row_notes(n, row, recipe, scale, at_scale, top1, str(runs_dir), row_voc))
         if recipe:
             cfg = resolve(recipe, scale)
             seconds = float(done["pretrain_seconds"].astype(float).sum()) if len(done) else None

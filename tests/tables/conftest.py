@@ -14,3 +14,9 @@ def store() -> FakeStore:
 @pytest.fixture
 def empty_store() -> FakeStore:
     return make([], [])
+
+
+@pytest.fixture(autouse=True)
+def _in_empty_folder(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables read a random-init reference from `runs/` relative to the working directory: keep it empty."""
+    monkeypatch.chdir(tmp_path)

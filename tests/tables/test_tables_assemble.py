@@ -119,7 +119,8 @@ def test_notes_name_the_commands(store):
     assert (
         "(c) (recipe `mlp+aug`): no finished run at scale mini: `mocobench reproduce table 1 --scale mini` "
         "fills it, or `mocobench pretrain --recipe mlp+aug --scale mini` then "
-        "`mocobench linear --pretrained runs/mini/mlp+aug/seed0`"
+        "`mocobench linear --pretrained runs/mini/mlp+aug/seed0` and "
+        "`mocobench detect-voc --pretrained runs/mini/mlp+aug/seed0`"
     ) in notes
     assert "run `mocobench linear --pretrained runs/mini/moco-v1/seed0`" in text
     assert "run `mocobench linear --pretrained runs/mini/mlp/seed0`" in text  # its result is at smoke
@@ -139,7 +140,8 @@ def test_notes_name_a_custom_runs_folder(store):
         "(c) (recipe `mlp+aug`): no finished run at scale mini: "
         "`mocobench reproduce table 1 --scale mini --runs /data/store` fills it, or `mocobench pretrain "
         "--recipe mlp+aug --scale mini --out /data/store/mini/mlp+aug/seed0` then "
-        "`mocobench linear --pretrained /data/store/mini/mlp+aug/seed0`"
+        "`mocobench linear --pretrained /data/store/mini/mlp+aug/seed0` and "
+        "`mocobench detect-voc --pretrained /data/store/mini/mlp+aug/seed0`"
     ) in notes
 
 
@@ -250,3 +252,12 @@ def test_random_init_detection_is_noted_as_the_floor(empty_store, tmp_path):
     assert not [
         n for n in build_table(2, empty_store, "mini", runs_dir=str(tmp_path)).notes if "Reference" in n
     ]
+
+
+def test_once_some_row_has_voc_the_rows_without_say_how_to_fill_them():
+    runs, results = mixed_runs()
+    d0 = next(r["run_dir"] for r in runs if r["recipe"] == "mlp+aug+cos")
+    t = build_table(1, make(runs, [*results, result(d0, 40.0, kind="voc", metric="AP50")]), "mini")
+    e_notes = [n for n in t.notes if n.startswith("(e)")]
+    assert e_notes and "`mocobench detect-voc --pretrained" in e_notes[0]
+    assert not [n for n in t.notes if n.startswith("(a) T=0.07") and "VOC result" in n]  # no paper VOC
