@@ -33,23 +33,39 @@ def _capped(loader, cap: int):  # type: ignore[no-untyped-def]
     return lambda: loader()[:cap] if cap else loader()
 
 
+def _per_year(max_train: int) -> int:
+    return -(-max_train // len(TRAIN)) if max_train else 0
+
+
+def selected_images(layout: VocLayout, max_train: int = 0, max_test: int = 0) -> tuple[int, list[str]]:
+    """How many training images a run uses and which test ids it scores (the caps' first ids).
+
+    Also the input check: a missing year, image set or annotation, or an unknown class, is a clear error
+    here, before anything runs or is written.
+    """
+    for year, split in (*TRAIN, TEST):
+        read_annotations(layout.year(year), split, layout.classes)
+    per_year = _per_year(max_train)
+    n_train = 0
+    for year, split in TRAIN:
+        n = len(read_image_set(layout.years[year], split))
+        n_train += min(n, per_year) if per_year else n
+    ids = read_image_set(layout.years[TEST[0]], TEST[1])
+    return n_train, ids[:max_test] if max_test else ids
+
+
 def register_voc(layout: VocLayout, out_dir: Path, max_train: int = 0, max_test: int = 0) -> Registered:
     """Register the devkit's splits under names unique to its path and caps; returns what was registered."""
     from detectron2.data import DatasetCatalog, MetadataCatalog
     from detectron2.data.datasets.pascal_voc import load_voc_instances
 
-    for year, split in (*TRAIN, TEST):
-        # A missing year, image set or annotation, or an unknown class, is a clear error before anything runs.
-        read_annotations(layout.year(year), split, layout.classes)
+    n_train, ids = selected_images(layout, max_train, max_test)
     tag = hashlib.sha256(f"{layout.devkit.resolve()}|{max_train}|{max_test}".encode()).hexdigest()[:8]
-    per_year = -(-max_train // len(TRAIN)) if max_train else 0
+    per_year = _per_year(max_train)
     names = []
-    n_train = 0
     for year, split in TRAIN:
         name = f"mocobench_voc{year}_{split}_{tag}"
         dirname = str(layout.years[year])
-        ids = read_image_set(layout.years[year], split)
-        n_train += min(len(ids), per_year) if per_year else len(ids)
         if name not in DatasetCatalog.list():
             DatasetCatalog.register(
                 name,
@@ -60,11 +76,9 @@ def register_voc(layout: VocLayout, out_dir: Path, max_train: int = 0, max_test:
             )
         names.append(name)
     year, split = TEST
-    ids = read_image_set(layout.years[year], split)
     image_set = None
-    if max_test and max_test < len(ids):
-        ids = ids[:max_test]
-        image_set = atomic.write_text(Path(out_dir) / f"{split}_first{max_test}.txt", "\n".join(ids) + "\n")
+    if len(ids) < len(read_image_set(layout.years[year], split)):
+        image_set = atomic.write_text(Path(out_dir) / f"{split}_first{len(ids)}.txt", "\n".join(ids) + "\n")
     test = f"mocobench_voc{year}_{split}_{tag}"
     if test not in DatasetCatalog.list():
         dirname = str(layout.years[year])

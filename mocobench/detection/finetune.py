@@ -23,7 +23,7 @@ from mocobench import atomic
 from mocobench.config.recipes import scale_rules
 from mocobench.data.voc import VocLayout, find_devkit
 from mocobench.data.voc_synth import embedded_voc
-from mocobench.detection.config import build_cfg, paper_config_path, scaled_protocol
+from mocobench.detection.config import DEPTHS, build_cfg, paper_config_path, scaled_protocol
 from mocobench.detection.export import to_detectron2
 from mocobench.detection.install import require_detectron2
 from mocobench.errors import UsageError
@@ -68,22 +68,26 @@ def default_out_dir(init: Init, scale: str) -> Path:
     return Path(os.environ.get("MOCOBENCH_RUNS", "runs")) / scale / "random-init" / init.arch
 
 
-def protocol(cfg: Any) -> dict[str, Any]:
-    """What the trials of one voc.json must share: the scaled schedule, sizes, model and config file."""
+def protocol(scale: str, arch: str) -> dict[str, Any]:
+    """What the trials of one voc.json must share: the scaled schedule and sizes, the model, the config file.
+
+    Computed before anything runs or is written (the same values `build_cfg` puts in the cfg; tested).
+    """
+    import yaml
+
+    p = scaled_protocol(scale)
+    doc = yaml.safe_load(paper_config_path().read_text())
+    model = doc["MODEL"]
     return {
         "config": paper_config_path().name,
         "config_sha256": config_digest(),
-        "max_iter": cfg.SOLVER.MAX_ITER,
-        "ims_per_batch": cfg.SOLVER.IMS_PER_BATCH,
-        "base_lr": cfg.SOLVER.BASE_LR,
-        "steps": list(cfg.SOLVER.STEPS),
-        "warmup_iters": cfg.SOLVER.WARMUP_ITERS,
-        "min_size_train": list(cfg.INPUT.MIN_SIZE_TRAIN),
-        "min_size_test": cfg.INPUT.MIN_SIZE_TEST,
-        "depth": cfg.MODEL.RESNETS.DEPTH,
-        "norm": cfg.MODEL.RESNETS.NORM,
-        "roi_heads": cfg.MODEL.ROI_HEADS.NAME,
-        "precise_bn_iters": cfg.TEST.PRECISE_BN.NUM_ITER if cfg.TEST.PRECISE_BN.ENABLED else 0,
+        **{k: p[k] for k in ("max_iter", "ims_per_batch", "base_lr", "steps", "warmup_iters")},
+        "min_size_train": p["min_size_train"],
+        "min_size_test": p["min_size_test"],
+        "depth": DEPTHS[arch],
+        "norm": model["RESNETS"]["NORM"],
+        "roi_heads": model["ROI_HEADS"]["NAME"],
+        "precise_bn_iters": p["precise_bn_iters"] if doc["TEST"]["PRECISE_BN"]["ENABLED"] else 0,
     }
 
 
@@ -158,17 +162,27 @@ def detect_voc(
     require_detectron2()
     from detectron2.utils import comm
 
-    from mocobench.detection.datasets import register_voc
+    from mocobench.detection.datasets import register_voc, selected_images
 
     init, scale = resolve_init(source, scale, arch)
     caps = scaled_protocol(scale)  # also checks the scale before anything runs
     layout: VocLayout = find_devkit(data) if data is not None else find_devkit(embedded_voc())
     info = init_distributed(device)
+    # Detectron2's own launcher creates its per-machine group; under torchrun we do, once per process.
     if info.distributed and comm._LOCAL_PROCESS_GROUP is None:
         comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
+    n_train, test_ids = selected_images(layout, caps["max_train_images"], caps["max_test_images"])
     out_dir = Path(out_dir) if out_dir else default_out_dir(init, scale)
     folder = out_dir / "detection"
     path = out_dir / RESULT
+    ident = {
+        "init": init.label,
+        "checkpoint_epoch": init.pretrained.epoch if init.pretrained else None,
+        "protocol": protocol(scale, init.arch),
+        "data": str(layout.devkit.resolve()),
+        "images": {"train": n_train, "test": len(test_ids)},
+    }
+    done = finished_trials(path, ident, overwrite, "VOC detection")  # refuses a mix before writing
     if overwrite and info.is_main and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,25 +190,15 @@ def detect_voc(
     registered = register_voc(layout, folder, caps["max_train_images"], caps["max_test_images"])
     weights = _weights(init, folder, info.is_main)
     env = environment(info.device, info.world_size, info.backend)
-    done: list[dict[str, Any]] | None = None
     result: dict[str, Any] = {}
     for trial in range(trials):
+        if any(t["trial"] == trial for t in done):
+            continue
         trial_dir = folder / f"trial{trial}"
         cfg = build_cfg(
             scale, init.arch, weights, registered.train, registered.test, len(registered.classes),
             trial_dir, seed + trial, info.device.type, info.world_size,
         )  # fmt: skip
-        ident = {
-            "init": init.label,
-            "checkpoint_epoch": init.pretrained.epoch if init.pretrained else None,
-            "protocol": protocol(cfg),
-            "data": str(layout.devkit.resolve()),
-            "images": {"train": registered.n_train, "test": len(registered.test_ids)},
-        }
-        if done is None:
-            done = finished_trials(path, ident, overwrite, "VOC detection")
-        if any(t["trial"] == trial for t in done):
-            continue
         resume = (trial_dir / "last_checkpoint").is_file()
         started = time.perf_counter()
         bbox, per_iter = run_trial(cfg, registered, show_progress, resume)

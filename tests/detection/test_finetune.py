@@ -97,6 +97,25 @@ def test_two_processes_under_torchrun_on_cpu(tiny_voc, tmp_path):
     assert result["trials"][0]["AP50_rescored"] == pytest.approx(result["trials"][0]["AP50"], abs=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("scale", "arch"), [("paper", "resnet50"), ("mini", "resnet18"), ("smoke", "resnet18")]
+)
+def test_the_recorded_protocol_is_what_the_cfg_runs(scale: str, arch: str, tmp_path: Path):
+    from mocobench.detection.config import build_cfg
+
+    cfg = build_cfg(scale, arch, "", ("a",), "b", 10, tmp_path, 0, "cpu")
+    recorded = finetune.protocol(scale, arch)
+    assert recorded["max_iter"] == cfg.SOLVER.MAX_ITER and recorded["base_lr"] == cfg.SOLVER.BASE_LR
+    assert recorded["ims_per_batch"] == cfg.SOLVER.IMS_PER_BATCH
+    assert tuple(recorded["steps"]) == tuple(cfg.SOLVER.STEPS)
+    assert recorded["warmup_iters"] == cfg.SOLVER.WARMUP_ITERS
+    assert tuple(recorded["min_size_train"]) == tuple(cfg.INPUT.MIN_SIZE_TRAIN)
+    assert recorded["min_size_test"] == cfg.INPUT.MIN_SIZE_TEST
+    assert recorded["depth"] == cfg.MODEL.RESNETS.DEPTH and recorded["norm"] == cfg.MODEL.RESNETS.NORM
+    assert recorded["roi_heads"] == cfg.MODEL.ROI_HEADS.NAME
+    assert recorded["precise_bn_iters"] == cfg.TEST.PRECISE_BN.NUM_ITER
+
+
 def test_missing_detectron2_is_one_line_with_the_install_command(monkeypatch):
     def fail(name: str):  # type: ignore[no-untyped-def]
         raise ImportError(f"No module named {name!r}")
