@@ -68,16 +68,30 @@ def test_smoke_fine_tune_writes_voc_json_that_voc_eval_reproduces(tiny_voc, resn
 
 
 @pytest.mark.slow
-def test_random_init_from_the_cli_goes_to_the_random_init_folder(tiny_voc, tmp_path):
+def test_random_init_trials_from_the_cli_go_to_the_random_init_folder(tiny_voc, tmp_path):
     res = CliRunner().invoke(
-        app, ["detect-voc", "--pretrained", "random", "--scale", "smoke", "--data", str(tiny_voc)]
+        app,
+        [
+            "detect-voc",
+            "--pretrained",
+            "random",
+            "--scale",
+            "smoke",
+            "--data",
+            str(tiny_voc),
+            "--trials",
+            "2",
+        ],
     )
     assert res.exit_code == 0, res.output
-    assert "VOC (smoke, n=1): AP50" in res.output
+    assert "VOC (smoke, n=2): AP50" in res.output and "+-" in res.output
     result = json.loads(
         (Path(os.environ["MOCOBENCH_RUNS"]) / "smoke" / "random-init" / "resnet18" / "voc.json").read_text()
     )
     assert result["init"] == "random" and result["source"] == "random"
+    assert [t["seed"] for t in result["trials"]] == [0, 1] and result["n"] == 2
+    mean = sum(t["AP50"] for t in result["trials"]) / 2
+    assert result["AP50"] == pytest.approx(mean) and result["AP50_std"] >= 0
 
 
 @pytest.mark.slow
