@@ -156,14 +156,39 @@ def pretrain(
     ] = False,
     set_: SetOpt = None,
     device: DeviceOpt = "auto",
+    launcher: Annotated[
+        str, typer.Option("--launcher", help="none (this process / torchrun) | local | slurm (submitit)")
+    ] = "none",
+    nodes: Annotated[int, typer.Option("--nodes", help="slurm: nodes")] = 1,
+    gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", help="local/slurm: GPUs per node")] = 0,
+    tasks_per_node: Annotated[
+        int | None,
+        typer.Option("--tasks-per-node", help="local/slurm: processes per node; default one per GPU, else 1"),
+    ] = None,
+    partition: Annotated[str | None, typer.Option("--partition", help="slurm: partition")] = None,
+    timeout_min: Annotated[int, typer.Option("--timeout-min", help="local/slurm: job time limit")] = 4320,
 ) -> None:
-    """Pre-train one paper row (MoCo, end-to-end or supervised); one process or many under torchrun."""
+    """Pre-train one paper row (MoCo, end-to-end or supervised): one process, torchrun, or submitit."""
     from mocobench.config.recipes import resolve
+    from mocobench.train.pretrain import check_run_dir
     from mocobench.train.pretrain import pretrain as run_pretrain
 
     config = resolve(recipe, scale, set_ or [])
     run_dir = out_dir or default_run_dir(recipe, scale, seed)
-    summary = run_pretrain(config, run_dir, data=data, seed=seed, resume=resume, device=device)
+    if launcher != "none":
+        from mocobench.train.launch import PretrainJob, executor
+
+        check_run_dir(run_dir, {**config, "seed": seed}, resume)  # here, not in a job log
+        tasks = tasks_per_node or max(gpus_per_node, 1)
+        logs = run_dir / "submitit"
+        ex = executor(launcher, logs, nodes, gpus_per_node, tasks, partition, timeout_min, recipe)
+        job = ex.submit(PretrainJob(config, str(run_dir), str(data) if data else None, seed, resume, device))
+        out.print(f"submitted job {job.job_id} ({launcher}, {nodes} x {tasks} tasks); logs in {logs}")
+        if launcher == "slurm":
+            return
+        summary = job.results()[0]  # local: wait, as a foreground run would
+    else:
+        summary = run_pretrain(config, run_dir, data=data, seed=seed, resume=resume, device=device)
     if int(os.environ.get("RANK", "0")) == 0:
         from mocobench.tables.curves import plot_run_curves
 

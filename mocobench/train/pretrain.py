@@ -245,6 +245,19 @@ def _check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
         )
 
 
+def check_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
+    """A new run needs an empty folder; a resumed one a checkpoint of the same config (UsageError if not)."""
+    last = Path(run_dir) / checkpoint.LAST
+    if resume:
+        if not last.is_file():
+            raise UsageError(f"nothing to resume in {run_dir} (no {checkpoint.LAST}); run without --resume")
+        _check_resumable(Path(run_dir), config)
+    elif last.is_file() or (Path(run_dir) / "summary.json").is_file():
+        raise UsageError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or --out for a new folder"
+        )
+
+
 def pretrain(
     config: dict[str, Any],
     run_dir: Path,
@@ -263,14 +276,7 @@ def pretrain(
     run_dir = Path(run_dir)
     last = run_dir / checkpoint.LAST
     config = {**config, "seed": seed}
-    if resume:
-        if not last.is_file():
-            raise UsageError(f"nothing to resume in {run_dir} (no {checkpoint.LAST}); run without --resume")
-        _check_resumable(run_dir, config)
-    elif last.is_file() or (run_dir / "summary.json").is_file():
-        raise UsageError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or --out for a new folder"
-        )
+    check_run_dir(run_dir, config, resume)
 
     torch.manual_seed(seed)  # model initialisation
     data = build_data(config, data, seed, dist)
