@@ -158,3 +158,34 @@ def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
         assert torch.allclose(ddp_state[key], value, atol=1e-4), key
     loss = lambda run: json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["loss"]  # noqa: E731
     assert loss(tmp_path / "ddp") == pytest.approx(loss(tmp_path / "one"), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_two_nodes_by_rendezvous_match_one_node(tiny_data: Path, tmp_path: Path):
+    """Multi-node torchrun as far as one machine allows: two launchers ("nodes", one process each) meeting
+    at a c10d rendezvous endpoint give the same weights as one launcher with two processes."""
+    args = ["pretrain", "--recipe", "moco-v1", "--scale", "smoke", "--data", str(tiny_data), "--seed", "1"]
+    for s in [*TINY, "image_size=32", "batch_size=40", "epochs=1", "knn_every=0"]:
+        args += ["--set", s]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, "-m", "torch.distributed.run"]
+    endpoint = f"127.0.0.1:{_free_port()}"
+    nodes = [
+        subprocess.Popen(
+            [*run, "--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d",
+             "--rdzv_endpoint", endpoint, "--rdzv_id", "mocobench-test",
+             "-m", "mocobench", *args, "--out", str(tmp_path / "two-nodes")],
+            env=env,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    assert [node.wait(timeout=300) for node in nodes] == [0, 0]
+    one_node = [*run, "--nproc_per_node", "2", "--master_port", str(_free_port())]
+    subprocess.run(
+        [*one_node, "-m", "mocobench", *args, "--out", str(tmp_path / "one-node")], check=True, env=env
+    )
+    env_json = json.loads((tmp_path / "two-nodes" / "env.json").read_text())
+    assert env_json["world_size"] == 2
+    two, one = _state(tmp_path / "two-nodes"), _state(tmp_path / "one-node")
+    for key, value in one.items():
+        assert torch.allclose(two[key].float(), value.float(), atol=1e-6), key
