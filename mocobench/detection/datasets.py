@@ -54,13 +54,18 @@ def selected_images(layout: VocLayout, max_train: int = 0, max_test: int = 0) ->
     return n_train, ids[:max_test] if max_test else ids
 
 
-def register_voc(layout: VocLayout, out_dir: Path, max_train: int = 0, max_test: int = 0) -> Registered:
-    """Register the devkit's splits under names unique to its path and caps; returns what was registered."""
+def register_voc(
+    layout: VocLayout, out_dir: Path, max_train: int, selection: tuple[int, list[str]]
+) -> Registered:
+    """Register the devkit's splits under names unique to its path and caps; returns what was registered.
+
+    `selection` is `selected_images(layout, max_train, max_test)`, which the caller has already checked.
+    """
     from detectron2.data import DatasetCatalog, MetadataCatalog
     from detectron2.data.datasets.pascal_voc import load_voc_instances
 
-    n_train, ids = selected_images(layout, max_train, max_test)
-    tag = hashlib.sha256(f"{layout.devkit.resolve()}|{max_train}|{max_test}".encode()).hexdigest()[:8]
+    n_train, ids = selection
+    tag = hashlib.sha256(f"{layout.devkit.resolve()}|{max_train}|{len(ids)}".encode()).hexdigest()[:8]
     per_year = _per_year(max_train)
     names = []
     for year, split in TRAIN:

@@ -171,7 +171,8 @@ def detect_voc(
     # Detectron2's own launcher creates its per-machine group; under torchrun we do, once per process.
     if info.distributed and comm._LOCAL_PROCESS_GROUP is None:
         comm.create_local_process_group(int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size)))
-    n_train, test_ids = selected_images(layout, caps["max_train_images"], caps["max_test_images"])
+    selection = selected_images(layout, caps["max_train_images"], caps["max_test_images"])
+    n_train, test_ids = selection
     out_dir = Path(out_dir) if out_dir else default_out_dir(init, scale)
     folder = out_dir / "detection"
     path = out_dir / RESULT
@@ -187,7 +188,7 @@ def detect_voc(
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     barrier()
-    registered = register_voc(layout, folder, caps["max_train_images"], caps["max_test_images"])
+    registered = register_voc(layout, folder, caps["max_train_images"], selection)
     weights = _weights(init, folder, info.is_main)
     env = environment(info.device, info.world_size, info.backend)
     result: dict[str, Any] = {}
