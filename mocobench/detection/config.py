@@ -62,12 +62,17 @@ SCALED = {
 }
 
 
-def paper_values() -> dict[str, Any]:
-    """The scalable values of recipes/detection.yaml (read without Detectron2, for tables and plans)."""
+def paper_document() -> dict[str, Any]:
+    """recipes/detection.yaml parsed as plain data (no Detectron2 needed: tables, plans, voc.json)."""
     import yaml
 
+    return yaml.safe_load(paper_config_path().read_text())
+
+
+def paper_values() -> dict[str, Any]:
+    """The scalable values of recipes/detection.yaml."""
     path = paper_config_path()
-    doc = yaml.safe_load(path.read_text())
+    doc = paper_document()
     out = {}
     for key, where in SCALED.items():
         node = doc

@@ -23,7 +23,13 @@ from mocobench import atomic
 from mocobench.config.recipes import scale_rules
 from mocobench.data.voc import VocLayout, find_devkit
 from mocobench.data.voc_synth import embedded_voc
-from mocobench.detection.config import DEPTHS, build_cfg, paper_config_path, scaled_protocol
+from mocobench.detection.config import (
+    DEPTHS,
+    build_cfg,
+    paper_config_path,
+    paper_document,
+    scaled_protocol,
+)
 from mocobench.detection.export import to_detectron2
 from mocobench.detection.install import require_detectron2
 from mocobench.errors import UsageError
@@ -73,10 +79,8 @@ def protocol(scale: str, arch: str) -> dict[str, Any]:
 
     Computed before anything runs or is written (the same values `build_cfg` puts in the cfg; tested).
     """
-    import yaml
-
     p = scaled_protocol(scale)
-    doc = yaml.safe_load(paper_config_path().read_text())
+    doc = paper_document()
     model = doc["MODEL"]
     return {
         "config": paper_config_path().name,
@@ -93,10 +97,7 @@ def protocol(scale: str, arch: str) -> dict[str, Any]:
 
 def config_digest() -> str:
     """Digest of recipes/detection.yaml's content (not its comments or layout)."""
-    import yaml
-
-    content = yaml.safe_load(paper_config_path().read_text())
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(paper_document(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
