@@ -29,10 +29,14 @@ reproduce_app = typer.Typer(
     no_args_is_help=True,
 )
 export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Measure throughput: the data loader and the training step.", no_args_is_help=True
+)
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(data_app, name="data")
 app.add_typer(reproduce_app, name="reproduce")
 app.add_typer(export_app, name="export")
+app.add_typer(bench_app, name="bench")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -56,6 +60,31 @@ EvalScaleOpt = Annotated[
 ]
 TrialSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda")]
+# The input pipeline and the step's fast paths (pretrain, bench step).
+LoaderOpt = Annotated[
+    str,
+    typer.Option(
+        "--loader",
+        help="auto (ffcv if installed, else torch) | ffcv | torch (decode once, crop twice) | pil (official)",
+    ),
+]
+AugmentOnOpt = Annotated[
+    str,
+    typer.Option(
+        "--augment-on", help="Colour augmentation: auto (device on GPU, loader on CPU) | device | loader"
+    ),
+]
+StepOptionsOpt = Annotated[
+    str,
+    typer.Option(
+        "--step-options",
+        help="auto (GPU: channels_last,bf16,fused,compile; CPU: fp32) | fp32 | a comma list | auto,-compile",
+    ),
+]
+BetonOpt = Annotated[
+    Path | None,
+    typer.Option("--beton", help="ffcv: the training .beton; default: written once into the cache"),
+]
 
 
 def runs_root(runs: Path | None = None) -> Path:
@@ -167,6 +196,10 @@ def pretrain(
     ] = None,
     partition: Annotated[str | None, typer.Option("--partition", help="slurm: partition")] = None,
     timeout_min: Annotated[int, typer.Option("--timeout-min", help="local/slurm: job time limit")] = 4320,
+    loader: LoaderOpt = "auto",
+    augment_on: AugmentOnOpt = "auto",
+    step_options: StepOptionsOpt = "auto",
+    beton: BetonOpt = None,
 ) -> None:
     """Pre-train one paper row (MoCo, end-to-end or supervised): one process, torchrun, or submitit."""
     from mocobench.config.recipes import resolve
@@ -182,13 +215,19 @@ def pretrain(
         tasks = tasks_per_node or max(gpus_per_node, 1)
         logs = run_dir / "submitit"
         ex = executor(launcher, logs, nodes, gpus_per_node, tasks, partition, timeout_min, recipe)
-        job = ex.submit(PretrainJob(config, str(run_dir), str(data) if data else None, seed, resume, device))
+        pipeline = {"loader": loader, "augment_on": augment_on, "step_options": step_options, "beton": beton}
+        job = ex.submit(
+            PretrainJob(config, str(run_dir), str(data) if data else None, seed, resume, device, pipeline)
+        )
         out.print(f"submitted job {job.job_id} ({launcher}, {nodes} x {tasks} tasks); logs in {logs}")
         if launcher == "slurm":
             return
         summary = job.results()[0]  # local: wait, as a foreground run would
     else:
-        summary = run_pretrain(config, run_dir, data=data, seed=seed, resume=resume, device=device)
+        summary = run_pretrain(
+            config, run_dir, data=data, seed=seed, resume=resume, device=device, loader=loader,
+            augment_on=augment_on, step_options=step_options, beton=beton,
+        )  # fmt: skip
     if int(os.environ.get("RANK", "0")) == 0:
         from mocobench.tables.curves import plot_run_curves
 
@@ -324,15 +363,100 @@ def _write_table(number: int, scale: str, runs: Path, out_dir: Path) -> None:
     out.print("wrote " + ", ".join(str(p) for p in paths))
 
 
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile", help="Table 3: the `mocobench profile` record; default <runs>/profile/table3.json"
+    ),
+]
+
+
 @app.command()
 def table(
-    number: Annotated[int, typer.Argument(help="Paper table: 1 (ablation) or 2 (MoCo vs SimCLR)")],
+    number: Annotated[
+        int, typer.Argument(help="Paper table: 1 (ablation), 2 (MoCo vs SimCLR), 3 (memory and time)")
+    ],
     scale: ScaleOpt = "paper",
     runs: RunsOpt = None,
     out_dir: TablesOpt = Path("tables"),
+    profile_path: ProfileOpt = None,
 ) -> None:
-    """Assemble a paper table from the runs, beside the paper's figures (CSV, markdown, PNG)."""
+    """Assemble a paper table from the runs (Table 3: from the profile), beside the paper's figures."""
+    if number == 3:
+        _write_table3(profile_path or runs_root(runs) / "profile" / "table3.json", out_dir)
+        return
     _write_table(number, scale, runs_root(runs), out_dir)
+
+
+def _write_table3(profile_path: Path, out_dir: Path) -> None:
+    from mocobench.tables.table3 import build_table3, display_frame, markdown, read_profile, write_table3
+
+    table3 = build_table3(read_profile(profile_path))
+    shown = display_frame(table3)
+    view = Table(title=f"Table 3 on {table3.record['device']['device']}")
+    for col in shown.columns:
+        view.add_column(col, justify="right")
+    for row in shown.itertuples(index=False):
+        view.add_row(*row)
+    out.print(view)
+    ratio_lines = [line for line in markdown(table3).splitlines() if line.startswith(("| memory", "| time"))]
+    out.print("MoCo / end-to-end at 256 (paper | ours): " + "; ".join(ratio_lines), highlight=False)
+    for note in table3.notes:
+        out.print(f"- {note}", highlight=False)
+    paths = write_table3(table3, out_dir)
+    out.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise UsageError(f"{option} takes a comma list of positive integers such as 8,16,32 (got {text!r})")
+    return values
+
+
+@app.command()
+def profile(
+    device: DeviceOpt = "auto",
+    arch: Annotated[str, typer.Option("--arch", help="Encoder (the paper: resnet50)")] = "resnet50",
+    image_size: Annotated[int, typer.Option("--image-size", help="Pixels (the paper: 224)")] = 224,
+    steps: Annotated[int, typer.Option("--steps", help="Timed iterations per configuration")] = 3,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed iterations first")] = 1,
+    fit_batches: Annotated[
+        str, typer.Option("--fit-batches", help="Per-GPU batches measured for the memory/time lines")
+    ] = "8,16,32",
+    options: Annotated[
+        str, typer.Option("--options", help="Step options: fp32 (the paper's V100 setting), auto, or a list")
+    ] = "fp32",
+    runs: RunsOpt = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Profile record; default <runs>/profile/table3.json")
+    ] = None,
+    tables_dir: Annotated[Path, typer.Option("--tables", help="Where table 3 is written")] = Path("tables"),
+) -> None:
+    """Measure Table 3 (memory per GPU, time per 200 epochs; MoCo vs end-to-end) on this device."""
+    from mocobench import atomic
+    from mocobench.bench.profile import profile as run_profile
+    from mocobench.train.distributed import resolve_device
+    from mocobench.train.step import StepOptions
+
+    dev = resolve_device(device)
+    record = run_profile(
+        dev,
+        StepOptions.parse(options, dev),
+        arch,
+        image_size,
+        steps,
+        warmup,
+        _int_list(fit_batches, "--fit-batches"),
+        log=lambda msg: err.print(f"[dim]{msg}[/]"),
+    )
+    path = out_file or runs_root(runs) / "profile" / "table3.json"
+    atomic.write_json(path, record)
+    out.print(f"wrote {path}")
+    _write_table3(path, tables_dir)
 
 
 @reproduce_app.command("table")
@@ -442,6 +566,47 @@ def data_synth(
     out.print(f"wrote {path}")
 
 
+@data_app.command("to-ffcv")
+def data_to_ffcv(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: embedded")
+    ] = None,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Train .beton; val goes beside it as <name>-val.beton")
+    ] = Path("train.beton"),
+    split: Annotated[str, typer.Option("--split", help="train | val | all")] = "all",
+    max_resolution: Annotated[
+        int, typer.Option("--max-resolution", help="Longer side stored, px (ImageNet's median is ~500)")
+    ] = 512,
+    jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", help="JPEG quality of stored images")] = 90,
+    workers: Annotated[int, typer.Option("--workers", help="Encoding processes")] = 2,
+) -> None:
+    """Write a folder's images once into FFCV .beton files (for `pretrain --loader ffcv --beton`)."""
+    from mocobench.data.ffcv_io import require_ffcv, write_beton
+    from mocobench.data.folder import list_split, resolve_data
+
+    if split not in ("train", "val", "all"):
+        raise UsageError(f"unknown --split {split!r}; use train, val or all")
+    if out_file.suffix != ".beton":
+        raise UsageError(
+            f"--out {out_file} must end in .beton (val is written beside it as <name>-val.beton)"
+        )
+    require_ffcv()
+    root = resolve_data(data)
+    targets = {"train": out_file, "val": out_file.with_name(f"{out_file.stem}-val.beton")}
+    for name in ("train", "val") if split == "all" else (split,):
+        samples, _ = list_split(root, name)
+        path = write_beton(
+            samples,
+            targets[name],
+            max_resolution=max_resolution,
+            jpeg_quality=jpeg_quality,
+            workers=workers,
+            source=str(root / name),
+        )
+        out.print(f"wrote {path} ({len(samples)} images of {root / name})")
+
+
 @data_app.command("path")
 def data_path(
     voc: Annotated[bool, typer.Option("--voc", help="The detection set's VOCdevkit folder")] = False,
@@ -455,6 +620,139 @@ def data_path(
         from mocobench.data.synth import embedded_dataset
 
         print(embedded_dataset())
+
+
+@bench_app.command("loader")
+def bench_loader(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: generated 500x375 JPEGs")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Loader workers (processes; FFCV threads)")] = 2,
+    batches: Annotated[int, typer.Option("--batches", help="Timed batches per loader")] = 10,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed batches first")] = 2,
+    batch: Annotated[int, typer.Option("--batch", help="Pairs per batch")] = 64,
+    image_size: Annotated[int, typer.Option("--image-size", help="Crop size, px")] = 224,
+    augmentation: Annotated[
+        str, typer.Option("--augmentation", help="aug_plus | moco_v1 | simclr")
+    ] = "aug_plus",
+    loaders: Annotated[
+        str, typer.Option("--loaders", help="Which to time; pil is the reference")
+    ] = "pil,torch,ffcv",
+    augment_on: AugmentOnOpt = "auto",
+    device: DeviceOpt = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures here")] = None,
+) -> None:
+    """Pairs/s of the official loader (ImageFolder + two-crop aug+ on PIL) and of ours, same images."""
+    from mocobench import atomic
+    from mocobench.bench.images import bench_images
+    from mocobench.bench.loader import bench_loader as run_bench
+    from mocobench.data.folder import resolve_data
+    from mocobench.data.pairs import LOADERS
+    from mocobench.train.distributed import resolve_device
+
+    kinds = tuple(k.strip() for k in loaders.split(",") if k.strip())
+    bad = [k for k in kinds if k not in LOADERS or k == "auto"]
+    if bad or not kinds:
+        raise UsageError(f"unknown loader {bad[0] if bad else loaders!r} in --loaders; use pil, torch, ffcv")
+    dev = resolve_device(device)
+    root = resolve_data(data) if data else bench_images()
+    record = run_bench(
+        root, dev, workers, batch, batches, warmup, image_size, augmentation, kinds, augment_on,
+        log=lambda m: err.print(f"[dim]{m}[/]"),
+    )  # fmt: skip
+    view = Table(title=f"bench loader: {record['device']}, {workers} workers, batch {batch}, {image_size} px")
+    for col in ("loader", "colour on", "pairs/s", "x reference"):
+        view.add_column(col, justify="right")
+    for kind, r in record["loaders"].items():
+        if "skipped" in r:
+            view.add_row(kind, "-", r["skipped"], "-")
+            continue
+        ratio = r.get("ratio_to_reference")
+        view.add_row(kind, r["augment_on"], f"{r['pairs_per_s']:.1f}", f"{ratio:.2f}" if ratio else "-")
+    out.print(view)
+    out.print(f"images: {record['data']} ({record['images']}), {augmentation}", highlight=False)
+    if json_out:
+        atomic.write_json(json_out, record)
+
+
+@bench_app.command("step")
+def bench_step(
+    recipe: Annotated[str, typer.Option("--recipe", help="Recipe (its model, T, K, head)")] = "mlp+aug+cos",
+    scale: ScaleOpt = "paper",
+    set_: SetOpt = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Batch; default the recipe's")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Timed steps")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed steps first (compile, autotune)")] = 3,
+    options: Annotated[
+        str, typer.Option("--options", help="auto (GPU: all on) | fp32 | comma list | auto,-compile")
+    ] = "auto",
+    loader: Annotated[
+        str,
+        typer.Option(
+            "--loader", help="Real-loader run too: auto | ffcv | torch | pil | none (synthetic only)"
+        ),
+    ] = "auto",
+    augment_on: AugmentOnOpt = "auto",
+    data: Annotated[
+        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: embedded")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Loader workers; default the scale's")
+    ] = None,
+    device: DeviceOpt = "auto",
+    check_loss: Annotated[
+        bool, typer.Option("--check-loss/--no-check-loss", help="Compare with fp32")
+    ] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures here")] = None,
+) -> None:
+    """Training-step pairs/s and peak memory: synthetic inputs on the device, then the real loader."""
+    from mocobench import atomic
+    from mocobench.bench.step import bench_step as run_bench
+    from mocobench.config.recipes import resolve
+    from mocobench.train.distributed import resolve_device
+    from mocobench.train.environment import device_name
+    from mocobench.train.step import StepOptions
+
+    overrides = list(set_ or [])
+    if batch:
+        overrides.append(f"batch_size={batch}")
+    if workers is not None:
+        overrides.append(f"workers={workers}")
+    config = resolve(recipe, scale, overrides)
+    if config["mechanism"] == "supervised":
+        raise UsageError("bench step measures the contrastive step; pick a MoCo or end-to-end recipe")
+    dev = resolve_device(device)
+    opts = StepOptions.parse(options, dev)
+    record = run_bench(
+        config, dev, opts, steps, warmup, loader, augment_on, data, check_loss,
+        log=lambda m: err.print(f"[dim]{m}[/]"),
+    )  # fmt: skip
+    record.update(recipe=recipe, scale=scale, device=device_name(dev), arch=config["arch"])
+    view = Table(
+        title=f"bench step: {recipe} ({config['arch']}, {config['image_size']} px, batch {record['batch']}) "
+        f"on {record['device']}, options {record['step_options']}"
+    )
+    for col in ("inputs", "pairs/s", "s/step", "peak memory (GiB)", "memory kind", "loss first→last"):
+        view.add_column(col, justify="right")
+    for key in ("synthetic", "loader"):
+        if key in record:
+            r = record[key]
+            name = key if key == "synthetic" else f"loader ({record['pipeline']['loader']})"
+            gib = r["peak_bytes"] / 2**30
+            view.add_row(
+                name, f"{r['pairs_per_s']:.1f}", f"{r['seconds_per_step']:.3f}", f"{gib:.2f}",
+                r["memory_kind"], f"{r['loss_first']:.3f}→{r['loss_last']:.3f}",
+            )  # fmt: skip
+    out.print(view)
+    if "loss_check" in record:
+        c = record["loss_check"]
+        out.print(
+            f"loss vs fp32: {c['loss_options']:.5f} vs {c['loss_fp32']:.5f} (relative {c['rel_diff']:.2e})"
+        )
+    if "loader_over_synthetic" in record:
+        out.print(f"real loader / synthetic: {record['loader_over_synthetic']:.2f}")
+    if json_out:
+        atomic.write_json(json_out, record)
 
 
 def main() -> None:

@@ -47,3 +47,21 @@ def paper_md() -> str:
         if candidate and Path(candidate).is_file():
             return Path(candidate).read_text(encoding="utf-8")
     pytest.skip("PAPER.md not found (set MOCOBENCH_PAPER_MD to check against it)")
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """Run `mocobench ARGS...` through main() (exit codes as a user sees them): (code, stdout, stderr)."""
+    import sys
+
+    from mocobench.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["mocobench", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        captured = capsys.readouterr()
+        code = exit_info.value.code
+        return (0 if code is None else int(code)), captured.out, captured.err
+
+    return run

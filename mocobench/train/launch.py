@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class PretrainJob:
     seed: int
     resume: bool
     device: str
+    pipeline: dict[str, Any] = field(default_factory=dict)  # pretrain's loader/augment_on/step_options/beton
 
     def __call__(self) -> dict[str, Any]:
         import submitit
@@ -56,6 +57,7 @@ class PretrainJob:
             resume=self.resume,
             device=self.device,
             show_progress=False,  # the log files are the progress; a bar per task would interleave
+            **self.pipeline,
         )
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from mocobench.data.folder import (
     resolve_data,
     verify_images,
 )
+from mocobench.data.pairs import build_pair_loader
 from mocobench.errors import UsageError
 from mocobench.evaluate.knn import knn_accuracy
 from mocobench.models.encoders import Backbone, encoder_builder
@@ -40,18 +42,22 @@ from mocobench.train.environment import environment
 from mocobench.train.lars import LARS, lars_param_groups
 from mocobench.train.progress import TrainProgress, console
 from mocobench.train.schedule import learning_rate, set_lr
+from mocobench.train.step import StepOptions, contrastive_loss, optimise, prepare_model, sgd, to_input
 
 KNN_BANK_MAX = 50_000  # kNN monitor bank: at most this many training images (ImageNet would not fit)
 
 
 @dataclass
 class Data:
-    train: DataLoader
-    sampler: GlobalBatchSampler
+    train: Iterable[Any]  # batches of (images, targets)
+    set_epoch: Callable[[int], None]
+    steps: int  # batches per epoch
     bank: DataLoader
     val: DataLoader
     num_classes: int
     root: Path
+    pairs: Callable[[Any, int], tuple[torch.Tensor, torch.Tensor]] | None = None  # contrastive: -> q, k
+    pipeline: dict[str, Any] = field(default_factory=dict)  # loader kind, where colour ran (config.json)
 
 
 def blur_sigma_px(config: dict[str, Any]) -> tuple[float, float]:
@@ -61,7 +67,17 @@ def blur_sigma_px(config: dict[str, Any]) -> tuple[float, float]:
     return lo * f, hi * f
 
 
-def build_data(config: dict[str, Any], data: Path | None, seed: int, dist: distributed.DistInfo) -> Data:
+def build_data(
+    config: dict[str, Any],
+    data: Path | None,
+    seed: int,
+    dist: distributed.DistInfo,
+    options: StepOptions | None = None,
+    loader: str = "auto",
+    augment_on: str = "auto",
+    beton: Path | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> Data:
     root = resolve_data(data) if dist.is_main else None
     if dist.distributed:  # rank 0 generates the embedded set once; the others wait for its path
         root = distributed.broadcast_object(root)
@@ -70,20 +86,25 @@ def build_data(config: dict[str, Any], data: Path | None, seed: int, dist: distr
     if dist.is_main:
         verify_images(train_samples + val_samples)
     size = config["image_size"]
-    if config["mechanism"] == "supervised":
-        train_tf = augment.supervised_train_transform(size)
-    else:
-        train_tf = augment.pretrain_transform(config["augmentation"], size, blur_sigma_px(config))
-    train_set = FolderDataset(train_samples, classes, train_tf, seed)
-    sampler = GlobalBatchSampler(len(train_set), config["batch_size"], dist.rank, dist.world_size, seed)
     workers = config["workers"]
-    loader = DataLoader(
-        train_set,
-        batch_sampler=sampler,
-        num_workers=workers,
-        pin_memory=dist.device.type == "cuda",
-        persistent_workers=workers > 0,
-    )
+    if config["mechanism"] == "supervised":
+        train_set = FolderDataset(train_samples, classes, augment.supervised_train_transform(size), seed)
+        sampler = GlobalBatchSampler(len(train_set), config["batch_size"], dist.rank, dist.world_size, seed)
+        train: Any = DataLoader(
+            train_set,
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=dist.device.type == "cuda",
+            persistent_workers=workers > 0,
+        )
+        set_epoch, pairs, pipeline = sampler.set_epoch, None, {"loader": "pil", "augment_on": "loader"}
+    else:
+        pair_loader = build_pair_loader(
+            config, root, train_samples, classes, seed, dist, options or StepOptions(), loader, augment_on,
+            beton, log,
+        )  # fmt: skip
+        train, set_epoch, pairs = pair_loader, pair_loader.set_epoch, pair_loader.to_pairs
+        pipeline = pair_loader.describe()
     eval_tf = augment.eval_transform(size)
     bank_samples = train_samples
     if len(bank_samples) > KNN_BANK_MAX:
@@ -92,7 +113,7 @@ def build_data(config: dict[str, Any], data: Path | None, seed: int, dist: distr
     eval_kw = {"batch_size": 256, "num_workers": workers, "shuffle": False}
     bank = DataLoader(FolderDataset(bank_samples, classes, eval_tf), **eval_kw)
     val = DataLoader(FolderDataset(val_samples, classes, eval_tf), **eval_kw)
-    return Data(loader, sampler, bank, val, len(classes), root)
+    return Data(train, set_epoch, len(train), bank, val, len(classes), root, pairs, pipeline)
 
 
 def build_model(config: dict[str, Any], num_classes: int, dist: distributed.DistInfo) -> nn.Module:
@@ -132,7 +153,9 @@ def query_encoder(model: nn.Module) -> nn.Module:
     return model
 
 
-def build_optimizer(config: dict[str, Any], model: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(
+    config: dict[str, Any], model: nn.Module, options: StepOptions | None = None
+) -> torch.optim.Optimizer:
     if config["optimizer"] == "lars":
         return LARS(
             lars_param_groups(model, config["weight_decay"]),
@@ -141,9 +164,7 @@ def build_optimizer(config: dict[str, Any], model: nn.Module) -> torch.optim.Opt
             weight_decay=config["weight_decay"],
         )
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(
-        params, config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"]
-    )
+    return sgd(params, config["lr"], config["momentum"], config["weight_decay"], options or StepOptions())
 
 
 def step_seed(seed: int, epoch: int, step: int) -> int:
@@ -159,10 +180,11 @@ def train_one_epoch(
     seed: int,
     dist: distributed.DistInfo,
     progress: TrainProgress,
+    options: StepOptions,
 ) -> dict[str, float]:
     model.train()
-    data.sampler.set_epoch(epoch)
-    steps = len(data.sampler)
+    data.set_epoch(epoch)
+    steps = data.steps
     supervised = config["mechanism"] == "supervised"
     totals = torch.zeros(3, dtype=torch.float64)  # loss sum, accuracy sum, steps
     progress.start_epoch(epoch, steps)
@@ -182,26 +204,22 @@ def train_one_epoch(
             )
         torch.manual_seed(step_seed(seed, epoch, step))  # the shuffle-BN permutation, identical on every rank
         if supervised:
-            images, targets = (
-                images.to(dist.device, non_blocking=True),
-                targets.to(dist.device, non_blocking=True),
-            )
-            output = model(images)
-            loss = F.cross_entropy(output, targets)
+            images, targets = to_input(images, dist.device, options), targets.to(dist.device)
+            with options.autocast(dist.device):
+                output = model(images)
+            loss = F.cross_entropy(output.float(), targets)
             acc = contrastive_accuracy(output, targets)
         else:
-            im_q = images[0].to(dist.device, non_blocking=True)
-            im_k = images[1].to(dist.device, non_blocking=True)
-            logits, labels = model(im_q, im_k)
-            loss = F.cross_entropy(logits, labels)  # InfoNCE (MoCo eq. 1) / NT-Xent
+            assert data.pairs is not None
+            im_q, im_k = data.pairs(images, step_seed(seed, epoch, step) * 1009 + dist.rank)
+            # InfoNCE (MoCo eq. 1) / NT-Xent, under the step options (bf16 autocast etc.)
+            loss, logits, labels = contrastive_loss(model, im_q, im_k, options)
             acc = contrastive_accuracy(logits, labels)
         if not torch.isfinite(loss):
             raise RuntimeError(
                 f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; lower the lr (--set lr=...)"
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimise(loss, optimizer)
         totals += torch.tensor([loss.item(), float(acc), 1.0], dtype=torch.float64)
         elapsed = time.perf_counter() - t0
         progress.step(
@@ -267,10 +285,16 @@ def pretrain(
     device: str = "auto",
     stop_after_epoch: int | None = None,
     show_progress: bool = True,
+    loader: str = "auto",
+    augment_on: str = "auto",
+    step_options: str | None = None,
+    beton: Path | None = None,
 ) -> dict[str, Any]:
     """Pre-train `config` into `run_dir`; returns the summary written to `summary.json`.
 
     `stop_after_epoch` ends early after that many epochs (tests use it to simulate an interruption).
+    `loader`/`augment_on` pick the input pipeline (data/pairs.py), `step_options` the step's fast paths
+    (train/step.py; default: all on for a GPU, off on the CPU); config.json records what ran.
     """
     dist = distributed.init_distributed(device)
     run_dir = Path(run_dir)
@@ -278,12 +302,15 @@ def pretrain(
     config = {**config, "seed": seed}
     check_run_dir(run_dir, config, resume)
 
+    options = StepOptions.parse(step_options, dist.device)
+    say = console.print if show_progress and dist.is_main else (lambda _: None)
     torch.manual_seed(seed)  # model initialisation
-    data = build_data(config, data, seed, dist)
+    data = build_data(config, data, seed, dist, options, loader, augment_on, beton, say)
     if config["mechanism"] == "supervised":
         config["num_classes"] = data.num_classes
-    model = build_model(config, data.num_classes, dist).to(dist.device)
-    optimizer = build_optimizer(config, model)
+    torch.manual_seed(seed)  # the same initial weights whatever the loader consumed from the generator
+    model = prepare_model(build_model(config, data.num_classes, dist).to(dist.device), options)
+    optimizer = build_optimizer(config, model, options)
     if dist.distributed:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None
@@ -296,7 +323,8 @@ def pretrain(
     records = _read_metrics(metrics_path, start_epoch) if resume else []
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(run_dir / "config.json", {**config, "data": str(data.root)})
+        recorded = {**config, "data": str(data.root), "pipeline": data.pipeline}
+        atomic.write_json(run_dir / "config.json", {**recorded, "step_options": options.describe()})
         atomic.write_json(run_dir / "env.json", environment(dist.device, dist.world_size, dist.backend))
         atomic.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
         if start_epoch == 0:
@@ -325,7 +353,7 @@ def pretrain(
                 )
             rec = {
                 "epoch": epoch + 1,
-                **train_one_epoch(model, data, optimizer, config, epoch, seed, dist, progress),
+                **train_one_epoch(model, data, optimizer, config, epoch, seed, dist, progress, options),
             }
             every = config["knn_every"]
             if dist.is_main and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):

@@ -1,0 +1,119 @@
+"""`mocobench bench loader`: image pairs/s of the official input pipeline and of ours, on the same images.
+
+The reference is the official MoCo code's: an ImageFolder-style dataset whose TwoCropsTransform runs the
+full aug+ PIL pipeline twice per decoded image, in DataLoader workers (`--loader pil`). Ours decode once and
+crop twice (`torch`, and `ffcv` when installed), with colour where `pretrain` would put it on that device.
+Every pipeline is timed up to normalised (im_q, im_k) on the device, so the comparison is end to end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mocobench.data.folder import list_split
+from mocobench.data.pairs import PairLoader, build_pair_loader, resolve_kind
+from mocobench.errors import UsageError
+from mocobench.train.environment import device_name
+from mocobench.train.step import StepOptions
+
+REFERENCE = "pil"
+
+
+def bench_config(augmentation: str, image_size: int, batch: int, workers: int) -> dict[str, Any]:
+    return {
+        "augmentation": augmentation,
+        "image_size": image_size,
+        "blur_sigma": [0.1, 2.0],
+        "batch_size": batch,
+        "workers": workers,
+    }
+
+
+def time_pairs(loader: PairLoader, batches: int, warmup: int, device: torch.device) -> dict[str, float]:
+    """Pairs/s over `batches` batches after `warmup` (worker start-up, FFCV compilation) untimed ones."""
+    seen = 0
+    epoch = 0
+    t0 = 0.0
+    done = 0
+    while done < warmup + batches:
+        loader.set_epoch(epoch)
+        for step, (images, _) in enumerate(loader.batches):
+            if done == warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                t0 = time.perf_counter()
+            im_q, _ = loader.to_pairs(images, step)
+            if done >= warmup:
+                seen += im_q.shape[0]
+            done += 1
+            if done == warmup + batches:
+                break
+        epoch += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - t0
+    return {"pairs_per_s": seen / seconds, "seconds": seconds, "pairs": seen}
+
+
+def bench_loader(
+    root: Path,
+    device: torch.device,
+    workers: int,
+    batch: int,
+    batches: int,
+    warmup: int,
+    image_size: int = 224,
+    augmentation: str = "aug_plus",
+    loaders: tuple[str, ...] = ("pil", "torch", "ffcv"),
+    augment_on: str = "auto",
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Measure each loader in `loaders` (ffcv skipped when not installed); ratios are to the reference."""
+    if batches < 1 or warmup < 0 or batch < 1 or workers < 0:
+        raise UsageError("need --batches >= 1, --warmup >= 0, --batch >= 1 and --workers >= 0")
+    samples, classes = list_split(root, "train")
+    if len(samples) < batch:
+        raise UsageError(
+            f"{root}/train has {len(samples)} images, fewer than one batch of {batch}; lower --batch"
+        )
+    config = bench_config(augmentation, image_size, batch, workers)
+    dist = _single(device)
+    results: dict[str, Any] = {}
+    for kind in loaders:
+        if kind == "ffcv" and resolve_kind("auto", root) != "ffcv":
+            results[kind] = {"skipped": "FFCV is not installed (pip install 'mocobench[ffcv]')"}
+            continue
+        log(f"{kind}: building the loader")
+        loader = build_pair_loader(
+            config, root, samples, classes, 0, dist, StepOptions(), kind, augment_on, log=log
+        )
+        log(f"{kind}: timing {batches} batches of {batch} after {warmup} warm-up")
+        results[kind] = {**loader.describe(), **time_pairs(loader, batches, warmup, device)}
+        del loader
+    ref = results.get(REFERENCE, {}).get("pairs_per_s")
+    for r in results.values():
+        if ref and "pairs_per_s" in r:
+            r["ratio_to_reference"] = r["pairs_per_s"] / ref
+    return {
+        "device": device_name(device),
+        "data": str(root),
+        "images": len(samples),
+        "workers": workers,
+        "batch": batch,
+        "batches": batches,
+        "image_size": image_size,
+        "augmentation": augmentation,
+        "torch_threads": torch.get_num_threads(),
+        "loaders": results,
+    }
+
+
+def _single(device: torch.device) -> Any:
+    from mocobench.train.distributed import DistInfo
+
+    return DistInfo(0, 1, 0, device, None)

@@ -1,0 +1,226 @@
+"""`mocobench profile`: Table 3's memory per GPU and time per 200 epochs, measured on this device.
+
+The paper ran 8 V100s with a global batch of 256 (32 per GPU) and estimated end-to-end at 4096 (512 per
+GPU), which did not fit. One process here plays one of those GPUs: it runs the per-GPU batch of each
+configuration and measures peak memory and seconds per iteration. Time per 200 ImageNet epochs is then
+    200 * 1,281,167 / global_batch iterations * seconds per iteration,
+i.e. 8 devices like this one in parallel with free communication: an estimate, and labelled so.
+A configuration that would not fit the device is not run: its memory and time come from a straight line
+through measured smaller per-GPU batches (`fit_line`), and it is marked estimated (the paper's dagger).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mocobench.bench.memory import current_rss_bytes, device_memory_bytes
+from mocobench.bench.step import build_model_and_optimizer, measure, synthetic_pairs
+from mocobench.config.recipes import resolve
+from mocobench.errors import UsageError
+from mocobench.train.environment import environment
+from mocobench.train.step import StepOptions
+
+IMAGENET_TRAIN_IMAGES = 1_281_167
+EPOCHS = 200
+PAPER_GPUS = 8
+# Table 3's rows: (mechanism, recipe, global batch). MoCo at 4096 is not in the paper; we add it so both
+# mechanisms are compared at both batches.
+CONFIGS = (
+    ("moco", "mlp+aug+cos", 256),
+    ("end-to-end", "end-to-end-b256", 256),
+    ("moco", "mlp+aug+cos", 4096),
+    ("end-to-end", "end-to-end-b4096", 4096),
+)
+FIT_BATCHES = (8, 16, 32)  # per-GPU batches measured for the memory/time lines
+FIT_HEADROOM = 0.85  # run a configuration only if its predicted peak is below this share of the device
+
+
+@dataclass(frozen=True)
+class Line:
+    """y = intercept + slope * per_gpu_batch, least squares through measured points."""
+
+    intercept: float
+    slope: float
+
+    def __call__(self, x: float) -> float:
+        return self.intercept + self.slope * x
+
+
+def fit_line(xs: list[float], ys: list[float]) -> Line:
+    if len(xs) < 2 or len(set(xs)) < 2:
+        raise ValueError("a line needs measurements at two or more different batch sizes")
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    return Line(my - slope * mx, slope)
+
+
+def hours_for_epochs(seconds_per_iteration: float, global_batch: int, epochs: int = EPOCHS) -> float:
+    """Wall-clock hours of `epochs` ImageNet epochs at `global_batch`, drop_last as in training."""
+    iterations = epochs * (IMAGENET_TRAIN_IMAGES // global_batch)
+    return iterations * seconds_per_iteration / 3600
+
+
+def profile_config(
+    config: dict[str, Any],
+    per_gpu_batch: int,
+    device: torch.device,
+    options: StepOptions,
+    steps: int,
+    warmup: int,
+) -> dict[str, Any]:
+    """Peak memory and seconds per iteration of one process at `per_gpu_batch` (synthetic inputs).
+
+    On the CPU each configuration runs in a fresh process: memory the allocator kept from an earlier
+    configuration would otherwise count towards this one's peak RSS.
+    """
+    if device.type == "cuda":
+        return _profile_in_process(config, per_gpu_batch, device, options, steps, warmup)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(_profile_in_process, (config, per_gpu_batch, device, options, steps, warmup))
+
+
+def _profile_in_process(
+    config: dict[str, Any],
+    per_gpu_batch: int,
+    device: torch.device,
+    options: StepOptions,
+    steps: int,
+    warmup: int,
+) -> dict[str, Any]:
+    baseline = current_rss_bytes() if device.type == "cpu" else 0
+    cfg = {**config, "batch_size": per_gpu_batch, "bn_splits": 1, "sync_bn": False}
+    model, optimizer = build_model_and_optimizer(cfg, device, options)
+    try:
+        fig = measure(
+            model,
+            optimizer,
+            synthetic_pairs(per_gpu_batch, cfg["image_size"], device, options),
+            per_gpu_batch,
+            steps,
+            warmup,
+            options,
+            device,
+        )
+    finally:
+        del model, optimizer
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return {
+        "per_gpu_batch": per_gpu_batch,
+        "peak_bytes": fig.peak_bytes,
+        "memory_kind": fig.memory_kind,
+        "baseline_rss_bytes": baseline,
+        "seconds_per_iteration": fig.seconds_per_step,
+        "loss": fig.loss_last,
+    }
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def profile(
+    device: torch.device,
+    options: StepOptions,
+    arch: str = "resnet50",
+    image_size: int = 224,
+    steps: int = 3,
+    warmup: int = 1,
+    fit_batches: tuple[int, ...] = FIT_BATCHES,
+    gpus: int = PAPER_GPUS,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Measure every Table 3 configuration that fits; estimate the others. Returns the profile record."""
+    if len(set(fit_batches)) < 2:
+        raise UsageError("--fit-batches needs two or more different per-GPU batch sizes, e.g. 8,16,32")
+    capacity = device_memory_bytes(device)
+    rows: list[dict[str, Any]] = []
+    fits: dict[str, dict[str, Any]] = {}
+    for mechanism, recipe, global_batch in CONFIGS:
+        config = resolve(recipe, "paper", [f"arch={arch}", f"image_size={image_size}"])
+        if mechanism not in fits:  # the lines through small per-GPU batches, once per mechanism
+            points = []
+            for b in fit_batches:
+                log(f"{mechanism}: per-GPU batch {b} (memory/time line)")
+                points.append(profile_config(config, b, device, options, steps, warmup))
+            xs = [p["per_gpu_batch"] for p in points]
+            fits[mechanism] = {
+                "points": points,
+                "memory": fit_line(xs, [p["peak_bytes"] for p in points]),
+                "time": fit_line(xs, [p["seconds_per_iteration"] for p in points]),
+            }
+        per_gpu = global_batch // gpus
+        line_mem, line_time = fits[mechanism]["memory"], fits[mechanism]["time"]
+        predicted = line_mem(per_gpu)
+        row: dict[str, Any] = {
+            "mechanism": mechanism,
+            "recipe": recipe,
+            "global_batch": global_batch,
+            "per_gpu_batch": per_gpu,
+            "predicted_peak_bytes": predicted,
+        }
+        measured = next((p for p in fits[mechanism]["points"] if p["per_gpu_batch"] == per_gpu), None)
+        if measured is None and predicted < FIT_HEADROOM * capacity:
+            log(f"{mechanism}: per-GPU batch {per_gpu} (global {global_batch})")
+            try:
+                measured = profile_config(config, per_gpu, device, options, steps, warmup)
+            except RuntimeError as e:
+                if not _is_oom(e):
+                    raise
+                row["note"] = "out of memory when run"
+        if measured is not None:
+            row.update(
+                peak_bytes=measured["peak_bytes"],
+                seconds_per_iteration=measured["seconds_per_iteration"],
+                estimated=False,
+            )
+        else:
+            row.update(peak_bytes=predicted, seconds_per_iteration=line_time(per_gpu), estimated=True)
+            row.setdefault(
+                "note", f"predicted {predicted / 2**30:.1f} GiB > {FIT_HEADROOM:.0%} of the device"
+            )
+        row["hours_200ep"] = hours_for_epochs(row["seconds_per_iteration"], global_batch)
+        rows.append(row)
+    return {
+        "device": environment(device, 1, None),
+        "memory_kind": fits["moco"]["points"][0]["memory_kind"],
+        "device_memory_bytes": capacity,
+        "arch": arch,
+        "image_size": image_size,
+        "step_options": options.describe(),
+        "steps": steps,
+        "warmup": warmup,
+        "gpus": gpus,
+        "imagenet_train_images": IMAGENET_TRAIN_IMAGES,
+        "epochs": EPOCHS,
+        "fit_batches": list(fit_batches),
+        "lines": {
+            m: {
+                "memory_bytes": {"intercept": f["memory"].intercept, "slope": f["memory"].slope},
+                "seconds": {"intercept": f["time"].intercept, "slope": f["time"].slope},
+                "points": f["points"],
+            }
+            for m, f in fits.items()
+        },
+        "rows": rows,
+    }
+
+
+def ratios(record: dict[str, Any], global_batch: int = 256) -> dict[str, float]:
+    """MoCo / end-to-end memory and time at one global batch (the paper's 0.68 and 0.82 at 256)."""
+    by = {(r["mechanism"], r["global_batch"]): r for r in record["rows"]}
+    moco, e2e = by.get(("moco", global_batch)), by.get(("end-to-end", global_batch))
+    if not moco or not e2e:
+        return {"memory": math.nan, "time": math.nan}
+    return {
+        "memory": moco["peak_bytes"] / e2e["peak_bytes"],
+        "time": moco["seconds_per_iteration"] / e2e["seconds_per_iteration"],
+    }

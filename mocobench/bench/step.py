@@ -1,0 +1,187 @@
+"""`mocobench bench step`: pairs/s and peak memory of the training step, with synthetic and real inputs.
+
+Synthetic inputs are made once on the device, so the figure is the model's alone; the same run repeated
+with the real loader (decode, crop, augmentation) shows the loader's cost as a ratio. Before timing, one
+forward of the chosen step options is compared with fp32 on the same weights and inputs, so a fast path
+that changes the result beyond rounding is caught (`loss_check`).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from mocobench.bench.memory import PeakMemory
+from mocobench.errors import UsageError
+from mocobench.train import distributed
+from mocobench.train.step import StepOptions, contrastive_loss, optimise, prepare_model, to_input
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+LOSS_RTOL = 0.02  # bf16 autocast moves an InfoNCE loss of ~5-10 by well under 1% at init
+
+
+@dataclass
+class StepFigures:
+    pairs_per_s: float
+    seconds_per_step: float
+    peak_bytes: int
+    memory_kind: str
+    steps: int
+    loss_first: float
+    loss_last: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def single_process(device: torch.device) -> distributed.DistInfo:
+    return distributed.DistInfo(0, 1, 0, device, None)
+
+
+def build_model_and_optimizer(
+    config: dict[str, Any], device: torch.device, options: StepOptions, seed: int = 0
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The recipe's model and optimizer as `pretrain` builds them, on one device, with `options`."""
+    from mocobench.train.pretrain import build_model, build_optimizer
+
+    torch.manual_seed(seed)
+    model = build_model(config, 10, single_process(device)).to(device)
+    model = prepare_model(model, options)
+    return model, build_optimizer(config, model, options)
+
+
+def synthetic_pairs(batch: int, size: int, device: torch.device, options: StepOptions) -> Iterator[Pair]:
+    """One fixed random pair batch already on the device, forever (inputs cost nothing)."""
+    g = torch.Generator().manual_seed(0)
+    im_q = to_input(torch.randn(batch, 3, size, size, generator=g), device, options)
+    im_k = to_input(torch.randn(batch, 3, size, size, generator=g), device, options)
+    while True:
+        yield im_q, im_k
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    pairs: Iterator[Pair],
+    batch: int,
+    steps: int,
+    warmup: int,
+    options: StepOptions,
+    device: torch.device,
+    on_step: Callable[[int], None] | None = None,
+) -> StepFigures:
+    """Run `warmup` untimed steps (compilation, cuDNN autotuning, loader start), then time `steps`."""
+    if steps < 1 or warmup < 0:
+        raise UsageError(f"need --steps >= 1 and --warmup >= 0 (got {steps}, {warmup})")
+    model.train()
+    losses: list[float] = []
+    with PeakMemory(device) as peak:
+        for i in range(warmup + steps):
+            if i == warmup:
+                _sync(device)
+                t0 = time.perf_counter()
+            im_q, im_k = next(pairs)
+            loss, _, _ = contrastive_loss(model, im_q, im_k, options)
+            optimise(loss, optimizer)
+            if i >= warmup and (i == warmup or i == warmup + steps - 1):
+                losses.append(loss.item())
+            if on_step:
+                on_step(i)
+        _sync(device)
+        seconds = time.perf_counter() - t0
+    return StepFigures(
+        pairs_per_s=steps * batch / seconds,
+        seconds_per_step=seconds / steps,
+        peak_bytes=peak.bytes,
+        memory_kind=peak.kind,
+        steps=steps,
+        loss_first=losses[0],
+        loss_last=losses[-1],
+    )
+
+
+def loss_check(
+    config: dict[str, Any], batch: int, device: torch.device, options: StepOptions
+) -> dict[str, float]:
+    """Loss of one forward with `options` vs fp32, same weights, inputs and shuffle; relative difference."""
+    fp32 = StepOptions()
+    base, _ = build_model_and_optimizer(config, device, fp32)
+    pair = next(synthetic_pairs(batch, config["image_size"], device, fp32))
+    losses = []
+    for opts in (fp32, options):
+        model = prepare_model(copy.deepcopy(base), opts)
+        torch.manual_seed(1)  # the same shuffle-BN permutation in both
+        with torch.no_grad():
+            im_q, im_k = (to_input(x, device, opts) for x in pair)
+            losses.append(contrastive_loss(model.train(), im_q, im_k, opts)[0].item())
+    rel = abs(losses[1] - losses[0]) / max(abs(losses[0]), 1e-12)
+    return {"loss_fp32": losses[0], "loss_options": losses[1], "rel_diff": rel, "rtol": LOSS_RTOL}
+
+
+def loader_pairs(config: dict[str, Any], data: Any, device: torch.device, options: StepOptions, **kw: Any):
+    """Endless (im_q, im_k) from the real pre-training loader of `config` (epochs cycle)."""
+    from mocobench.data.folder import list_train_val, resolve_data
+    from mocobench.data.pairs import build_pair_loader
+
+    root = resolve_data(data)
+    samples, _, classes = list_train_val(root, config["max_images_per_class"])
+    loader = build_pair_loader(config, root, samples, classes, 0, single_process(device), options, **kw)
+
+    def endless() -> Iterator[Pair]:
+        epoch = 0
+        while True:
+            loader.set_epoch(epoch)
+            for step, (images, _) in enumerate(loader.batches):
+                yield loader.to_pairs(images, step)
+            epoch += 1
+
+    return loader, endless()
+
+
+def bench_step(
+    config: dict[str, Any],
+    device: torch.device,
+    options: StepOptions,
+    steps: int,
+    warmup: int,
+    loader: str = "auto",
+    augment_on: str = "auto",
+    data: Any = None,
+    check_loss: bool = True,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Synthetic inputs, then the real loader (unless loader == "none"), same model; figures and ratio."""
+    batch = config["batch_size"]
+    record: dict[str, Any] = {"batch": batch, "step_options": options.describe()}
+    if check_loss:
+        log("loss check: one forward with these options vs fp32")
+        record["loss_check"] = check = loss_check(config, batch, device, options)
+        if check["rel_diff"] > check["rtol"]:
+            raise UsageError(
+                f"loss with {options.describe()} is {check['loss_options']:.4f} vs fp32 "
+                f"{check['loss_fp32']:.4f} (relative {check['rel_diff']:.3g} > {check['rtol']}); "
+                "drop a step option (--options auto,-bf16)"
+            )
+    model, optimizer = build_model_and_optimizer(config, device, options)
+    log(f"synthetic inputs: {warmup} warm-up + {steps} timed steps")
+    synth = synthetic_pairs(batch, config["image_size"], device, options)
+    record["synthetic"] = measure(model, optimizer, synth, batch, steps, warmup, options, device).as_dict()
+    if loader != "none":
+        pair_loader, real = loader_pairs(config, data, device, options, kind=loader, augment_on=augment_on)
+        record["pipeline"] = pair_loader.describe()
+        log(f"real loader ({pair_loader.kind}, colour on {pair_loader.augment_on}): {warmup} + {steps} steps")
+        fig = measure(model, optimizer, real, batch, steps, warmup, options, device)
+        record["loader"] = fig.as_dict()
+        record["loader_over_synthetic"] = fig.pairs_per_s / record["synthetic"]["pairs_per_s"]
+    return record

@@ -1,0 +1,212 @@
+"""Which loader feeds pre-training, and where its colour augmentation runs.
+
+Loaders (`--loader`):
+- `pil`: the official pipeline, torchvision ImageFolder-style + TwoCropsTransform on PIL images, colour and
+  all in the loader workers (the reference of `bench loader`);
+- `torch`: a DataLoader over the folder that decodes each image once and crops it twice (`two_view.py`);
+- `ffcv`: the same from a .beton file (`ffcv_loader.py`), decoded once, cropped twice;
+- `auto`: ffcv when FFCV is installed and the .beton exists or can be written, else torch.
+
+Colour (`--augment-on`): `device` runs jitter/grayscale/blur on the training device as batched
+per-sample kornia ops (`device_augment.py`), `loader` runs them in the workers in uint8 OpenCV
+(`cpu_colour.py`); `auto` is device on a GPU, loader on the CPU (kornia on 2 CPU threads is slower than
+the workers). Every path draws from the same `aug_spec.ViewSpec`, and tests/data compares their statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sized
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from mocobench.data import augment
+from mocobench.data.aug_spec import ViewSpec, view_spec
+from mocobench.data.folder import FolderDataset, GlobalBatchSampler, Samples
+from mocobench.errors import UsageError
+from mocobench.train.distributed import DistInfo
+from mocobench.train.step import StepOptions, to_input
+
+LOADERS = ("auto", "ffcv", "torch", "pil")
+AUGMENT_ON = ("auto", "device", "loader")
+FFCV_MAX_RESOLUTION = 512  # longer side stored in the .beton; ImageNet's median image is ~500x375
+FFCV_JPEG_QUALITY = 90
+
+Pairs = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class PairLoader:
+    """Batches of a pre-training epoch and how to turn one into (im_q, im_k) on the device."""
+
+    batches: Iterable[Any]
+    set_epoch: Callable[[int], None]
+    kind: str
+    augment_on: str
+    to_pairs: Callable[[Any, int], Pairs]
+    beton: Path | None = None
+
+    def __len__(self) -> int:
+        assert isinstance(self.batches, Sized)
+        return len(self.batches)
+
+    def describe(self) -> dict[str, Any]:
+        return {"loader": self.kind, "augment_on": self.augment_on, "beton": str(self.beton or "")}
+
+
+def resolve_augment_on(augment_on: str, device: torch.device, kind: str) -> str:
+    if augment_on not in AUGMENT_ON:
+        raise UsageError(f"unknown --augment-on {augment_on!r}; use {', '.join(AUGMENT_ON)}")
+    if kind == "pil":
+        if augment_on == "device":
+            raise UsageError(
+                "--loader pil augments on PIL images in the workers; use --augment-on loader/auto"
+            )
+        return "loader"
+    if augment_on == "auto":
+        return "device" if device.type == "cuda" else "loader"
+    return augment_on
+
+
+def ffcv_beton_for(root: Path, samples: Samples, beton: Path | None, log: Callable[[str], None]) -> Path:
+    """The .beton of `root/train` at the default options: reused if it matches the folder, else written."""
+    from mocobench.data import ffcv_io
+
+    path = beton or ffcv_io.default_beton(root, "train", FFCV_MAX_RESOLUTION, FFCV_JPEG_QUALITY)
+    if ffcv_io.beton_matches(path, samples, FFCV_MAX_RESOLUTION, FFCV_JPEG_QUALITY):
+        return path
+    if beton is not None and path.exists():
+        raise UsageError(
+            f"{path} does not match {root}/train (other images or options); write it again with "
+            f"`mocobench data to-ffcv --data {root} --out {path}` or drop --beton"
+        )
+    log(f"writing {path} (once; FFCV reads it from then on)")
+    return ffcv_io.write_beton(
+        samples,
+        path,
+        max_resolution=FFCV_MAX_RESOLUTION,
+        jpeg_quality=FFCV_JPEG_QUALITY,
+        source=str(root / "train"),
+    )
+
+
+def resolve_kind(kind: str, root: Path) -> str:
+    if kind not in LOADERS:
+        raise UsageError(f"unknown --loader {kind!r}; use {', '.join(LOADERS)}")
+    if kind == "ffcv":
+        from mocobench.data.ffcv_io import require_ffcv
+
+        require_ffcv()
+    if kind != "auto":
+        return kind
+    from mocobench.data.ffcv_io import ffcv_available
+
+    if not ffcv_available():
+        return "torch"
+    try:  # "exists or can be written": the cache folder must be writable
+        from mocobench.data.synth import mocobench_home
+
+        (mocobench_home() / "ffcv").mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return "torch"
+    return "ffcv"
+
+
+def build_pair_loader(
+    config: dict[str, Any],
+    root: Path,
+    samples: Samples,
+    classes: list[str],
+    seed: int,
+    dist: DistInfo,
+    options: StepOptions,
+    kind: str = "auto",
+    augment_on: str = "auto",
+    beton: Path | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> PairLoader:
+    """The training loader of a contrastive recipe (`config['batch_size']` is the global batch)."""
+    from mocobench.train.pretrain import blur_sigma_px
+
+    kind = resolve_kind(kind, root)
+    where = resolve_augment_on(augment_on, dist.device, kind)
+    spec = view_spec(config["augmentation"], config["image_size"], blur_sigma_px(config))
+    workers = config["workers"]
+    pin = dist.device.type == "cuda"
+    to_pairs = _pairs_fn(spec, where, dist, options)
+    if kind == "ffcv":
+        from mocobench.data.ffcv_loader import TwoViewFFCV
+
+        path = ffcv_beton_for(root, samples, beton, log) if dist.is_main else None
+        if dist.distributed:
+            from mocobench.train.distributed import broadcast_object
+
+            path = broadcast_object(path)
+        assert path is not None
+        loader = TwoViewFFCV(
+            Path(path),
+            spec,
+            config["batch_size"] // dist.world_size,
+            rank=dist.rank,
+            world_size=dist.world_size,
+            seed=seed,
+            workers=max(workers, 1),
+            colour_in_loader=where == "loader",
+        )
+        return PairLoader(loader, loader.set_epoch, kind, where, to_pairs, Path(path))
+    sampler = GlobalBatchSampler(len(samples), config["batch_size"], dist.rank, dist.world_size, seed)
+    if kind == "pil":
+        dataset: Any = FolderDataset(
+            samples,
+            classes,
+            augment.pretrain_transform(config["augmentation"], config["image_size"], blur_sigma_px(config)),
+            seed,
+        )
+        init = None
+    else:
+        from mocobench.data.two_view import TwoViewFolder, worker_init
+
+        dataset = TwoViewFolder(samples, classes, spec, colour_in_workers=where == "loader", seed=seed)
+        init = worker_init
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=workers > 0,
+        worker_init_fn=init if workers > 0 else None,
+    )
+    return PairLoader(loader, sampler.set_epoch, kind, where, to_pairs)
+
+
+def _pairs_fn(
+    spec: ViewSpec, augment_on: str, dist: DistInfo, options: StepOptions
+) -> Callable[[Any, int], Pairs]:
+    """Batch -> normalised (im_q, im_k) on the device; colour drawn from `draw_seed` when on the device."""
+    device = dist.device
+    if augment_on == "device":
+        from mocobench.data.device_augment import DeviceAugment
+
+        colour = DeviceAugment(spec)
+
+        def on_device(batch: Any, draw_seed: int) -> Pairs:
+            views = batch.to(device, non_blocking=True)
+            g = torch.Generator().manual_seed(draw_seed)  # per step and rank: reproducible, resume-safe
+            return tuple(to_input(colour(views[:, i], g), device, options) for i in (0, 1))  # type: ignore[return-value]
+
+        return on_device
+
+    def coloured(batch: Any, draw_seed: int) -> Pairs:
+        if isinstance(batch, (list, tuple)):  # pil: already normalised float views
+            return to_input(batch[0], device, options), to_input(batch[1], device, options)
+        from mocobench.data.device_augment import normalize_uint8
+
+        views = batch.to(device, non_blocking=True)
+        return to_input(normalize_uint8(views[:, 0]), device, options), to_input(
+            normalize_uint8(views[:, 1]), device, options
+        )
+
+    return coloured
