@@ -9,6 +9,15 @@ DEMO_OUT ?= runs/demo
 # Pythons and Faster R-CNN R50-C4 does not need it. DETECTRON2=keep uses a Detectron2 you built yourself.
 DETECTRON2 ?= pypi
 DETECTRON2_WHEEL ?= sal-detectron2==0.7.2
+# FFCV (the .beton loader) compiles against OpenCV and libjpeg-turbo: as root with apt, the set-up installs
+# them; elsewhere it stops and names the command. FFCV=no skips FFCV (`--loader torch` still works).
+FFCV ?= yes
+APT_PACKAGES := pkg-config libopencv-dev libturbojpeg0-dev
+ifeq ($(FFCV),yes)
+EXTRAS := dev,detection,ffcv
+else
+EXTRAS := dev,detection
+endif
 
 .PHONY: venv demo test lint clean-demo
 
@@ -16,7 +25,18 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "mocobench needs Python >= 3.10")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,detection]'
+ifeq ($(FFCV),yes)
+	@pkg-config --exists opencv4 libturbojpeg 2>/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing FFCV's build dependencies: $(APT_PACKAGES)"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -q $(APT_PACKAGES) >/dev/null || \
+				{ apt-get update -q >/dev/null && apt-get install -y -q $(APT_PACKAGES) >/dev/null; }; \
+		else \
+			echo "FFCV needs: sudo apt-get install $(APT_PACKAGES)  (or run make with FFCV=no)"; exit 2; \
+		fi; }
+endif
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 ifeq ($(DETECTRON2),pypi)
 	$(PY) -m pip install --quiet --no-deps --only-binary=:all: --python-version 3.10 --upgrade \
 		--target "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" $(DETECTRON2_WHEEL)
