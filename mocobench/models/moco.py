@@ -85,7 +85,7 @@ class MoCo(nn.Module):
         ptr = int(self.queue_ptr)
         # Replace the oldest n keys; when K is not a multiple of n the write wraps to the queue's start.
         idx = (ptr + torch.arange(n, device=keys.device)) % self.K
-        self.queue[:, idx] = keys.T
+        self.queue[:, idx] = keys.T.to(self.queue.dtype)  # keys are bf16 under autocast; the queue fp32
         self.queue_ptr[0] = (ptr + n) % self.K
 
     @torch.no_grad()
