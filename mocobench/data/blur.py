@@ -3,10 +3,10 @@
 Official MoCo blurs with PIL's `ImageFilter.GaussianBlur(radius=sigma)`, which is not a sampled Gaussian:
 PIL runs three passes of an "extended" box blur (a box with fractional end weights) whose variance equals
 sigma^2 (Gwosdek et al., SSVM 2011; PIL's BoxBlur.c `_gaussian_blur_radius`), with edge pixels repeated.
-At small sigma the difference matters: a sampled Gaussian of sigma 0.2 is the identity, PIL's blur keeps
-~91% of pixel-to-pixel detail. With sigma scaled to small views (0.01-0.3 px at 32 px) a sampled Gaussian
-would make the blur a no-op. Both fast paths (OpenCV in the workers, kornia on the device) use this kernel
-with replicate padding; PIL rounds to uint8 between passes, so they agree to about one level.
+At small sigma the difference matters: on white noise a sampled Gaussian of sigma 0.2 is the identity
+while PIL's blur removes ~9% of the pixel-to-pixel detail; on smooth images PIL's rounding to uint8 after
+every pass makes it a no-op there too. `blur_batch` (the device path) reproduces passes and rounding and
+matches PIL to one level; the workers' OpenCV path uses a sampled Gaussian (cpu_colour.py, measured there).
 """
 
 from __future__ import annotations
@@ -63,16 +63,21 @@ def pil_box_kernels(sigmas: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def blur_batch(img: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+def blur_batch(img: torch.Tensor, boxes: torch.Tensor, levels: float | None = 255.0) -> torch.Tensor:
     """PIL's blur of (n, C, H, W) float images: per-sample (n, K) boxes, three horizontal passes then
-    three vertical, each with its edge pixels repeated (as PIL's BoxBlur.c, which pads every pass)."""
+    three vertical, each with its edge pixels repeated (as PIL's BoxBlur.c, which pads every pass).
+
+    PIL rounds to uint8 after every pass, so at small sigma, on smooth images, its blur does almost nothing
+    (a neighbour difference times the box's small end weight rounds away). `levels` (255 for images in
+    [0, 1]) rounds the same way after each pass; None keeps the float cascade."""
     n, c, h, w = img.shape
     k = boxes.to(img.device, img.dtype)
     pad = k.shape[1] // 2
     weight = k.repeat_interleave(c, dim=0)  # one filter per (sample, channel)
     x = img.reshape(1, n * c, h, w)
-    for _ in range(PASSES):
-        x = F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="replicate"), weight.view(n * c, 1, 1, -1), groups=n * c)
-    for _ in range(PASSES):
-        x = F.conv2d(F.pad(x, (0, 0, pad, pad), mode="replicate"), weight.view(n * c, 1, -1, 1), groups=n * c)
+    for pads, shape in (((pad, pad, 0, 0), (n * c, 1, 1, -1)), ((0, 0, pad, pad), (n * c, 1, -1, 1))):
+        for _ in range(PASSES):
+            x = F.conv2d(F.pad(x, pads, mode="replicate"), weight.view(shape), groups=n * c)
+            if levels:
+                x = torch.floor(x * levels + 0.5) / levels  # PIL: (acc + 2^23) >> 24, round half up
     return x.view(n, c, h, w)

@@ -189,8 +189,11 @@ def test_batch_replays_through_torchvision_in_per_sample_order(kind: str) -> Non
     x = float_images(48, seed=7)
     params = sample_params(spec, len(x), gen(8), "cpu")
     out = DeviceAugment(spec).apply_params(x, params)
-    # The luma-weight difference (1e-4 of full scale per op) compounds over ops and is divided by std.
-    torch.testing.assert_close(out, replay(spec, x, params), atol=3e-3, rtol=0)
+    # The luma-weight difference (1e-4 of full scale per op) compounds over ops and is divided by std; the
+    # blur rounds to uint8 levels after each pass (as PIL), where such a difference can flip one level.
+    diff = (out - replay(spec, x, params)).abs()
+    one_level = 1 / 255 / min(augment.IMAGENET_STD) + 1e-4
+    assert diff.max() <= one_level and (diff > 3e-3).float().mean() < 0.01
     # The comparison has power: one order for all samples (kornia ColorJitter's per-batch order) differs.
     assert (out - replay(spec, x, params, fixed_order=True)).abs().amax((1, 2, 3)).max() > 0.05
 
