@@ -142,7 +142,7 @@ def test_table_from_an_empty_store_is_all_dashes_and_says_partial(tmp_path: Path
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["table", "3"], "table 3"),
+        (["table", "3"], "run `mocobench profile` first"),
         (["table", "7"], "no table 7"),
         (["table", "1", "--scale", "huge"], "unknown scale"),
         (["reproduce", "table", "1", "--recipes", "nope", "--dry-run"], "not in table 1"),

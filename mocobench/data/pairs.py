@@ -15,7 +15,7 @@ the workers). Every path draws from the same `aug_spec.ViewSpec`, and tests/data
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,9 @@ class PairLoader:
     def __len__(self) -> int:
         assert isinstance(self.batches, Sized)
         return len(self.batches)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.batches)
 
     def describe(self) -> dict[str, Any]:
         return {"loader": self.kind, "augment_on": self.augment_on, "beton": str(self.beton or "")}
