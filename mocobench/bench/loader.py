@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
+from mocobench.data.ffcv_io import ffcv_available
 from mocobench.data.folder import list_split
-from mocobench.data.pairs import PairLoader, build_pair_loader, resolve_kind
+from mocobench.data.pairs import PairLoader, build_pair_loader
 from mocobench.errors import UsageError
 from mocobench.train.environment import device_name
 from mocobench.train.step import StepOptions
@@ -85,7 +86,7 @@ def bench_loader(
     dist = _single(device)
     results: dict[str, Any] = {}
     for kind in loaders:
-        if kind == "ffcv" and resolve_kind("auto", root) != "ffcv":
+        if kind == "ffcv" and not ffcv_available():
             results[kind] = {"skipped": "FFCV is not installed (pip install 'mocobench[ffcv]')"}
             continue
         log(f"{kind}: building the loader")

@@ -60,8 +60,11 @@ def test_auto_placement_and_errors(tiny_data, monkeypatch) -> None:
         pairs.resolve_augment_on("gpu", CPU, "torch")
     with pytest.raises(UsageError, match="unknown --loader 'dali'"):
         pairs.resolve_kind("dali", tiny_data)
+    assert pairs.resolve_kind("auto", tiny_data, "loader") == "torch"  # CPU: torch measured faster
     monkeypatch.setattr("mocobench.data.ffcv_io.ffcv_available", lambda: False)
-    assert pairs.resolve_kind("auto", tiny_data) == "torch"
+    assert pairs.resolve_kind("auto", tiny_data, "device") == "torch"
+    monkeypatch.setattr("mocobench.data.ffcv_io.ffcv_available", lambda: True)
+    assert pairs.resolve_kind("auto", tiny_data, "device") == "ffcv"
 
 
 def test_a_stale_beton_is_refused(tiny_data, tmp_path) -> None:
