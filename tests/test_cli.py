@@ -111,6 +111,31 @@ def test_pretrain_smoke_via_cli(tiny_data: Path, tmp_path: Path, capsys, monkeyp
     assert (out / "summary.json").is_file()
 
 
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        ["--loader", "ffcv", "--augment-on", "device", "--step-options", "channels_last"],
+        ["--loader", "pil"],
+    ],
+)
+def test_pretrain_with_each_input_pipeline_records_it(
+    tiny_data: Path, tmp_path: Path, capsys, monkeypatch, pipeline
+):
+    if "ffcv" in pipeline:
+        pytest.importorskip("ffcv")
+    out = tmp_path / "run"
+    sets = ["--set", "batch_size=8", "--set", "image_size=16", "--set", "epochs=1"]
+    code, _, _ = run(capsys, monkeypatch, *SMOKE, str(tiny_data), "--out", str(out), *sets, *pipeline)
+    assert code == 0 and (out / "summary.json").is_file()
+    config = json.loads((out / "config.json").read_text())
+    kind = pipeline[1]
+    assert config["pipeline"]["loader"] == kind
+    assert config["pipeline"]["augment_on"] == ("device" if kind == "ffcv" else "loader")
+    assert config["step_options"] == ("channels_last" if kind == "ffcv" else "fp32")
+    if kind == "ffcv":  # the .beton was written once into the cache, beside its sidecar
+        assert config["pipeline"]["beton"].endswith(".beton") and Path(config["pipeline"]["beton"]).is_file()
+
+
 def test_data_synth_writes_a_folder(tmp_path: Path, capsys, monkeypatch):
     code, _, _ = run(
         capsys,

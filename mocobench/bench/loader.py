@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from mocobench.bench.step import single_process
 from mocobench.data.ffcv_io import ffcv_available
 from mocobench.data.folder import list_split
 from mocobench.data.pairs import PairLoader, build_pair_loader
@@ -83,7 +84,7 @@ def bench_loader(
             f"{root}/train has {len(samples)} images, fewer than one batch of {batch}; lower --batch"
         )
     config = bench_config(augmentation, image_size, batch, workers)
-    dist = _single(device)
+    dist = single_process(device)
     results: dict[str, Any] = {}
     for kind in loaders:
         if kind == "ffcv" and not ffcv_available():
@@ -112,9 +113,3 @@ def bench_loader(
         "torch_threads": torch.get_num_threads(),
         "loaders": results,
     }
-
-
-def _single(device: torch.device) -> Any:
-    from mocobench.train.distributed import DistInfo
-
-    return DistInfo(0, 1, 0, device, None)
