@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-from mocobench.cli import main
-
-
-def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mocobench", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    code = exit_info.value.code
-    return (0 if code is None else int(code)), captured.out, captured.err
 
 
 @pytest.mark.parametrize(
@@ -38,13 +26,13 @@ def run(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: s
         ["export", "detectron2"],
     ],
 )
-def test_every_command_has_help(command, capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, *command, "--help")
+def test_every_command_has_help(command, cli):
+    code, out, _ = cli(*command, "--help")
     assert code == 0 and "Usage" in out
 
 
-def test_recipes_lists_every_row(capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, "recipes")
+def test_recipes_lists_every_row(cli):
+    code, out, _ = cli("recipes")
     assert code == 0
     for name in (
         "moco-v1",
@@ -57,10 +45,8 @@ def test_recipes_lists_every_row(capsys, monkeypatch):
         assert name in out
 
 
-def test_recipes_show_json(capsys, monkeypatch):
-    code, out, _ = run(
-        capsys, monkeypatch, "recipes", "show", "mlp+aug+cos", "--scale", "mini", "--set", "lr=0.1", "--json"
-    )
+def test_recipes_show_json(cli):
+    code, out, _ = cli("recipes", "show", "mlp+aug+cos", "--scale", "mini", "--set", "lr=0.1", "--json")
     config = json.loads(out)
     assert code == 0 and config["lr"] == 0.1 and config["scale"] == "mini" and config["aug_plus"] is True
 
@@ -73,40 +59,38 @@ def _one_line_error(code: int, err: str, *needles: str) -> None:
         assert needle in lines[0]
 
 
-def test_unknown_recipe(capsys, monkeypatch):
-    _one_line_error(
-        *run(capsys, monkeypatch, "pretrain", "--recipe", "mocov1")[::2], "unknown recipe", "moco-v1"
-    )
+def test_unknown_recipe(cli):
+    _one_line_error(*cli("pretrain", "--recipe", "mocov1")[::2], "unknown recipe", "moco-v1")
 
 
-def test_unknown_set_key(capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "recipes", "show", "moco-v1", "--set", "temperature=0.2")
+def test_unknown_set_key(cli):
+    code, _, err = cli("recipes", "show", "moco-v1", "--set", "temperature=0.2")
     _one_line_error(code, err, "unknown --set key 'temperature'")
 
 
 SMOKE = ("pretrain", "--recipe", "moco-v1", "--scale", "smoke", "--data")
 
 
-def test_missing_and_empty_data(tmp_path: Path, capsys, monkeypatch):
-    _one_line_error(*run(capsys, monkeypatch, *SMOKE, str(tmp_path / "x"))[::2], "does not exist")
+def test_missing_and_empty_data(tmp_path: Path, cli):
+    _one_line_error(*cli(*SMOKE, str(tmp_path / "x"))[::2], "does not exist")
     (tmp_path / "empty" / "train" / "a").mkdir(parents=True)
-    _one_line_error(*run(capsys, monkeypatch, *SMOKE, str(tmp_path / "empty"))[::2], "holds no images")
+    _one_line_error(*cli(*SMOKE, str(tmp_path / "empty"))[::2], "holds no images")
 
 
-def test_unreadable_image(tmp_path: Path, capsys, monkeypatch):
+def test_unreadable_image(tmp_path: Path, cli):
     for split in ("train", "val"):
         (tmp_path / "d" / split / "a").mkdir(parents=True)
         (tmp_path / "d" / split / "a" / "x.png").write_bytes(b"broken")
     out = tmp_path / "run"
-    code, _, err = run(capsys, monkeypatch, *SMOKE, str(tmp_path / "d"), "--out", str(out))
+    code, _, err = cli(*SMOKE, str(tmp_path / "d"), "--out", str(out))
     _one_line_error(code, err, "unreadable image", "x.png")
     assert not out.exists()
 
 
-def test_pretrain_smoke_via_cli(tiny_data: Path, tmp_path: Path, capsys, monkeypatch):
+def test_pretrain_smoke_via_cli(tiny_data: Path, tmp_path: Path, cli):
     out = tmp_path / "run"
     sets = ["--set", "batch_size=8", "--set", "image_size=16", "--set", "epochs=1"]
-    code, stdout, _ = run(capsys, monkeypatch, *SMOKE, str(tiny_data), "--out", str(out), *sets)
+    code, stdout, _ = cli(*SMOKE, str(tiny_data), "--out", str(out), *sets)
     assert code == 0 and "done" in stdout and str(out) in stdout.replace("\n", "")
     assert (out / "summary.json").is_file()
 
@@ -118,14 +102,12 @@ def test_pretrain_smoke_via_cli(tiny_data: Path, tmp_path: Path, capsys, monkeyp
         ["--loader", "pil"],
     ],
 )
-def test_pretrain_with_each_input_pipeline_records_it(
-    tiny_data: Path, tmp_path: Path, capsys, monkeypatch, pipeline
-):
+def test_pretrain_with_each_input_pipeline_records_it(tiny_data: Path, tmp_path: Path, cli, pipeline):
     if "ffcv" in pipeline:
         pytest.importorskip("ffcv")
     out = tmp_path / "run"
     sets = ["--set", "batch_size=8", "--set", "image_size=16", "--set", "epochs=1"]
-    code, _, _ = run(capsys, monkeypatch, *SMOKE, str(tiny_data), "--out", str(out), *sets, *pipeline)
+    code, _, _ = cli(*SMOKE, str(tiny_data), "--out", str(out), *sets, *pipeline)
     assert code == 0 and (out / "summary.json").is_file()
     config = json.loads((out / "config.json").read_text())
     kind = pipeline[1]
@@ -136,10 +118,8 @@ def test_pretrain_with_each_input_pipeline_records_it(
         assert config["pipeline"]["beton"].endswith(".beton") and Path(config["pipeline"]["beton"]).is_file()
 
 
-def test_data_synth_writes_a_folder(tmp_path: Path, capsys, monkeypatch):
-    code, _, _ = run(
-        capsys,
-        monkeypatch,
+def test_data_synth_writes_a_folder(tmp_path: Path, cli):
+    code, _, _ = cli(
         "data",
         "synth",
         "--out",
@@ -154,8 +134,8 @@ def test_data_synth_writes_a_folder(tmp_path: Path, capsys, monkeypatch):
     assert code == 0 and len(list((tmp_path / "s" / "train").glob("*/*.png"))) == 10
 
 
-def test_table_from_an_empty_store_is_all_dashes_and_says_partial(tmp_path: Path, capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, "table", "2", "--scale", "mini", "--out", str(tmp_path / "t"))
+def test_table_from_an_empty_store_is_all_dashes_and_says_partial(tmp_path: Path, cli):
+    code, out, _ = cli("table", "2", "--scale", "mini", "--out", str(tmp_path / "t"))
     assert code == 0 and "table2_mini.md" in out
     md = (tmp_path / "t" / "table2_mini.md").read_text()
     assert "Partial table" in md and "67.5" in md and "not comparable in absolute value" in md
@@ -174,7 +154,7 @@ def test_table_from_an_empty_store_is_all_dashes_and_says_partial(tmp_path: Path
         (["reproduce", "table", "3", "--dry-run"], "reproduce covers tables 1 and 2"),
     ],
 )
-def test_table_and_reproduce_bad_input(args, message, tmp_path: Path, capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, *args, "--out", str(tmp_path / "t"))
+def test_table_and_reproduce_bad_input(args, message, tmp_path: Path, cli):
+    code, _, err = cli(*args, "--out", str(tmp_path / "t"))
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "t").exists()
