@@ -38,24 +38,13 @@ def bench_config(augmentation: str, image_size: int, batch: int, workers: int) -
 
 def time_pairs(loader: PairLoader, batches: int, warmup: int, device: torch.device) -> dict[str, float]:
     """Pairs/s over `batches` batches after `warmup` (worker start-up, FFCV compilation) untimed ones."""
-    seen = 0
-    epoch = 0
-    t0 = 0.0
-    done = 0
-    while done < warmup + batches:
-        loader.set_epoch(epoch)
-        for step, (images, _) in enumerate(loader.batches):
-            if done == warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                t0 = time.perf_counter()
-            im_q, _ = loader.to_pairs(images, step)
-            if done >= warmup:
-                seen += im_q.shape[0]
-            done += 1
-            if done == warmup + batches:
-                break
-        epoch += 1
+    pairs = loader.pairs_forever()
+    for _ in range(warmup):
+        next(pairs)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    seen = sum(next(pairs)[0].shape[0] for _ in range(batches))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0

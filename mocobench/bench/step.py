@@ -137,16 +137,7 @@ def loader_pairs(config: dict[str, Any], data: Any, device: torch.device, option
     root = resolve_data(data)
     samples, _, classes = list_train_val(root, config["max_images_per_class"])
     loader = build_pair_loader(config, root, samples, classes, 0, single_process(device), options, **kw)
-
-    def endless() -> Iterator[Pair]:
-        epoch = 0
-        while True:
-            loader.set_epoch(epoch)
-            for step, (images, _) in enumerate(loader.batches):
-                yield loader.to_pairs(images, step)
-            epoch += 1
-
-    return loader, endless()
+    return loader, loader.pairs_forever()
 
 
 def bench_step(

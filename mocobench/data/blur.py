@@ -38,17 +38,6 @@ def _box(radius: float) -> np.ndarray:
     return kernel / (2 * radius + 1)
 
 
-def pil_blur_kernel(sigma: float) -> np.ndarray:
-    """1-D kernel (odd length, sums to 1) of PIL's GaussianBlur(radius=sigma) along one axis."""
-    if sigma <= 0:
-        return np.ones(1)
-    box = _box(box_radius(sigma))
-    kernel = box
-    for _ in range(PASSES - 1):
-        kernel = np.convolve(kernel, box)
-    return kernel
-
-
 def pil_box_kernels(sigmas: torch.Tensor) -> torch.Tensor:
     """(n, K) float32 extended boxes (one pass of PIL's blur) for a batch of sigmas, centred, zero-padded.
 

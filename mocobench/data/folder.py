@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mocobench.errors import UsageError
 
@@ -162,6 +162,23 @@ class GlobalBatchSampler(Sampler[list[tuple[int, int]]]):
         for b in range(len(self)):
             batch = perm[b * self.global_batch : (b + 1) * self.global_batch]
             yield [(self.epoch, i) for i in batch[lo : lo + self.local_batch]]
+
+
+def batched_loader(
+    dataset: Dataset, config: dict[str, Any], dist: Any, seed: int, worker_init: Callable | None = None
+) -> tuple[DataLoader, GlobalBatchSampler]:
+    """A training DataLoader over `dataset` in `GlobalBatchSampler` order (config's global batch, workers)."""
+    sampler = GlobalBatchSampler(len(dataset), config["batch_size"], dist.rank, dist.world_size, seed)
+    workers = config["workers"]
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=dist.device.type == "cuda",
+        persistent_workers=workers > 0,
+        worker_init_fn=worker_init if workers > 0 else None,
+    )
+    return loader, sampler
 
 
 def resolve_data(data: Path | None) -> Path:

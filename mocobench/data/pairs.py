@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from mocobench.data import augment
 from mocobench.data.aug_spec import ViewSpec, view_spec
-from mocobench.data.folder import FolderDataset, GlobalBatchSampler, Samples
+from mocobench.data.folder import FolderDataset, Samples, batched_loader
 from mocobench.errors import UsageError
 from mocobench.train.distributed import DistInfo
 from mocobench.train.step import StepOptions, to_input
@@ -56,6 +55,15 @@ class PairLoader:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.batches)
+
+    def pairs_forever(self) -> Iterator[Pairs]:
+        """(im_q, im_k) batch after batch, epoch after epoch (the benchmarks)."""
+        epoch = 0
+        while True:
+            self.set_epoch(epoch)
+            for step, (images, _) in enumerate(self.batches):
+                yield self.to_pairs(images, step)
+            epoch += 1
 
     def describe(self) -> dict[str, Any]:
         return {"loader": self.kind, "augment_on": self.augment_on, "beton": str(self.beton or "")}
@@ -144,8 +152,7 @@ def build_pair_loader(
     kind = resolve_kind(kind, root, where)
     spec = view_spec(config["augmentation"], config["image_size"], blur_sigma_px(config))
     workers = config["workers"]
-    pin = dist.device.type == "cuda"
-    to_pairs = _pairs_fn(spec, where, dist, options)
+    to_pairs = _pairs_fn(spec, kind, where, dist, options)
     if kind == "ffcv":
         from mocobench.data.ffcv_loader import TwoViewFFCV
 
@@ -166,56 +173,42 @@ def build_pair_loader(
             colour_in_loader=where == "loader",
         )
         return PairLoader(loader, loader.set_epoch, kind, where, to_pairs, Path(path))
-    sampler = GlobalBatchSampler(len(samples), config["batch_size"], dist.rank, dist.world_size, seed)
     if kind == "pil":
-        dataset: Any = FolderDataset(
-            samples,
-            classes,
-            augment.pretrain_transform(config["augmentation"], config["image_size"], blur_sigma_px(config)),
-            seed,
-        )
+        tf = augment.pretrain_transform(config["augmentation"], config["image_size"], blur_sigma_px(config))
+        dataset: Any = FolderDataset(samples, classes, tf, seed)
         init = None
     else:
         from mocobench.data.two_view import TwoViewFolder, worker_init
 
         dataset = TwoViewFolder(samples, classes, spec, colour_in_workers=where == "loader", seed=seed)
         init = worker_init
-    loader = DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        num_workers=workers,
-        pin_memory=pin,
-        persistent_workers=workers > 0,
-        worker_init_fn=init if workers > 0 else None,
-    )
+    loader, sampler = batched_loader(dataset, config, dist, seed, init)
     return PairLoader(loader, sampler.set_epoch, kind, where, to_pairs)
 
 
 def _pairs_fn(
-    spec: ViewSpec, augment_on: str, dist: DistInfo, options: StepOptions
+    spec: ViewSpec, kind: str, augment_on: str, dist: DistInfo, options: StepOptions
 ) -> Callable[[Any, int], Pairs]:
     """Batch -> normalised (im_q, im_k) on the device; colour drawn from `draw_seed` when on the device."""
     device = dist.device
-    if augment_on == "device":
-        from mocobench.data.device_augment import DeviceAugment
+    if kind == "pil":  # already normalised float views [q, k]
 
-        colour = DeviceAugment(spec)
-
-        def on_device(batch: Any, draw_seed: int) -> Pairs:
-            views = batch.to(device, non_blocking=True)
-            g = torch.Generator().manual_seed(draw_seed)  # per step and rank: reproducible, resume-safe
-            return tuple(to_input(colour(views[:, i], g), device, options) for i in (0, 1))  # type: ignore[return-value]
-
-        return on_device
-
-    def coloured(batch: Any, draw_seed: int) -> Pairs:
-        if isinstance(batch, (list, tuple)):  # pil: already normalised float views
+        def floats(batch: Any, draw_seed: int) -> Pairs:
             return to_input(batch[0], device, options), to_input(batch[1], device, options)
-        from mocobench.data.device_augment import normalize_uint8
 
-        views = batch.to(device, non_blocking=True)
-        return to_input(normalize_uint8(views[:, 0]), device, options), to_input(
-            normalize_uint8(views[:, 1]), device, options
-        )
+        return floats
+    from mocobench.data.device_augment import DeviceAugment, normalize_uint8
 
-    return coloured
+    # uint8 (B, 2, 3, S, S): coloured on the device, or already coloured in the loader.
+    colour = DeviceAugment(spec) if augment_on == "device" else None
+
+    def views(batch: Any, draw_seed: int) -> Pairs:
+        batch = batch.to(device, non_blocking=True)
+        if colour is None:
+            q, k = normalize_uint8(batch[:, 0]), normalize_uint8(batch[:, 1])
+        else:
+            g = torch.Generator().manual_seed(draw_seed)  # per step and rank: reproducible, resume-safe
+            q, k = colour(batch[:, 0], g), colour(batch[:, 1], g)
+        return to_input(q, device, options), to_input(k, device, options)
+
+    return views

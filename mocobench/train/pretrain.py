@@ -26,7 +26,7 @@ from mocobench import atomic
 from mocobench.data import augment
 from mocobench.data.folder import (
     FolderDataset,
-    GlobalBatchSampler,
+    batched_loader,
     list_train_val,
     resolve_data,
     verify_images,
@@ -89,14 +89,7 @@ def build_data(
     workers = config["workers"]
     if config["mechanism"] == "supervised":
         train_set = FolderDataset(train_samples, classes, augment.supervised_train_transform(size), seed)
-        sampler = GlobalBatchSampler(len(train_set), config["batch_size"], dist.rank, dist.world_size, seed)
-        train: Any = DataLoader(
-            train_set,
-            batch_sampler=sampler,
-            num_workers=workers,
-            pin_memory=dist.device.type == "cuda",
-            persistent_workers=workers > 0,
-        )
+        train, sampler = batched_loader(train_set, config, dist, seed)
         set_epoch, pairs, pipeline = sampler.set_epoch, None, {"loader": "pil", "augment_on": "loader"}
     else:
         pair_loader = build_pair_loader(
@@ -304,11 +297,10 @@ def pretrain(
 
     options = StepOptions.parse(step_options, dist.device)
     say = console.print if show_progress and dist.is_main else (lambda _: None)
-    torch.manual_seed(seed)  # model initialisation
     data = build_data(config, data, seed, dist, options, loader, augment_on, beton, say)
     if config["mechanism"] == "supervised":
         config["num_classes"] = data.num_classes
-    torch.manual_seed(seed)  # the same initial weights whatever the loader consumed from the generator
+    torch.manual_seed(seed)  # model initialisation
     model = prepare_model(build_model(config, data.num_classes, dist).to(dist.device), options)
     optimizer = build_optimizer(config, model, options)
     if dist.distributed:
@@ -323,8 +315,8 @@ def pretrain(
     records = _read_metrics(metrics_path, start_epoch) if resume else []
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        recorded = {**config, "data": str(data.root), "pipeline": data.pipeline}
-        atomic.write_json(run_dir / "config.json", {**recorded, "step_options": options.describe()})
+        ran = {"data": str(data.root), "pipeline": data.pipeline, "step_options": options.describe()}
+        atomic.write_json(run_dir / "config.json", {**config, **ran})
         atomic.write_json(run_dir / "env.json", environment(dist.device, dist.world_size, dist.backend))
         atomic.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
         if start_epoch == 0:
