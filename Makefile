@@ -56,12 +56,14 @@ demo: venv
 	@echo "Runs: $(DEMO_OUT)/smoke/<recipe>/seed0 (config, metrics, checkpoints, linear.json, voc.json, curves.png)"
 	@echo "Table: $(DEMO_OUT)/tables/table1_smoke.md (.csv, .png)"
 
-test: venv
+# The lint first (ruff, and the layers contract of pyproject.toml: every import points down), then the suite.
+test: lint
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: venv
 	$(VENV)/bin/ruff check mocobench tests
 	$(VENV)/bin/ruff format --check mocobench tests
+	$(VENV)/bin/lint-imports
 
 clean-demo:
 	rm -rf $(DEMO_OUT)

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.table import Table
 
-from mocobench.config.recipes import resolve
+from mocobench.config.paper import load_paper_table
+from mocobench.config.recipes import recipes_for_table, resolve
 from mocobench.data.folder import list_split
 from mocobench.data.synth import SynthSpec
-from mocobench.detection.finetune import RESULT as VOC_RESULT
 from mocobench.errors import UsageError
-from mocobench.evaluate.linear import RESULT as LINEAR_RESULT
+from mocobench.results import layout
 from mocobench.results.store import Store, collect
-from mocobench.train import checkpoint
+from mocobench.runtime import checkpoint
 
 
 @dataclass
@@ -40,9 +41,6 @@ class Step:
 
 def table_rows(number: int) -> list[tuple[str, str]]:
     """(paper row, recipe) of table `number`, in the paper's order (recipes list their rows)."""
-    from mocobench.tables.assemble import recipes_for_table
-    from mocobench.tables.paper import load_paper_table
-
     if number not in (1, 2):
         raise UsageError(
             f"reproduce covers tables 1 and 2, not {number} (table 3, memory and time, is profiled)"
@@ -98,8 +96,6 @@ def _voc_estimate(store: Store, scale: str) -> float | None:
 
 def _has_voc(number: int, row: str) -> bool:
     """Table 1 rows with VOC figures in the paper ((a) T=0.07 has none)."""
-    from mocobench.tables.paper import load_paper_table
-
     if number != 1:
         return False
     paper = load_paper_table(1)
@@ -115,7 +111,7 @@ def _trial0_done(path: Path, scale: str) -> bool:
 
 
 def _linear_done(run_dir: Path, scale: str) -> bool:
-    return _trial0_done(run_dir / LINEAR_RESULT, scale)
+    return _trial0_done(run_dir / layout.LINEAR, scale)
 
 
 def plan(
@@ -151,9 +147,9 @@ def plan(
         config = resolve(recipe, scale)
         images = _train_images(config, data)
         for seed in range(trials):
-            run_dir = Path(runs_dir) / scale / recipe / f"seed{seed}"
+            run_dir = layout.run_dir(scale, recipe, seed, Path(runs_dir))
             epochs = config["epochs"]
-            if (run_dir / "summary.json").is_file():
+            if (run_dir / layout.SUMMARY).is_file():
                 state, detail, left = "done", f"{epochs} epochs", 0
             elif (run_dir / checkpoint.LAST).is_file():
                 done = int(epochs_done.get(str(run_dir), 0))
@@ -166,7 +162,7 @@ def plan(
             estimate = 0.0 if lin == "done" else linear_s
             steps.append(Step("linear", row, recipe, seed, run_dir, lin, f"protocol at {scale}", estimate))
             if detection and _has_voc(number, row):
-                voc = "done" if _trial0_done(run_dir / VOC_RESULT, scale) else "run"
+                voc = "done" if _trial0_done(run_dir / layout.VOC, scale) else "run"
                 estimate = 0.0 if voc == "done" else voc_s
                 steps.append(
                     Step("voc", row, recipe, seed, run_dir, voc, f"VOC fine-tune at {scale}", estimate)
@@ -221,3 +217,28 @@ def format_seconds(seconds: float | None) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def plan_table(steps: list[Step], number: int, scale: str) -> Table:
+    """The plan for the terminal: every step, its state and a rough duration."""
+    todo = [s for s in steps if s.state != "done"]
+    grid = Table(title=f"reproduce table {number} at scale {scale}: {len(todo)} of {len(steps)} steps to run")
+    for col in ("row", "recipe", "seed", "step", "state", "detail", "estimate"):
+        grid.add_column(col)
+    for s in steps:
+        estimate = "-" if s.state == "done" else format_seconds(s.estimate_s)
+        grid.add_row(s.row, s.recipe, str(s.seed), s.kind, s.state, s.detail, estimate)
+    return grid
+
+
+def plan_total(steps: list[Step]) -> str:
+    """The rough total of the steps to run, and how many have no measured speed to estimate from."""
+    todo = [s for s in steps if s.state != "done"]
+    known = [s.estimate_s for s in todo if s.estimate_s is not None]
+    unknown = len(todo) - len(known)
+    total = format_seconds(sum(known)) if known else "-"
+    return (
+        f"rough total: {total}"
+        + (f" + {unknown} steps with no measured speed" if unknown else "")
+        + " (estimates from the median measured speed of comparable runs in the store)"
+    )

@@ -17,12 +17,12 @@ from PIL import Image
 from mocobench.data.synth import (
     SHAPES,
     SynthSpec,
-    mocobench_home,
     render_classification_image,
     run_jobs,
     spec_key,
-    write_folder_atomic,
 )
+from mocobench.runtime.atomic import replace_folder
+from mocobench.runtime.home import mocobench_home
 
 BENCH_IMAGES_VERSION = 1
 
@@ -67,4 +67,4 @@ def bench_images(spec: BenchImagesSpec | None = None) -> Path:
                 (tmp / "val" / name / first.name).write_bytes(first.read_bytes())
         (tmp / "bench.json").write_text(json.dumps({"version": BENCH_IMAGES_VERSION, **asdict(spec)}) + "\n")
 
-    return write_folder_atomic(path, fill)
+    return replace_folder(path, fill)

@@ -14,26 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.table import Table
 
-from mocobench.bench.step import single_process
-from mocobench.data.ffcv_io import ffcv_available
 from mocobench.data.folder import list_split
-from mocobench.data.pairs import PairLoader, build_pair_loader
 from mocobench.errors import UsageError
-from mocobench.train.environment import device_name
-from mocobench.train.step import StepOptions
+from mocobench.pipeline.ffcv_beton import ffcv_available
+from mocobench.pipeline.pairs import LOADERS, PairLoader, PairSpec, build_pair_loader
+from mocobench.runtime.distributed import DistInfo
+from mocobench.runtime.environment import device_name
+from mocobench.runtime.step_options import StepOptions
 
 REFERENCE = "pil"
+PAPER_BLUR_SIGMA = (0.1, 2.0)  # aug+'s blur sigma at 224 px (PAPER.md)
 
 
-def bench_config(augmentation: str, image_size: int, batch: int, workers: int) -> dict[str, Any]:
-    return {
-        "augmentation": augmentation,
-        "image_size": image_size,
-        "blur_sigma": [0.1, 2.0],
-        "batch_size": batch,
-        "workers": workers,
-    }
+def parse_loaders(text: str) -> tuple[str, ...]:
+    """`--loaders pil,torch,ffcv` -> the loaders to time; `auto` and unknown names are refused."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in LOADERS or k == "auto"]
+    if bad or not kinds:
+        raise UsageError(f"unknown loader {bad[0] if bad else text!r} in --loaders; use pil, torch, ffcv")
+    return kinds
 
 
 def time_pairs(loader: PairLoader, batches: int, warmup: int, device: torch.device) -> dict[str, float]:
@@ -72,8 +73,8 @@ def bench_loader(
         raise UsageError(
             f"{root}/train has {len(samples)} images, fewer than one batch of {batch}; lower --batch"
         )
-    config = bench_config(augmentation, image_size, batch, workers)
-    dist = single_process(device)
+    spec = PairSpec(augmentation, image_size, PAPER_BLUR_SIGMA, batch, workers)
+    dist = DistInfo.single(device)
     results: dict[str, Any] = {}
     for kind in loaders:
         if kind == "ffcv" and not ffcv_available():
@@ -81,7 +82,7 @@ def bench_loader(
             continue
         log(f"{kind}: building the loader")
         loader = build_pair_loader(
-            config, root, samples, classes, 0, dist, StepOptions(), kind, augment_on, log=log
+            spec, root, samples, classes, 0, dist, StepOptions(), kind, augment_on, log=log
         )
         log(f"{kind}: timing {batches} batches of {batch} after {warmup} warm-up")
         results[kind] = {**loader.describe(), **time_pairs(loader, batches, warmup, device)}
@@ -102,3 +103,20 @@ def bench_loader(
         "torch_threads": torch.get_num_threads(),
         "loaders": results,
     }
+
+
+def rich_table(record: dict[str, Any]) -> Table:
+    """`bench loader`'s figures for the terminal: pairs/s per loader and the ratio to the reference."""
+    view = Table(
+        title=f"bench loader: {record['device']}, {record['workers']} workers, batch {record['batch']}, "
+        f"{record['image_size']} px"
+    )
+    for col in ("loader", "colour on", "pairs/s", "x reference"):
+        view.add_column(col, justify="right")
+    for kind, r in record["loaders"].items():
+        if "skipped" in r:
+            view.add_row(kind, "-", r["skipped"], "-")
+            continue
+        ratio = r.get("ratio_to_reference")
+        view.add_row(kind, r["augment_on"], f"{r['pairs_per_s']:.1f}", f"{ratio:.2f}" if ratio else "-")
+    return view

@@ -20,24 +20,53 @@ import torch
 
 from mocobench.bench.memory import current_rss_bytes, device_memory_bytes
 from mocobench.bench.step import build_model_and_optimizer, measure, synthetic_pairs
-from mocobench.config.recipes import resolve
+from mocobench.config.paper import load_paper_table
+from mocobench.config.recipes import recipes_for_table, resolve
 from mocobench.errors import UsageError
-from mocobench.train.environment import environment
-from mocobench.train.step import StepOptions
+from mocobench.runtime.environment import environment
+from mocobench.runtime.step_options import StepOptions
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 EPOCHS = 200
 PAPER_GPUS = 8
-# Table 3's rows: (mechanism, recipe, global batch). MoCo at 4096 is not in the paper; we add it so both
-# mechanisms are compared at both batches.
-CONFIGS = (
-    ("moco", "mlp+aug+cos", 256),
-    ("end-to-end", "end-to-end-b256", 256),
-    ("moco", "mlp+aug+cos", 4096),
-    ("end-to-end", "end-to-end-b4096", 4096),
-)
 FIT_BATCHES = (8, 16, 32)  # per-GPU batches measured for the memory/time lines
 FIT_HEADROOM = 0.85  # run a configuration only if its predicted peak is below this share of the device
+
+
+def parse_fit_batches(text: str) -> tuple[int, ...]:
+    """`--fit-batches 8,16,32` -> (8, 16, 32); anything but a comma list of positive integers is refused."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise UsageError(
+            f"--fit-batches takes a comma list of positive integers such as 8,16,32 (got {text!r})"
+        )
+    return values
+
+
+def table3_configs() -> list[tuple[str, str, int]]:
+    """(mechanism, recipe, global batch) of every configuration to profile, smaller batch first.
+
+    Each mechanism of the paper's Table 3 at each of its batches, with the recipe that names the row
+    (`[[paper]] table = 3`). MoCo at 4096 is not in the paper; it is added, with MoCo's recipe, so both
+    mechanisms are compared at both batches.
+    """
+    paper = load_paper_table(3)
+    by_row = recipes_for_table(3)
+    named = {
+        (str(r["mechanism"]), int(r["batch"])): by_row[r["row"]]
+        for _, r in paper.iterrows()
+        if r["row"] in by_row
+    }
+    mechanisms = list(dict.fromkeys(str(m) for m in paper["mechanism"]))
+    configs = []
+    for batch in sorted({int(b) for b in paper["batch"]}):
+        for mechanism in mechanisms:
+            recipe = named.get((mechanism, batch)) or next(r for (m, _), r in named.items() if m == mechanism)
+            configs.append((mechanism, recipe, batch))
+    return configs
 
 
 @dataclass(frozen=True)
@@ -144,7 +173,7 @@ def profile(
     capacity = device_memory_bytes(device)
     rows: list[dict[str, Any]] = []
     fits: dict[str, dict[str, Any]] = {}
-    for mechanism, recipe, global_batch in CONFIGS:
+    for mechanism, recipe, global_batch in table3_configs():
         config = resolve(recipe, "paper", [f"arch={arch}", f"image_size={image_size}"])
         if mechanism not in fits:  # the lines through small per-GPU batches, once per mechanism
             points = []

@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from rich.table import Table
 from torch import nn
 
 from mocobench.bench.memory import PeakMemory
+from mocobench.data.folder import list_train_val, resolve_data
 from mocobench.errors import UsageError
-from mocobench.train import distributed
-from mocobench.train.step import StepOptions, contrastive_loss, optimise, prepare_model, to_input
+from mocobench.pipeline.pairs import PairLoader, build_pair_loader
+from mocobench.runtime.distributed import DistInfo
+from mocobench.runtime.environment import device_name
+from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
+from mocobench.train.build import build_model, build_optimizer, pair_spec
+from mocobench.train.step import contrastive_loss, optimise
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 LOSS_RTOL = 0.02  # bf16 autocast moves an InfoNCE loss of ~5-10 by well under 1% at init
@@ -40,18 +46,12 @@ class StepFigures:
         return dict(self.__dict__)
 
 
-def single_process(device: torch.device) -> distributed.DistInfo:
-    return distributed.DistInfo(0, 1, 0, device, None)
-
-
 def build_model_and_optimizer(
     config: dict[str, Any], device: torch.device, options: StepOptions, seed: int = 0
 ) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The recipe's model and optimizer as `pretrain` builds them, on one device, with `options`."""
-    from mocobench.train.pretrain import build_model, build_optimizer
-
     torch.manual_seed(seed)
-    model = build_model(config, 10, single_process(device)).to(device)
+    model = build_model(config, 10, 1).to(device)
     model = prepare_model(model, options)
     return model, build_optimizer(config, model, options)
 
@@ -129,14 +129,14 @@ def loss_check(
     return {"loss_fp32": losses[0], "loss_options": losses[1], "rel_diff": rel, "rtol": LOSS_RTOL}
 
 
-def loader_pairs(config: dict[str, Any], data: Any, device: torch.device, options: StepOptions, **kw: Any):
+def loader_pairs(
+    config: dict[str, Any], data: Any, device: torch.device, options: StepOptions, **kw: Any
+) -> tuple[PairLoader, Iterator[Pair]]:
     """Endless (im_q, im_k) from the real pre-training loader of `config` (epochs cycle)."""
-    from mocobench.data.folder import list_train_val, resolve_data
-    from mocobench.data.pairs import build_pair_loader
-
     root = resolve_data(data)
     samples, _, classes = list_train_val(root, config["max_images_per_class"])
-    loader = build_pair_loader(config, root, samples, classes, 0, single_process(device), options, **kw)
+    spec = pair_spec(config)
+    loader = build_pair_loader(spec, root, samples, classes, 0, DistInfo.single(device), options, **kw)
     return loader, loader.pairs_forever()
 
 
@@ -153,8 +153,15 @@ def bench_step(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Synthetic inputs, then the real loader (unless loader == "none"), same model; figures and ratio."""
+    if config["mechanism"] == "supervised":
+        raise UsageError("bench step measures the contrastive step; pick a MoCo or end-to-end recipe")
     batch = config["batch_size"]
-    record: dict[str, Any] = {"batch": batch, "step_options": options.describe()}
+    record: dict[str, Any] = {
+        **{k: config[k] for k in ("recipe", "scale", "arch", "image_size")},
+        "device": device_name(device),
+        "batch": batch,
+        "step_options": options.describe(),
+    }
     if check_loss:
         log("loss check: one forward with these options vs fp32")
         record["loss_check"] = check = loss_check(config, batch, device, options)
@@ -176,3 +183,36 @@ def bench_step(
         record["loader"] = fig.as_dict()
         record["loader_over_synthetic"] = fig.pairs_per_s / record["synthetic"]["pairs_per_s"]
     return record
+
+
+def rich_table(record: dict[str, Any]) -> Table:
+    """`bench step`'s figures for the terminal: one row per input kind."""
+    view = Table(
+        title=f"bench step: {record['recipe']} ({record['arch']}, {record['image_size']} px, batch "
+        f"{record['batch']}) on {record['device']}, options {record['step_options']}"
+    )
+    for col in ("inputs", "pairs/s", "s/step", "peak memory (GiB)", "memory kind", "loss first→last"):
+        view.add_column(col, justify="right")
+    for key in ("synthetic", "loader"):
+        if key in record:
+            r = record[key]
+            name = key if key == "synthetic" else f"loader ({record['pipeline']['loader']})"
+            gib = r["peak_bytes"] / 2**30
+            view.add_row(
+                name, f"{r['pairs_per_s']:.1f}", f"{r['seconds_per_step']:.3f}", f"{gib:.2f}",
+                r["memory_kind"], f"{r['loss_first']:.3f}→{r['loss_last']:.3f}",
+            )  # fmt: skip
+    return view
+
+
+def summary_lines(record: dict[str, Any]) -> list[str]:
+    """The loss check and the loader / synthetic ratio, as lines under the table."""
+    lines = []
+    if "loss_check" in record:
+        c = record["loss_check"]
+        lines.append(
+            f"loss vs fp32: {c['loss_options']:.5f} vs {c['loss_fp32']:.5f} (relative {c['rel_diff']:.2e})"
+        )
+    if "loader_over_synthetic" in record:
+        lines.append(f"real loader / synthetic: {record['loader_over_synthetic']:.2f}")
+    return lines

@@ -6,10 +6,14 @@ command line. A recipe file sets these keys; `--set key=value` overrides them; n
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
+from mocobench.augment.spec import KINDS
+from mocobench.errors import UsageError
+
 MECHANISMS = ("moco", "end-to-end", "supervised")
-AUGMENTATIONS = ("moco_v1", "aug_plus", "simclr", "supervised")
+AUGMENTATIONS = KINDS
 OPTIMIZERS = ("sgd", "lars")
 
 # key -> (type, default, help). Defaults are the official main_moco.py defaults (MoCo v1, PAPER.md).
@@ -81,3 +85,14 @@ def coerce(key: str, value: Any) -> Any:
     if typ is float:
         return float(value)
     return str(value)
+
+
+def check_keys(keys: Any, where: str) -> None:
+    for key in keys:
+        if key not in FIELDS:
+            raise UsageError(f"{where}: unknown setting {key!r}{suggest(key, FIELDS)}")
+
+
+def suggest(name: str, choices: Any) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mocobench.config.recipes import read_toml, recipes_dir, scale_rules, scaled_length_and_batch
+from mocobench.config.files import read_toml, recipes_dir
+from mocobench.config.scales import scale_rules, scaled_length_and_batch
 from mocobench.errors import UsageError
 
 LINEAR_FIELDS: dict[str, type] = {

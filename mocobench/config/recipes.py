@@ -1,41 +1,22 @@
-"""Recipes (one TOML file per paper row, at paper scale) and scales (how `mini`/`smoke` shrink compute).
+"""Recipes: one TOML file per paper row, at paper scale, resolved into the config a run records.
 
-Resolution order: official defaults (`fields.FIELDS`) <- recipe file <- scale <- `--set key=value`.
-A scale may shrink compute (arch, resolution, epochs, batch, queue, data) but never a row's own knob
-(`fields.ROW_KNOBS`) nor the ratio between rows' epochs or batches: it multiplies epochs and batch by one
-factor for every recipe, so 200:800 epochs and 256:8192 batches keep their ratio (PAPER.md Tables 1-2).
+Resolution order: official defaults (`fields.FIELDS`) <- recipe file <- scale (`scales.py`) <- `--set
+key=value`. The resolved config is a plain dict with the official MoCo flag names (`config.json`).
 """
 
 from __future__ import annotations
 
-import difflib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from mocobench.config.fields import AUGMENTATIONS, FIELDS, MECHANISMS, OPTIMIZERS, ROW_KNOBS, coerce
+from mocobench.config.fields import AUGMENTATIONS, FIELDS, MECHANISMS, OPTIMIZERS, check_keys, coerce, suggest
+from mocobench.config.files import read_toml, recipes_dir
+from mocobench.config.paper import row_position
+from mocobench.config.scales import apply_scale
 from mocobench.errors import UsageError
-from mocobench.train.schedule import scale_milestones
 
-SCALES = ("paper", "mini", "smoke")
-# Scale keys that are rules rather than field values.
 NOT_RECIPES = ("scales.toml", "linear.toml")  # protocol files that live beside the recipes
-_SCALE_RULES = ("description", "epochs_factor", "batch_factor", "min_batch", "detection")
-
-
-def recipes_dir() -> Path:
-    """`$MOCOBENCH_RECIPES`, the repo's `recipes/` (editable install), or the copy inside the wheel."""
-    env = os.environ.get("MOCOBENCH_RECIPES")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (here.parent / "recipes", here / "_recipes"):
-        if (candidate / "scales.toml").is_file():
-            return candidate
-    raise UsageError("cannot find the recipes folder; set MOCOBENCH_RECIPES to the repo's recipes/ directory")
 
 
 @dataclass(frozen=True)
@@ -55,32 +36,13 @@ class Recipe:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: not valid TOML ({e}); fix the file") from e
-
-
-def _check_keys(keys: Any, where: str) -> None:
-    for key in keys:
-        if key not in FIELDS:
-            raise UsageError(f"{where}: unknown setting {key!r}{_suggest(key, FIELDS)}")
-
-
-def _suggest(name: str, choices: Any) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(close)}?" if close else ""
-
-
 def load_recipe(path: Path) -> Recipe:
     data = read_toml(path)
     name = data.get("name", path.stem)
     if name != path.stem:
         raise UsageError(f"{path}: name {name!r} must equal the file name {path.stem!r}")
     config = data.get("config", {})
-    _check_keys(config, str(path))
+    check_keys(config, str(path))
     rows = tuple(PaperRow(int(r["table"]), str(r["row"])) for r in data.get("paper", []))
     if not rows:
         raise UsageError(f"{path}: a recipe must name its paper table and row in [[paper]]")
@@ -95,56 +57,17 @@ def all_recipes() -> dict[str, Recipe]:
 def get_recipe(name: str) -> Recipe:
     recipes = all_recipes()
     if name not in recipes:
-        raise UsageError(f"unknown recipe {name!r}{_suggest(name, recipes)} (list them: mocobench recipes)")
+        raise UsageError(f"unknown recipe {name!r}{suggest(name, recipes)} (list them: mocobench recipes)")
     return recipes[name]
 
 
-def load_scales() -> dict[str, dict[str, Any]]:
-    scales = read_toml(recipes_dir() / "scales.toml")
-    for scale, rules in scales.items():
-        _check_keys([k for k in rules if k not in _SCALE_RULES], f"scales.toml [{scale}]")
-        changed = [k for k in rules if k in ROW_KNOBS]
-        if changed:
-            raise UsageError(f"scales.toml [{scale}] changes a row's knob ({', '.join(changed)}); remove it")
-    return scales
-
-
-def scale_rules(scale: str) -> dict[str, Any]:
-    """The rules of one scale in scales.toml; an unknown scale is a UsageError."""
-    scales = load_scales()
-    if scale not in scales:
-        raise UsageError(f"unknown scale {scale!r}; use one of {', '.join(scales)}")
-    return scales[scale]
-
-
-def scaled_length_and_batch(config: dict[str, Any], rules: dict[str, Any]) -> dict[str, Any]:
-    """The `epochs`, `schedule`, `batch_size` and `lr` of `config` that a scale's `rules` change.
-
-    Shared by pre-training and the linear protocol, so both shrink alike: epochs by `epochs_factor` with
-    step milestones at their fraction of training (120/160 of 200 -> 12/16 of 20), batch by `batch_factor`
-    (at least `min_batch`) with the lr linear in the batch (PAPER.md: 0.03 for 256, 0.015 for 128).
-    """
-    out: dict[str, Any] = {}
-    e_factor = float(rules.get("epochs_factor", 1.0))
-    if e_factor != 1.0:
-        out["epochs"] = max(1, round(config["epochs"] * e_factor))
-        out["schedule"] = scale_milestones(config["schedule"], config["epochs"], out["epochs"])
-    b_factor = float(rules.get("batch_factor", 1.0))
-    if b_factor != 1.0:
-        out["batch_size"] = max(int(rules.get("min_batch", 2)), round(config["batch_size"] * b_factor))
-        out["lr"] = config["lr"] * out["batch_size"] / config["batch_size"]
-    return out
-
-
-def apply_scale(config: dict[str, Any], scale: str) -> dict[str, Any]:
-    """Shrink `config` (a full paper-scale config) to `scale`; see the module docstring for the rules."""
-    rules = scale_rules(scale)
-    out = dict(config)
-    for key, value in rules.items():
-        if key not in _SCALE_RULES:
-            out[key] = coerce(key, value)
-    out.update(scaled_length_and_batch(config, rules))
-    out["warmup_epochs"] = config["warmup_epochs"] * out["epochs"] / config["epochs"]
+def recipes_for_table(n: int) -> dict[str, str]:
+    """Paper row -> the recipe whose `[[paper]]` lists (table n, row)."""
+    out: dict[str, str] = {}
+    for name, recipe in all_recipes().items():
+        for paper_row in recipe.rows:
+            if paper_row.table == n:
+                out[paper_row.row] = name
     return out
 
 
@@ -159,7 +82,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             key, value = "augmentation", "aug_plus" if coerce("mlp", value) else "moco_v1"
         if key not in FIELDS:
             raise UsageError(
-                f"unknown --set key {key!r}{_suggest(key, FIELDS)} (see: mocobench recipes show NAME)"
+                f"unknown --set key {key!r}{suggest(key, FIELDS)} (see: mocobench recipes show NAME)"
             )
         try:
             out[key] = coerce(key, value)
@@ -212,3 +135,32 @@ def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None)
         # Derived, read-only: the official flag name for the v1 / aug+ switch.
         "aug_plus": config["augmentation"] in ("aug_plus", "simclr"),
     }
+
+
+def paper_order(recipe: Recipe) -> tuple[int, int]:
+    """Sort key of a recipe: its first paper row's table, then that row's place in the paper's table."""
+    first = recipe.rows[0]
+    return first.table, row_position(first.table, first.row)
+
+
+def listing() -> list[dict[str, str]]:
+    """Every recipe at paper scale, in the paper's order, with the knobs that define its row (as text)."""
+    rows = []
+    for name in (r.name for r in sorted(all_recipes().values(), key=paper_order)):
+        c = resolve(name)
+        contrastive = c["mechanism"] != "supervised"
+        rows.append(
+            {
+                "recipe": name,
+                "paper table: row": "; ".join(f"{r['table']}: {r['row']}" for r in c["paper_rows"]),
+                "mechanism": c["mechanism"],
+                "MLP": "x" if c["mlp"] else "",
+                "augmentation": c["augmentation"],
+                "cos": "x" if c["cos"] else "",
+                "T": f"{c['moco_t']:g}" if contrastive else "-",
+                "epochs": str(c["epochs"]),
+                "batch": str(c["batch_size"]),
+                "lr": f"{c['lr']:g}",
+            }
+        )
+    return rows

@@ -1,25 +1,24 @@
-"""ImageNet-layout folders (`DATA/train/<class>/*`, `DATA/val/<class>/*`): checking, loading, batching.
+"""ImageNet-layout folders (`DATA/train/<class>/*`, `DATA/val/<class>/*`): listing, checking, loading.
 
-Two choices make runs reproducible to the bit, whatever the number of processes or loader workers:
-- `GlobalBatchSampler` draws one permutation per (seed, epoch) and cuts it into *global* batches; each
-  process takes its contiguous slice, so gathering the slices in rank order rebuilds the single-process
-  batch (what the DDP test and shuffle BN rely on).
-- every sample's augmentation is drawn from a generator seeded by (seed, epoch, index), so a run resumed
-  from a checkpoint sees exactly the crops an uninterrupted run would have.
+`FolderDataset` takes `(epoch, index)` keys (`pipeline.order.GlobalBatchSampler`) and draws each sample's
+augmentation from a generator seeded by `seeds.sample_seed(seed, epoch, index)`, so a run resumed from a
+checkpoint sees exactly the crops an uninterrupted run would have, whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
+from mocobench.data.decode import load_rgb
 from mocobench.errors import UsageError
+from mocobench.runtime.seeds import sample_seed
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".JPEG")
 VERIFY_ALL_BELOW = 20_000  # folders up to this size are checked image by image before training starts
@@ -86,18 +85,6 @@ def verify_images(samples: list[tuple[Path, int]]) -> None:
             ) from e
 
 
-def load_rgb(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
-        raise UsageError(f"unreadable image {path} ({type(e).__name__}); remove or replace the file") from e
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    return ((seed * 1_000_003 + epoch) * 10_000_019 + index) % (2**63 - 1)
-
-
 class FolderDataset(Dataset):
     """Images of one split; `__getitem__` takes `(epoch, index)` keys from `GlobalBatchSampler`.
 
@@ -122,63 +109,6 @@ class FolderDataset(Dataset):
             index = key
         path, label = self.samples[index]
         return self.transform(load_rgb(path)), label
-
-
-class GlobalBatchSampler(Sampler[list[tuple[int, int]]]):
-    """Per-(seed, epoch) permutation cut into global batches (last partial one dropped, as the paper's
-    `drop_last=True`); yields this rank's contiguous slice of each, as `(epoch, index)` keys."""
-
-    def __init__(self, size: int, global_batch: int, rank: int = 0, world_size: int = 1, seed: int = 0):
-        if global_batch % world_size:
-            raise UsageError(
-                f"batch_size {global_batch} is not divisible by the {world_size} processes; "
-                "choose a batch or process count that divides it"
-            )
-        if size < global_batch:
-            raise UsageError(
-                f"the training set has {size} images, fewer than one batch of {global_batch}; "
-                "use more data or a smaller batch (--set batch_size=N)"
-            )
-        self.size, self.global_batch, self.rank, self.world_size, self.seed = (
-            size,
-            global_batch,
-            rank,
-            world_size,
-            seed,
-        )
-        self.local_batch = global_batch // world_size
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.size // self.global_batch
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
-        perm = torch.randperm(self.size, generator=g).tolist()
-        lo = self.rank * self.local_batch
-        for b in range(len(self)):
-            batch = perm[b * self.global_batch : (b + 1) * self.global_batch]
-            yield [(self.epoch, i) for i in batch[lo : lo + self.local_batch]]
-
-
-def batched_loader(
-    dataset: Dataset, config: dict[str, Any], dist: Any, seed: int, worker_init: Callable | None = None
-) -> tuple[DataLoader, GlobalBatchSampler]:
-    """A training DataLoader over `dataset` in `GlobalBatchSampler` order (config's global batch, workers)."""
-    sampler = GlobalBatchSampler(len(dataset), config["batch_size"], dist.rank, dist.world_size, seed)
-    workers = config["workers"]
-    loader = DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        num_workers=workers,
-        pin_memory=dist.device.type == "cuda",
-        persistent_workers=workers > 0,
-        worker_init_fn=worker_init if workers > 0 else None,
-    )
-    return loader, sampler
 
 
 def resolve_data(data: Path | None) -> Path:

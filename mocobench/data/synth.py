@@ -19,7 +19,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ import numpy as np
 from PIL import Image
 
 from mocobench.data.shapes import SHAPES, ObjectSpec, render_scene
+from mocobench.runtime.atomic import replace_folder
+from mocobench.runtime.home import mocobench_home
 
 GENERATOR_VERSION = 2  # bump whenever the rendered pixels change, so caches are rebuilt
 
@@ -163,23 +164,6 @@ def run_jobs(fn: Callable[[T], None], jobs: list[T]) -> None:
             fn(job)
 
 
-def write_folder_atomic(out: Path, fill: Callable[[Path], None]) -> Path:
-    """`fill` a temporary sibling of `out`, then rename it into place: `out` appears whole or not at all."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        fill(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out
-
-
 def write_classification(out: Path, spec: SynthSpec) -> Path:
     """Write the dataset to `out` (ImageNet layout + `synth.json`); it appears complete or not at all."""
     names = SHAPES[: spec.num_classes]
@@ -194,17 +178,7 @@ def write_classification(out: Path, spec: SynthSpec) -> Path:
         meta = {"generator_version": GENERATOR_VERSION, "spec": asdict(spec), "classes": list(names)}
         (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
 
-    return write_folder_atomic(out, fill)
-
-
-def mocobench_home() -> Path:
-    """Cache root: `$MOCOBENCH_HOME` or the user cache dir."""
-    env = os.environ.get("MOCOBENCH_HOME")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("mocobench"))
+    return replace_folder(out, fill)
 
 
 def embedded_dataset(spec: SynthSpec | None = None) -> Path:

@@ -26,14 +26,14 @@ from PIL import Image
 
 from mocobench.data.shapes import SHAPES, VISIBLE_COVERAGE, mask_box, object_coverage, render_scene
 from mocobench.data.synth import (
-    mocobench_home,
     run_jobs,
     sample_colors,
     sample_object,
     spec_key,
-    write_folder_atomic,
 )
 from mocobench.data.voc import CLASSES_FILE, SUBDIRS, VocAnnotation, VocObject
+from mocobench.runtime.atomic import replace_folder
+from mocobench.runtime.home import mocobench_home
 
 VOC_GENERATOR_VERSION = 2  # bump whenever the rendered pixels or annotations change, so caches are rebuilt
 SPLIT_CODES = {"trainval": 0, "test": 1}  # the rendered splits; train/val are halves of trainval
@@ -204,7 +204,7 @@ def write_voc(out: Path, spec: VocSynthSpec) -> Path:
         }
         (tmp / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
 
-    return write_folder_atomic(out, fill)
+    return replace_folder(out, fill)
 
 
 def embedded_voc(spec: VocSynthSpec | None = None) -> Path:

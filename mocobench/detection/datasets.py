@@ -12,8 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mocobench import atomic
 from mocobench.data.voc import VocLayout, read_annotations, read_image_set
+from mocobench.runtime import atomic
 
 TRAIN = ((2007, "trainval"), (2012, "trainval"))
 TEST = (2007, "test")

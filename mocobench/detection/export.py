@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from mocobench import atomic
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import load_pretrained
+from mocobench.runtime import atomic
 
 
 def detectron2_name(key: str) -> str:

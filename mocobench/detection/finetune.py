@@ -9,8 +9,6 @@ mixed with others. Runs in one process or under torchrun (one process per GPU; g
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import pickle
 import shutil
@@ -19,27 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mocobench import atomic
-from mocobench.config.recipes import scale_rules
+from mocobench.config.detection import config_digest, paper_config_path, paper_document, scaled_protocol
+from mocobench.config.scales import scale_rules
 from mocobench.data.voc import VocLayout, find_devkit
 from mocobench.data.voc_synth import embedded_voc
-from mocobench.detection.config import (
-    DEPTHS,
-    build_cfg,
-    paper_config_path,
-    paper_document,
-    scaled_protocol,
-)
+from mocobench.detection.config import DEPTHS, build_cfg
 from mocobench.detection.export import to_detectron2
 from mocobench.detection.install import require_detectron2
 from mocobench.errors import UsageError
-from mocobench.evaluate.linear import default_out_dir as linear_out_dir
-from mocobench.evaluate.pretrained import Pretrained, load_pretrained
-from mocobench.results.trials import finished_trials, mean_std, with_trial
-from mocobench.train.distributed import barrier, init_distributed
-from mocobench.train.environment import environment
+from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
+from mocobench.results import layout
+from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
+from mocobench.runtime import atomic
+from mocobench.runtime.distributed import barrier, init_distributed
+from mocobench.runtime.environment import environment
 
-RESULT = "voc.json"
+RESULT = layout.VOC
 METRICS = ("AP", "AP50", "AP75")
 RANDOM = "random"
 
@@ -68,10 +61,10 @@ def resolve_init(source: str | Path, scale: str | None, arch: str | None) -> tup
 
 
 def default_out_dir(init: Init, scale: str) -> Path:
-    """A run's own folder, a foreign checkpoint's as for linear, or `runs/<scale>/random-init/<arch>`."""
+    """A run's own folder, a foreign checkpoint's as for linear, or `<runs>/<scale>/random-init/<arch>`."""
     if init.pretrained is not None:
-        return linear_out_dir(init.pretrained, scale)
-    return Path(os.environ.get("MOCOBENCH_RUNS", "runs")) / scale / "random-init" / init.arch
+        return results_dir(init.pretrained, scale)
+    return layout.random_init_dir(scale, init.arch)
 
 
 def protocol(scale: str, arch: str) -> dict[str, Any]:
@@ -93,11 +86,6 @@ def protocol(scale: str, arch: str) -> dict[str, Any]:
         "roi_heads": model["ROI_HEADS"]["NAME"],
         "precise_bn_iters": p["precise_bn_iters"] if doc["TEST"]["PRECISE_BN"]["ENABLED"] else 0,
     }
-
-
-def config_digest() -> str:
-    """Digest of recipes/detection.yaml's content (not its comments or layout)."""
-    return hashlib.sha256(json.dumps(paper_document(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -192,22 +180,21 @@ def detect_voc(
     registered = register_voc(layout, folder, caps["max_train_images"], selection)
     weights = _weights(init, folder, info.is_main)
     env = environment(info.device, info.world_size, info.backend)
-    result: dict[str, Any] = {}
-    for trial in range(trials):
-        if any(t["trial"] == trial for t in done):
-            continue
+    configs: dict[int, Any] = {}  # each trial's cfg, dumped beside its results once they are recorded
+
+    def run_one(trial: int) -> dict[str, Any] | None:
         trial_dir = folder / f"trial{trial}"
         cfg = build_cfg(
             scale, init.arch, weights, registered.train, registered.test, len(registered.classes),
             trial_dir, seed + trial, info.device.type, info.world_size,
         )  # fmt: skip
+        configs[trial] = cfg
         resume = (trial_dir / "last_checkpoint").is_file()
         started = time.perf_counter()
         bbox, per_iter = run_trial(cfg, registered, show_progress, resume)
         if not info.is_main:
-            continue
-        record = {
-            "trial": trial,
+            return None
+        return {
             "seed": seed + trial,
             **{m: float(bbox[m]) for m in METRICS},
             "per_class_AP50": bbox.get("per_class_AP50", {}),
@@ -219,15 +206,18 @@ def detect_voc(
             "device": env["device"],
             "world_size": info.world_size,
         }
-        done = with_trial(done, record)
-        result = _result(init, scale, ident, done, env)
-        atomic.write_json(path, result)
-        atomic.write_text(trial_dir / "config.yaml", cfg.dump())
-        _clean(trial_dir, keep_weights)
+
+    def recorded(trial: int) -> None:
+        atomic.write_text(folder / f"trial{trial}" / "config.yaml", configs[trial].dump())
+        _clean(folder / f"trial{trial}", keep_weights)
+
+    done = run_missing_trials(
+        path, done, trials, run_one, lambda t: _result(init, scale, ident, t, env), recorded
+    )
     barrier()
     if not info.is_main or not done:
         return {}, path
-    return result or _result(init, scale, ident, done, env), path
+    return _result(init, scale, ident, done, env), path
 
 
 def _result(

@@ -24,7 +24,7 @@ from detectron2.utils.events import CommonMetricPrinter, JSONWriter
 from torch.nn.parallel import DistributedDataParallel
 
 from mocobench.detection.evaluator import VocEvaluator
-from mocobench.train.progress import console
+from mocobench.runtime.progress import console
 
 
 class ProgressHook(HookBase):

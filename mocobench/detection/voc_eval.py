@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mocobench.atomic import write_text
 from mocobench.data.voc import VocAnnotation, find_devkit, read_annotations
 from mocobench.detection.voc_metric import IOU_THRESHOLDS, GroundTruth, class_ap
 from mocobench.errors import UsageError
+from mocobench.runtime.atomic import write_text
 
 Detection = tuple[str, float, np.ndarray]  # image id, score, box (x1, y1, x2, y2; VOC coordinates)
 LINE_FORMAT = "image_id score xmin ymin xmax ymax"

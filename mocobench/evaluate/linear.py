@@ -23,26 +23,22 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mocobench import atomic
+from mocobench.augment.reference import eval_transform, supervised_train_transform
 from mocobench.config.linear import resolve_linear
-from mocobench.data import augment
-from mocobench.data.folder import (
-    FolderDataset,
-    GlobalBatchSampler,
-    list_train_val,
-    resolve_data,
-    verify_images,
-)
+from mocobench.data.folder import FolderDataset, list_train_val, resolve_data, verify_images
 from mocobench.errors import UsageError
-from mocobench.evaluate.pretrained import Pretrained, load_pretrained
+from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
+from mocobench.metrics.accuracy import topk_correct
 from mocobench.models.encoders import Backbone
-from mocobench.results.trials import finished_trials, mean_std, with_trial
-from mocobench.train.distributed import resolve_device
-from mocobench.train.environment import environment
-from mocobench.train.progress import TrainProgress
-from mocobench.train.schedule import learning_rate, set_lr
+from mocobench.pipeline.order import GlobalBatchSampler, batched_loader, eval_loader
+from mocobench.results import layout
+from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
+from mocobench.runtime.distributed import DistInfo, resolve_device
+from mocobench.runtime.environment import environment
+from mocobench.runtime.progress import TrainProgress
+from mocobench.runtime.schedule import learning_rate, set_lr
 
-RESULT = "linear.json"
+RESULT = layout.LINEAR
 
 
 class SanityCheckError(RuntimeError):
@@ -86,12 +82,6 @@ def sanity_check(model: nn.Module, reference: dict[str, torch.Tensor]) -> int:
     return len(reference)
 
 
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...]) -> list[int]:
-    top = logits.topk(max(ks), dim=1).indices
-    hit = top == targets[:, None]
-    return [int(hit[:, :k].any(dim=1).sum()) for k in ks]
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
     """Top-1 and top-5 (%) over `loader` (top-5 is top-C when there are fewer than 5 classes)."""
@@ -112,14 +102,12 @@ def build_loaders(
 ) -> tuple[DataLoader, GlobalBatchSampler, DataLoader, int]:
     train_samples, val_samples, classes = list_train_val(root, protocol["max_images_per_class"])
     verify_images(train_samples + val_samples)
-    size, workers = protocol["image_size"], protocol["workers"]
+    size, workers, batch = protocol["image_size"], protocol["workers"], protocol["batch_size"]
+    dist = DistInfo.single(device)
     # PAPER.md: train RandomResizedCrop + flip; val Resize(256/224 of the crop) + CenterCrop.
-    train_set = FolderDataset(train_samples, classes, augment.supervised_train_transform(size), seed)
-    sampler = GlobalBatchSampler(len(train_set), protocol["batch_size"], seed=seed)
-    common = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
-    train = DataLoader(train_set, batch_sampler=sampler, **common)
-    val_set = FolderDataset(val_samples, classes, augment.eval_transform(size))
-    val = DataLoader(val_set, batch_size=protocol["batch_size"], shuffle=False, **common)
+    train_set = FolderDataset(train_samples, classes, supervised_train_transform(size), seed)
+    train, sampler = batched_loader(train_set, batch, workers, dist, seed)
+    val = eval_loader(FolderDataset(val_samples, classes, eval_transform(size)), batch, workers, dist)
     return train, sampler, val, len(classes)
 
 
@@ -237,19 +225,15 @@ def run_linear(
     path = Path(out_dir) / RESULT
     ident = identity(pretrained, protocol, root)
     done = finished_trials(path, ident, overwrite, "linear")
-    result: dict[str, Any] = {}
-    for trial in range(trials):
-        if any(t["trial"] == trial for t in done):
-            continue
-        record = {
-            "trial": trial,
-            **train_linear(pretrained, protocol, root, seed + trial, device, show_progress),
-        }
-        record["device"] = (env or {}).get("device", str(device))
-        done = with_trial(done, record)
-        result = _result(pretrained, protocol, ident, done, env)
-        atomic.write_json(path, result)
-    return result or _result(pretrained, protocol, ident, done, env)
+
+    def run_one(trial: int) -> dict[str, Any]:
+        record = train_linear(pretrained, protocol, root, seed + trial, device, show_progress)
+        return {**record, "device": (env or {}).get("device", str(device))}
+
+    def result_of(trials: list[dict[str, Any]]) -> dict[str, Any]:
+        return _result(pretrained, protocol, ident, trials, env)
+
+    return result_of(run_missing_trials(path, done, trials, run_one, result_of))
 
 
 def _result(
@@ -273,14 +257,6 @@ def _result(
         "env": env or {},
         "trials": trials,
     }
-
-
-def default_out_dir(pretrained: Pretrained, scale: str) -> Path:
-    """A run's own folder; for a foreign checkpoint `$MOCOBENCH_RUNS/<scale>/external/<file stem>`."""
-    if pretrained.run_dir is not None:
-        return pretrained.run_dir
-    stem = pretrained.path.name.split(".")[0]
-    return Path(os.environ.get("MOCOBENCH_RUNS", "runs")) / scale / "external" / stem
 
 
 def evaluate_pretrained(
@@ -308,7 +284,7 @@ def evaluate_pretrained(
         data = Path(config["data"])  # the run's own training data (its val split holds the labels to score)
     root = resolve_data(data)
     dev = resolve_device(device)
-    out_dir = Path(out_dir) if out_dir else default_out_dir(pretrained, scale)
+    out_dir = Path(out_dir) if out_dir else results_dir(pretrained, scale)
     env = environment(dev, 1, None)
     result = run_linear(pretrained, protocol, out_dir, root, seed, trials, dev, overwrite, show_progress, env)
     return result, out_dir / RESULT

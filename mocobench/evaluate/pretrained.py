@@ -17,7 +17,8 @@ import torchvision
 
 from mocobench.errors import UsageError
 from mocobench.models.encoders import ARCHS
-from mocobench.train import checkpoint
+from mocobench.results import layout
+from mocobench.runtime import checkpoint
 
 # Tried in order: MoCo (ours and official) keeps the query encoder, end-to-end its one encoder, supervised
 # and torchvision models have the ResNet at the top (with or without DDP's `module.`).
@@ -87,7 +88,7 @@ def _run_checkpoint(run_dir: Path) -> Path:
             f"{run_dir} holds no {checkpoint.LAST}; pass a run folder written by mocobench pretrain "
             "or a checkpoint file"
         )
-    if not (run_dir / "summary.json").is_file():
+    if not (run_dir / layout.SUMMARY).is_file():
         raise UsageError(
             f"the run in {run_dir} is unfinished; continue it with mocobench pretrain ... --resume "
             f"--out {run_dir}, or pass {last} itself to evaluate it as it is"
@@ -103,7 +104,7 @@ def load_pretrained(source: Path) -> Pretrained:
     elif source.is_file():
         path = source
         # Only a run's own final checkpoint speaks for the run; a periodic one is evaluated on its own.
-        is_last = path.name == checkpoint.LAST and (path.parent / "summary.json").is_file()
+        is_last = path.name == checkpoint.LAST and (path.parent / layout.SUMMARY).is_file()
         run_dir = path.parent if is_last else None
     else:
         raise UsageError(f"--pretrained {source} does not exist; pass a run folder or a checkpoint file")
@@ -122,7 +123,14 @@ def load_pretrained(source: Path) -> Pretrained:
     else:
         kind = f"ResNet state_dict (keys under {prefix!r})" if prefix else "ResNet state_dict"
     run_config = None
-    if run_dir is not None and (run_dir / "config.json").is_file():
-        run_config = json.loads((run_dir / "config.json").read_text())
+    if run_dir is not None and (run_dir / layout.CONFIG).is_file():
+        run_config = json.loads((run_dir / layout.CONFIG).read_text())
     epoch = obj.get("epoch")
     return Pretrained(state, arch, path, run_dir, int(epoch) if epoch is not None else None, kind, run_config)
+
+
+def results_dir(pretrained: Pretrained, scale: str) -> Path:
+    """Where the evaluations of `pretrained` go: its run's folder, else `<runs>/<scale>/external/<stem>`."""
+    if pretrained.run_dir is not None:
+        return pretrained.run_dir
+    return layout.external_dir(scale, pretrained.path)

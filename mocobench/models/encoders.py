@@ -1,4 +1,4 @@
-"""torchvision ResNets as MoCo encoders, and their backbone (everything but `fc`) for evaluation."""
+"""torchvision ResNets as contrastive encoders: the builder, MoCo v2's MLP head, the backbone evaluated."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 
 from mocobench.errors import UsageError
-from mocobench.models.split_batchnorm import split_bn
+from mocobench.models.batchnorm import split_bn
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d")
 
@@ -23,6 +23,24 @@ def encoder_builder(arch: str, bn_splits: int = 1) -> Callable[..., nn.Module]:
     if bn_splits > 1:
         return functools.partial(ctor, norm_layer=split_bn(bn_splits))
     return ctor
+
+
+def attach_mlp_head(encoder: nn.Module) -> None:
+    """Replace `encoder.fc` by fc(d, d) -> ReLU -> fc (MoCo v2's 2-layer MLP head, 2048-2048-ReLU-128).
+
+    Keys become `fc.0.*` and `fc.2.*`, as in the official MoCo v2 checkpoints.
+    """
+    dim_mlp = encoder.fc.weight.shape[1]
+    encoder.fc = nn.Sequential(nn.Linear(dim_mlp, dim_mlp), nn.ReLU(), encoder.fc)
+
+
+def query_encoder(model: nn.Module) -> nn.Module:
+    """The encoder whose features we evaluate (MoCo: encoder_q, as the official linear protocol)."""
+    model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    for name in ("encoder_q", "encoder"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    return model
 
 
 class Backbone(nn.Module):

@@ -13,21 +13,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from mocobench.train.distributed import concat_all_gather, get_rank, get_world_size
-
-
-def attach_mlp_head(encoder: nn.Module) -> None:
-    """Replace `encoder.fc` by fc(d, d) -> ReLU -> fc (MoCo v2's 2-layer MLP head, 2048-2048-ReLU-128).
-
-    Keys become `fc.0.*` and `fc.2.*`, as in the official MoCo v2 checkpoints.
-    """
-    dim_mlp = encoder.fc.weight.shape[1]
-    encoder.fc = nn.Sequential(nn.Linear(dim_mlp, dim_mlp), nn.ReLU(), encoder.fc)
-
-
-def contrastive_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy (%) of picking the positive among the logits: a cheap health signal during training."""
-    return (logits.argmax(dim=1) == labels).float().mean().item() * 100.0
+from mocobench.losses import infonce_logits
+from mocobench.models.encoders import attach_mlp_head
+from mocobench.runtime.distributed import concat_all_gather, get_rank, get_world_size
 
 
 class MoCo(nn.Module):
@@ -121,11 +109,7 @@ class MoCo(nn.Module):
             im_k, idx_unshuffle = self._batch_shuffle(im_k)
             k = F.normalize(self.encoder_k(im_k), dim=1)
             k = self._batch_unshuffle(k, idx_unshuffle)
-        l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
         # The queue is updated in place below; autograd must keep the version used here.
-        l_neg = torch.einsum("nc,ck->nk", q, self.queue.clone().detach())
-        # MoCo paper eq. (1): softmax over [q.k+, q.queue] / T, cross-entropy with the positive at index 0.
-        logits = torch.cat([l_pos, l_neg], dim=1) / self.T
-        labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+        logits, labels = infonce_logits(q, k, self.queue.clone().detach(), self.T)
         self._dequeue_and_enqueue(k)
         return logits, labels

@@ -1,1 +1,1 @@
-"""Collecting runs and their evaluations into tables-ready data."""
+"""Where runs and results live (layout), how repeated trials are kept (trials), reading them back (store)."""

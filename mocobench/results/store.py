@@ -1,10 +1,10 @@
 """The result store: every run folder under a runs directory, read into two pandas DataFrames.
 
-Layout (README, "The run folder"): each pre-training run is a folder with `config.json`, `env.json`,
-`metrics.jsonl`, checkpoints and, once finished, `summary.json`; its evaluations are written beside them
-(`linear.json`, later `voc.json`). Folders are found by content, not by name or timestamp, so runs moved
-or written with `--out` anywhere under the runs directory count the same. Linear results of checkpoints
-that are not runs (e.g. official releases, `runs/<scale>/external/...`) appear in `results` only.
+Layout (`layout.py`): each pre-training run is a folder with `config.json`, `env.json`, `metrics.jsonl`,
+checkpoints and, once finished, `summary.json`; its evaluations are written beside them (`linear.json`,
+`voc.json`). Folders are found by content, not by name or timestamp, so runs moved or written with `--out`
+anywhere under the runs directory count the same. Results of checkpoints that are not runs (official
+releases in `<scale>/external/`, random initialisation in `<scale>/random-init/`) appear in `results` only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from mocobench.results import layout
 
 RUN_COLUMNS = (
     "run_dir",
@@ -41,7 +43,7 @@ RUN_COLUMNS = (
 )
 RESULT_COLUMNS = ("run_dir", "kind", "trial", "seed", "metric", "value", "scale", "device", "seconds")
 # Result files and the metrics they contribute (kind -> file, metrics).
-RESULT_FILES = {"linear": ("linear.json", ("top1", "top5")), "voc": ("voc.json", ("AP", "AP50", "AP75"))}
+RESULT_FILES = {"linear": (layout.LINEAR, ("top1", "top5")), "voc": (layout.VOC, ("AP", "AP50", "AP75"))}
 
 
 @dataclass
@@ -60,29 +62,18 @@ def _json(path: Path) -> dict[str, Any] | None:
         return None  # a folder being written by another process, or not ours: skipped, not fatal
 
 
-def _metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
 def _nan(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
 def read_run(run_dir: Path) -> dict[str, Any] | None:
-    config = _json(run_dir / "config.json")
+    config = _json(run_dir / layout.CONFIG)
     if config is None or "recipe" not in config:
         return None
-    env = _json(run_dir / "env.json") or {}
-    summary = _json(run_dir / "summary.json") or {}
-    records = _metrics(run_dir / "metrics.jsonl")
+    env = _json(run_dir / layout.ENV) or {}
+    summary = _json(run_dir / layout.SUMMARY) or {}
+    metrics = run_dir / layout.METRICS
+    records = layout.read_metrics(metrics, skip_bad=True) if metrics.is_file() else []
     trained = [r for r in records if r.get("epoch", 0) > 0 and "loss" in r]
     knn = [r for r in trained if "knn_top1" in r]
     init = [r for r in records if r.get("epoch") == 0 and "knn_top1" in r]
@@ -142,7 +133,7 @@ def collect(runs_dir: Path) -> Store:
     runs, results = [], []
     folders = set()
     if runs_dir.is_dir():
-        for name in ("config.json", *(f for f, _ in RESULT_FILES.values())):
+        for name in (layout.CONFIG, *(f for f, _ in RESULT_FILES.values())):
             folders.update(p.parent for p in runs_dir.rglob(name))
     for folder in sorted(folders):
         run = read_run(folder)

@@ -3,16 +3,19 @@
 The paper averages 5 trials; a result file holds its trials plus an identity (checkpoint, protocol, data)
 that every trial shares. A rerun keeps the finished trials of the same identity and runs the missing
 ones; a file of another identity is refused unless overwritten, so figures are never mixed silently.
+`run_missing_trials` is the loop both evaluations share: run what is missing, rewrite the file after each.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mocobench.errors import UsageError
+from mocobench.runtime import atomic
 
 
 def finished_trials(path: Path, ident: dict[str, Any], overwrite: bool, what: str) -> list[dict[str, Any]]:
@@ -40,3 +43,30 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     mean = sum(values) / n
     std = math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else 0.0
     return mean, std
+
+
+def run_missing_trials(
+    path: Path,
+    done: list[dict[str, Any]],
+    trials: int,
+    run_one: Callable[[int], dict[str, Any] | None],
+    result_of: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    after_write: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run trials 0..trials-1 not in `done`; after each, atomically rewrite `path` as `result_of(trials)`.
+
+    `run_one(trial)` returns the trial's record, or None in a process that does not record (a non-main
+    rank of a distributed run); `after_write(trial)` runs once its record is safely written. Returns every
+    recorded trial, sorted.
+    """
+    for trial in range(trials):
+        if any(t["trial"] == trial for t in done):
+            continue
+        record = run_one(trial)
+        if record is None:
+            continue
+        done = with_trial(done, {"trial": trial, **record})
+        atomic.write_json(path, result_of(done))
+        if after_write is not None:
+            after_write(trial)
+    return done

@@ -9,28 +9,19 @@ say which command fills it; a table with such a row says plainly that it is part
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mocobench.config.detection import scaled_protocol
 from mocobench.config.linear import resolve_linear
-from mocobench.config.recipes import all_recipes, resolve, scale_rules
+from mocobench.config.paper import load_paper_table
+from mocobench.config.recipes import recipes_for_table, resolve
+from mocobench.config.scales import scale_rules
 from mocobench.errors import UsageError
-from mocobench.tables.paper import load_paper_table
-
-# Table 1's VOC metrics: (column prefix, the store's metric name, the paper CSV's column).
-VOC_METRICS = (("ap50", "AP50", "voc_ap50"), ("ap", "AP", "voc_ap"), ("ap75", "AP75", "voc_ap75"))
-KNOBS = {1: ("mlp", "aug_plus", "cos", "epochs"), 2: ("mlp", "aug_plus", "cos", "epochs", "batch")}
-VOC_NOT_YET = (
-    "VOC columns: no detection result at this scale yet; `mocobench detect-voc --pretrained RUN` fills a "
-    "row's cells (`mocobench reproduce table 1` runs it for every row)."
-)
-MISSING = "-"
+from mocobench.tables.format import KNOBS, VOC_METRICS, describe_data, stats
+from mocobench.tables.notes import random_init_notes, row_notes, table_notes, warning
 
 
 @dataclass
@@ -54,41 +45,6 @@ class TableResult:
         return bool((self.frame["top1_n"] == 0).any())
 
 
-def recipes_for_table(n: int) -> dict[str, str]:
-    """Paper row -> the recipe whose `[[paper]]` lists (table n, row)."""
-    out: dict[str, str] = {}
-    for name, recipe in all_recipes().items():
-        for paper_row in recipe.rows:
-            if paper_row.table == n:
-                out[paper_row.row] = name
-    return out
-
-
-def describe_data(path: str) -> str:
-    """A data path as a reader should see it: the generated shapes cache is named, not its temp path."""
-    name = Path(str(path)).name
-    if name.startswith("shapes-"):
-        return f"embedded generated shapes dataset ({name})"
-    return str(path)
-
-
-def arch_name(arch: str) -> str:
-    """`resnet18` -> `ResNet-18` (anything else unchanged)."""
-    m = re.fullmatch(r"resnet(\d+)", arch)
-    return f"ResNet-{m.group(1)}" if m else arch
-
-
-def stats(values: pd.Series) -> tuple[float, float, int]:
-    """Mean, sample std (ddof 1; NaN for fewer than 2) and count of the non-missing values."""
-    vals = sorted(float(v) for v in values if not pd.isna(v))  # sorted: the order of the store never matters
-    n = len(vals)
-    if n == 0:
-        return math.nan, math.nan, 0
-    mean = math.fsum(vals) / n
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else math.nan
-    return mean, std, n
-
-
 def _runs(store: Any) -> pd.DataFrame:
     runs = store.runs.copy()
     runs["finished"] = runs["finished"].astype("boolean").fillna(False).astype(bool)
@@ -105,70 +61,8 @@ def _results(store: Any) -> pd.DataFrame:
     return results
 
 
-def _resume_command(run: pd.Series, scale: str) -> str:
-    data = str(run.get("data", "") or "")
-    data_opt = "" if not data or Path(data).name.startswith("shapes-") else f" --data {data}"
-    return (
-        f"`mocobench pretrain --recipe {run['recipe']} --scale {scale} --seed {int(run['seed'])}"
-        f" --out {run['run_dir']}{data_opt} --resume`"
-    )
-
-
 def _paper_has_voc(prow: pd.Series) -> bool:
     return "voc_ap50" in prow and not pd.isna(prow["voc_ap50"])
-
-
-def _evaluations(n: int, run_dir: str) -> str:
-    """The commands that score a finished run for table `n`."""
-    linear = f"`mocobench linear --pretrained {run_dir}`"
-    return f"{linear} and `mocobench detect-voc --pretrained {run_dir}`" if n == 1 else linear
-
-
-def _row_notes(
-    n: int,
-    row: str,
-    recipe: str,
-    scale: str,
-    at_scale: pd.DataFrame,
-    top1: pd.DataFrame,
-    runs_dir: str,
-    voc: pd.DataFrame | None = None,
-) -> list:
-    if not recipe:
-        return [f"{row}: no recipe names this paper row; add `[[paper]] table = {n}, row = {row!r}` to one"]
-    label = f"{row} (recipe `{recipe}`)"
-    notes = []
-    done = at_scale[at_scale["finished"]]
-    unfinished = at_scale[~at_scale["finished"]]
-    if done.empty and unfinished.empty:
-        custom = runs_dir != "runs"  # the default store needs no --runs / --out
-        run_dir = f"{runs_dir}/{scale}/{recipe}/seed0"
-        runs_opt, out_opt = (f" --runs {runs_dir}", f" --out {run_dir}") if custom else ("", "")
-        notes.append(
-            f"{label}: no finished run at scale {scale}: "
-            f"`mocobench reproduce table {n} --scale {scale}{runs_opt}` fills it, "
-            f"or `mocobench pretrain --recipe {recipe} --scale {scale}{out_opt}` "
-            f"then {_evaluations(n, run_dir)}"
-        )
-    for _, run in unfinished.iterrows():
-        lead = f"{label}: no finished run at scale {scale}; " if done.empty else f"{label}: "
-        run_dir = run["run_dir"]
-        progress = f"{int(run['epochs_done'])} of {int(run['epochs'])} epochs"
-        notes.append(
-            f"{lead}{run_dir} is unfinished ({progress}; it may still be training): once its process "
-            f"has stopped, {_resume_command(run, scale)} continues it, "
-            f"then {_evaluations(n, run_dir)}"
-        )
-    unscored = [d for d in done["run_dir"] if d not in set(top1["run_dir"])]
-    if unscored:
-        commands = ", ".join(f"`mocobench linear --pretrained {d}`" for d in unscored)
-        notes.append(f"{label}: no linear top-1 at scale {scale} for {', '.join(unscored)}: run {commands}")
-    if voc is not None:  # a Table 1 row with VOC figures in the paper
-        missing = [d for d in done["run_dir"] if d not in set(voc["run_dir"])]
-        if missing:
-            commands = ", ".join(f"`mocobench detect-voc --pretrained {d}`" for d in missing)
-            notes.append(f"{label}: no VOC result at scale {scale} for {', '.join(missing)}: run {commands}")
-    return notes
 
 
 def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> TableResult:
@@ -176,7 +70,7 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
     `runs_dir` is where the store was read, for the commands the notes suggest."""
     if n == 3:
         raise UsageError(
-            "table 3 (memory and time) comes from `mocobench profile`, which is not available yet"
+            "table 3 (memory and time) is built from a `mocobench profile` record: run `mocobench table 3`"
         )
     if n not in KNOBS:
         raise UsageError(f"no table {n} in the paper; use 1, 2 or 3")
@@ -232,7 +126,7 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         # Per-row VOC notes once some row has VOC figures; before that one table note says how to start.
         any_voc = bool((at_this_scale["kind"] == "voc").any())
         row_voc = voc if n == 1 and any_voc and _paper_has_voc(prow) else None
-        notes.extend(_row_notes(n, row, recipe, scale, at_scale, top1, str(runs_dir), row_voc))
+        notes.extend(row_notes(n, row, recipe, scale, at_scale, top1, str(runs_dir), row_voc))
         if recipe:
             cfg = resolve(recipe, scale)
             seconds = float(done["pretrain_seconds"].astype(float).sum()) if len(done) else None
@@ -256,103 +150,18 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         for prefix, _, _ in VOC_METRICS:
             frame[f"{prefix}_n"] = frame[f"{prefix}_n"].astype(int)
 
-    notes = _table_notes(n, scale, frame) + _random_init_notes(n, scale, Path(runs_dir)) + notes
+    notes = table_notes(n, scale, frame) + random_init_notes(n, scale, results, str(runs_dir)) + notes
     runs_used = pd.concat(used_runs).drop_duplicates("run_dir") if used_runs else runs.iloc[:0]
     results_used = pd.concat(used_results) if used_results else results.iloc[:0]
     meta = _meta(n, scale, rules, compute, runs_used, results_used)
     return TableResult(number=n, scale=scale, frame=frame, notes=notes, meta=meta)
 
 
-def _table_notes(n: int, scale: str, frame: pd.DataFrame) -> list[str]:
-    notes = []
-    empty = frame[frame["top1_n"] == 0]["row"].tolist()
-    if len(empty) == len(frame):
-        notes.append(
-            f"Partial table: none of the {len(frame)} rows has a linear top-1 at scale {scale} yet; "
-            f"every cell of ours shows '{MISSING}' and the notes below say how to fill them."
-        )
-    elif empty:
-        notes.append(
-            f"Partial table: {len(empty)} of {len(frame)} rows have no linear top-1 at scale {scale} yet "
-            f"({'; '.join(empty)}); their cells show '{MISSING}' and the notes below say how to fill them."
-        )
-    else:
-        notes.append(f"Every row has a linear top-1 at scale {scale}.")
-    notes.append(
-        "kNN top-1 is the pre-training monitor (kNN on frozen features at the end of pre-training), "
-        "not the paper's metric; the comparison with the paper is the linear top-1."
-    )
-    if n == 1:
-        voc_n = frame[[f"{p}_n" for p, _, _ in VOC_METRICS]].sum(axis=1)
-        if int(voc_n.sum()) == 0:
-            notes.append(VOC_NOT_YET)
-        elif (voc_n == 0).any():
-            rows = "; ".join(frame[voc_n == 0]["row"])
-            notes.append(
-                f"VOC columns are partial: no detection result at scale {scale} for {rows}; "
-                "`mocobench detect-voc --pretrained RUN` fills a row's cells."
-            )
-        if "(a) T=0.07" in set(frame["row"]):
-            notes.append(
-                "(a) T=0.07: the paper gives this figure (62.9) in its text, not in Table 1; "
-                "it has no VOC figures."
-            )
-        if "supervised" in set(frame["row"]):
-            notes.append(
-                "supervised: the paper's 76.5 is the supervised model's own ImageNet top-1; ours is the same "
-                "linear protocol as every other row, on its frozen backbone."
-            )
-    return notes
-
-
-def _random_init_notes(n: int, scale: str, runs_dir: Path) -> list[str]:
-    """Table 1's floor: detection from a randomly initialised backbone (`detect-voc --pretrained random`)."""
-    if n != 1:
-        return []
-    notes = []
-    for path in sorted((runs_dir / scale / "random-init").glob("*/voc.json")):
-        result = json.loads(path.read_text())
-        if result.get("scale") != scale or not result.get("n"):
-            continue
-        figures = ", ".join(
-            f"{m} {format_figure(result[m], result.get(f'{m}_std', 0.0), int(result['n']))}"
-            for m in ("AP50", "AP", "AP75")
-        )
-        notes.append(
-            f"Reference, not a paper row: detection from a randomly initialised {arch_name(result['arch'])} "
-            f"at scale {scale}: VOC {figures} ({path})."
-        )
-    return notes
-
-
 def voc_protocol(scale: str) -> dict[str, Any]:
     """Table 1's detection protocol at `scale`, for the header (read without Detectron2)."""
-    from mocobench.detection.config import scaled_protocol
-
     p = scaled_protocol(scale)
     keys = ("max_iter", "ims_per_batch", "base_lr", "steps", "min_size_train", "min_size_test")
     return {**{k: p[k] for k in keys}, "max_test_images": p["max_test_images"]}
-
-
-def _warning(scale: str, compute: list[dict], data: list[str], described: list[str]) -> str:
-    if scale == "paper":
-        return ""
-    if compute:
-        archs = sorted({arch_name(str(c["arch"])) for c in compute})
-        sizes = sorted({int(c["image_size"]) for c in compute})
-        what = f"{'/'.join(archs)} at {'/'.join(str(s) for s in sizes)} px"
-    else:
-        what = f"scale {scale}"
-    if data and all(Path(d).name.startswith("shapes-") for d in data):
-        on = "the embedded generated shapes dataset"
-    elif described:
-        on = ", ".join(described)
-    else:
-        on = "the scale's default data (no run yet)"
-    return (
-        f"These are {scale}-scale numbers ({what} on {on}) — not comparable in absolute value to the "
-        "paper's ImageNet figures; compare orderings only."
-    )
 
 
 def _meta(
@@ -370,7 +179,7 @@ def _meta(
         "title": f"Table {n} (MoCo v2 paper) reproduced at scale {scale}",
         "scale": scale,
         "scale_description": str(rules.get("description", "")),
-        "warning": _warning(scale, compute, data, described),
+        "warning": warning(scale, compute, data, described),
         "compute": compute,
         "linear_protocol": {
             k: linear[k]
@@ -387,43 +196,3 @@ def _meta(
         "pretrain_seconds": {c["row"]: c["pretrain_seconds"] for c in compute},
         "voc_protocol": voc_protocol(scale) if n == 1 else {},
     }
-
-
-def format_figure(mean: float, std: float, n: int) -> str:
-    """`29.1 ± 0.5 (n=2)`, `29.1 (n=1)` or `-`."""
-    if n == 0 or pd.isna(mean):
-        return MISSING
-    if n == 1 or pd.isna(std):
-        return f"{mean:.1f} (n={n})"
-    return f"{mean:.1f} ± {std:.1f} (n={n})"
-
-
-def format_paper(value: Any) -> str:
-    return MISSING if pd.isna(value) else f"{float(value):.1f}"
-
-
-def display_frame(result: TableResult) -> pd.DataFrame:
-    """The table as strings for Markdown and the terminal: each paper figure beside ours."""
-    rows = []
-    for _, r in result.frame.iterrows():
-        out = {"row": r["row"], "recipe": r["recipe"] or MISSING}
-        out.update({"MLP": _tick(r["mlp"]), "aug+": _tick(r["aug_plus"]), "cos": _tick(r["cos"])})
-        out["epochs"] = MISSING if pd.isna(r["epochs"]) else str(int(r["epochs"]))
-        if "batch" in r:
-            out["batch"] = MISSING if pd.isna(r["batch"]) else str(int(r["batch"]))
-        out["paper top-1"] = format_paper(r["paper_top1"])
-        out[f"ours linear top-1 ({result.scale})"] = format_figure(r["top1_mean"], r["top1_std"], r["top1_n"])
-        out["seeds"] = str(int(r["seeds"])) if r["seeds"] else MISSING
-        out["ours kNN top-1 (pre-training monitor)"] = format_figure(r["knn_mean"], r["knn_std"], r["knn_n"])
-        if result.number == 1:
-            for prefix, metric, _ in VOC_METRICS:
-                out[f"paper VOC {metric}"] = format_paper(r[f"paper_{prefix}"])
-                out[f"ours VOC {metric}"] = format_figure(
-                    r[f"{prefix}_mean"], r[f"{prefix}_std"], r[f"{prefix}_n"]
-                )
-        rows.append(out)
-    return pd.DataFrame(rows, dtype=str)
-
-
-def _tick(flag: Any) -> str:
-    return "✓" if bool(flag) else ""

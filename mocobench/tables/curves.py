@@ -7,31 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mocobench import atomic
 from mocobench.errors import UsageError
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of `metrics.jsonl`; a torn last line (a run being written) is skipped."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    records = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines):
-                continue
-            raise UsageError(f"{path}: line {i} is not JSON ({e.msg}); fix or remove that line") from e
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+from mocobench.results import layout
+from mocobench.runtime import atomic
 
 
 def _config(run_dir: Path) -> dict[str, Any]:
     try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((run_dir / layout.CONFIG).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
     return config if isinstance(config, dict) else {}
@@ -46,10 +29,10 @@ def plot_run_curves(run_dir: Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     run_dir = Path(run_dir)
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / layout.METRICS
     if not path.is_file():
         raise UsageError(f"{path} not found; pass a pre-training run folder (runs/<scale>/<recipe>/seed<N>)")
-    records = read_metrics(path)
+    records = layout.read_metrics(path)
     # The last record of an epoch wins (a resumed run may repeat one).
     train = {int(r["epoch"]): r for r in records if int(r.get("epoch", 0)) >= 1 and "loss" in r}
     if not train:
@@ -102,4 +85,4 @@ def plot_run_curves(run_dir: Path) -> Path:
         fig.savefig(buf, format="png", dpi=110)
     finally:
         plt.close(fig)
-    return atomic.write_bytes(run_dir / "curves.png", buf.getvalue())
+    return atomic.write_bytes(run_dir / layout.CURVES, buf.getvalue())

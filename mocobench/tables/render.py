@@ -14,8 +14,32 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from mocobench import atomic
-from mocobench.tables.assemble import MISSING, TableResult, display_frame
+from mocobench.runtime import atomic
+from mocobench.tables.assemble import TableResult
+from mocobench.tables.format import MISSING, VOC_METRICS, format_figure, format_paper, tick
+
+
+def display_frame(result: TableResult) -> pd.DataFrame:
+    """The table as strings for Markdown and the terminal: each paper figure beside ours."""
+    rows = []
+    for _, r in result.frame.iterrows():
+        out = {"row": r["row"], "recipe": r["recipe"] or MISSING}
+        out.update({"MLP": tick(r["mlp"]), "aug+": tick(r["aug_plus"]), "cos": tick(r["cos"])})
+        out["epochs"] = MISSING if pd.isna(r["epochs"]) else str(int(r["epochs"]))
+        if "batch" in r:
+            out["batch"] = MISSING if pd.isna(r["batch"]) else str(int(r["batch"]))
+        out["paper top-1"] = format_paper(r["paper_top1"])
+        out[f"ours linear top-1 ({result.scale})"] = format_figure(r["top1_mean"], r["top1_std"], r["top1_n"])
+        out["seeds"] = str(int(r["seeds"])) if r["seeds"] else MISSING
+        out["ours kNN top-1 (pre-training monitor)"] = format_figure(r["knn_mean"], r["knn_std"], r["knn_n"])
+        if result.number == 1:
+            for prefix, metric, _ in VOC_METRICS:
+                out[f"paper VOC {metric}"] = format_paper(r[f"paper_{prefix}"])
+                out[f"ours VOC {metric}"] = format_figure(
+                    r[f"{prefix}_mean"], r[f"{prefix}_std"], r[f"{prefix}_n"]
+                )
+        rows.append(out)
+    return pd.DataFrame(rows, dtype=str)
 
 
 def write_table(result: TableResult, out_dir: Path) -> list[Path]:

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.table import Table
 
-from mocobench import atomic
 from mocobench.bench.profile import ratios
+from mocobench.config.paper import load_paper_table
 from mocobench.errors import UsageError
-from mocobench.tables.paper import load_paper_table
+from mocobench.runtime import atomic
 
 GIB = 2**30
 DAGGER = "†"
@@ -196,3 +197,24 @@ def write_table3(table: Table3, out_dir: Path) -> list[Path]:
     csv_path = atomic.write_text(out_dir / f"{table.stem}.csv", frame.to_csv(index=False))
     md_path = atomic.write_text(out_dir / f"{table.stem}.md", markdown(table))
     return [csv_path, md_path]
+
+
+def rich_table(table: Table3) -> Table:
+    """The table for the terminal (the Markdown's cells); ratios and notes are printed by the caller."""
+    shown = display_frame(table)
+    view = Table(title=f"Table 3 on {table.record['device']['device']}")
+    for col in shown.columns:
+        view.add_column(col, justify="right")
+    for row in shown.itertuples(index=False):
+        view.add_row(*row)
+    return view
+
+
+def ratio_line(table: Table3) -> str:
+    """The ratios MoCo / end-to-end at batch 256 in one line, with the Markdown's cells."""
+    ra = table.frame.attrs["ratios"]
+    cells = [
+        f"| {name} | {_ratio(ra[f'paper_{name}'])} | {_ratio(ra[f'ours_{name}'])} |"
+        for name in ("memory", "time")
+    ]
+    return "MoCo / end-to-end at 256 (paper | ours): " + "; ".join(cells)

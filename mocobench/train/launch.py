@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mocobench.errors import UsageError
+from mocobench.results import layout
 
 LAUNCHERS = ("none", "local", "slurm")
 
@@ -106,3 +107,39 @@ def executor(
         raise UsageError("--partition is a SLURM option; drop it with --launcher local")
     ex.update_parameters(**params)
     return ex
+
+
+def submit(
+    config: dict[str, Any],
+    run_dir: Path,
+    data: Path | None,
+    seed: int,
+    resume: bool,
+    device: str,
+    pipeline: dict[str, Any],
+    launcher: str,
+    nodes: int,
+    gpus_per_node: int,
+    tasks_per_node: int | None,
+    partition: str | None,
+    timeout_min: int,
+    log: Any = print,
+) -> dict[str, Any] | None:
+    """`pretrain --launcher local|slurm`: submit the run as a job; `local` waits and returns its summary.
+
+    The run folder is checked here, before submission, so a bad `--out` / `--resume` fails in the shell
+    rather than in a job log. One task per GPU (or `tasks_per_node` processes) on each of `nodes`.
+    """
+    from mocobench.train.pretrain import check_run_dir
+
+    check_run_dir(run_dir, {**config, "seed": seed}, resume)
+    tasks = tasks_per_node or max(gpus_per_node, 1)
+    logs = Path(run_dir) / layout.SUBMITIT
+    ex = executor(launcher, logs, nodes, gpus_per_node, tasks, partition, timeout_min, config["recipe"])
+    job = ex.submit(
+        PretrainJob(config, str(run_dir), str(data) if data else None, seed, resume, device, pipeline)
+    )
+    log(f"submitted job {job.job_id} ({launcher}, {nodes} x {tasks} tasks); logs in {logs}")
+    if launcher == "slurm":
+        return None
+    return job.results()[0]  # local: wait, as a foreground run would

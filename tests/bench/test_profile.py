@@ -100,7 +100,7 @@ def test_profile_cli_end_to_end_on_cpu(tmp_path) -> None:
     record = json.loads((tmp_path / "runs/profile/table3.json").read_text())
     assert record["memory_kind"] == "peak RSS (CPU process)"
     assert [(r["mechanism"], r["global_batch"]) for r in record["rows"]] == [
-        (m, b) for m, _, b in prof.CONFIGS
+        (m, b) for m, _, b in prof.table3_configs()
     ]
     for row in record["rows"]:
         assert row["seconds_per_iteration"] > 0 and row["peak_bytes"] > 0

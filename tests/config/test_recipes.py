@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mocobench.config.fields import ROW_KNOBS
-from mocobench.config.recipes import all_recipes, parse_overrides, recipes_dir, resolve
+from mocobench.config.files import recipes_dir
+from mocobench.config.recipes import all_recipes, parse_overrides, resolve
 from mocobench.errors import UsageError
 
 NAMES = [

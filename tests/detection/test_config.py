@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mocobench.detection.config import SCALED, build_cfg, paper_cfg, paper_values, scaled_protocol
+from mocobench.config.detection import SCALED, paper_values, scaled_protocol
+from mocobench.detection.config import build_cfg, paper_cfg
 from mocobench.errors import UsageError
 
 
@@ -92,7 +93,7 @@ def test_batch_must_split_over_processes(tmp_path: Path):
 
 
 def test_unknown_detection_rule_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from mocobench.config.recipes import recipes_dir
+    from mocobench.config.files import recipes_dir
 
     folder = tmp_path / "recipes"
     folder.mkdir()

@@ -10,7 +10,7 @@ import torchvision
 
 from mocobench.models.encoders import encoder_builder
 from mocobench.models.moco import MoCo
-from mocobench.train import checkpoint
+from mocobench.runtime import checkpoint
 
 
 def moco_model(mlp: bool = True) -> MoCo:

@@ -15,7 +15,7 @@ from mocobench.config.linear import resolve_linear
 from mocobench.errors import UsageError
 from mocobench.evaluate import linear
 from mocobench.evaluate.pretrained import load_pretrained
-from mocobench.train.schedule import learning_rate
+from mocobench.runtime.schedule import learning_rate
 
 
 def test_protocol_is_the_papers_and_scales_like_pretraining():

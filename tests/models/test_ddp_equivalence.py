@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from mocobench.models.end_to_end import EndToEnd, GlobalBatchNorm, sync_batchnorm
+from mocobench.models.batchnorm import GlobalBatchNorm, split_bn, sync_batchnorm
+from mocobench.models.end_to_end import EndToEnd
 from mocobench.models.moco import MoCo
-from mocobench.models.split_batchnorm import split_bn
-from mocobench.train.distributed import (
+from mocobench.runtime.distributed import (
     all_reduce_mean,
     barrier,
     broadcast_object,

@@ -9,14 +9,13 @@ import pandas as pd
 import pytest
 from table_stores import CPU, GPU, make, mixed_runs, result, run
 
+from mocobench.config.recipes import recipes_for_table
 from mocobench.errors import UsageError
-from mocobench.tables.assemble import (
-    VOC_NOT_YET,
-    build_table,
-    display_frame,
-    format_figure,
-    recipes_for_table,
-)
+from mocobench.results.store import collect
+from mocobench.tables.assemble import build_table
+from mocobench.tables.format import format_figure
+from mocobench.tables.notes import VOC_NOT_YET
+from mocobench.tables.render import display_frame
 
 T1_COLUMNS = [
     "row", "recipe", "mlp", "aug_plus", "cos", "epochs", "paper_top1", "top1_mean", "top1_std", "top1_n",
@@ -240,18 +239,20 @@ def test_usage_errors(empty_store, n, scale, match):
         build_table(n, empty_store, scale)
 
 
-def test_random_init_detection_is_noted_as_the_floor(empty_store, tmp_path):
+def test_random_init_detection_is_noted_as_the_floor(tmp_path):
     folder = tmp_path / "mini" / "random-init" / "resnet18"
     folder.mkdir(parents=True)
     result = {"scale": "mini", "n": 1, "arch": "resnet18", "AP": 1.0, "AP50": 3.31, "AP75": 0.5}
-    (folder / "voc.json").write_text(json.dumps({**result, "AP_std": 0, "AP50_std": 0, "AP75_std": 0}))
-    notes = build_table(1, empty_store, "mini", runs_dir=str(tmp_path)).notes
+    trial = {"trial": 0, "seed": 0, "AP": 1.0, "AP50": 3.31, "AP75": 0.5}
+    (folder / "voc.json").write_text(
+        json.dumps({**result, "AP_std": 0, "AP50_std": 0, "AP75_std": 0, "trials": [trial]})
+    )
+    store = collect(tmp_path)  # the random-init result is in the store, as any voc.json is
+    notes = build_table(1, store, "mini", runs_dir=str(tmp_path)).notes
     floor = [n for n in notes if n.startswith("Reference, not a paper row")]
     assert len(floor) == 1 and "ResNet-18" in floor[0] and "AP50 3.3" in floor[0]
-    assert not build_table(1, empty_store, "smoke", runs_dir=str(tmp_path)).notes[0].startswith("Reference")
-    assert not [
-        n for n in build_table(2, empty_store, "mini", runs_dir=str(tmp_path)).notes if "Reference" in n
-    ]
+    assert not build_table(1, store, "smoke", runs_dir=str(tmp_path)).notes[0].startswith("Reference")
+    assert not [n for n in build_table(2, store, "mini", runs_dir=str(tmp_path)).notes if "Reference" in n]
 
 
 def test_once_some_row_has_voc_the_rows_without_say_how_to_fill_them():

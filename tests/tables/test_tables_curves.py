@@ -7,7 +7,8 @@ import json
 import pytest
 
 from mocobench.errors import UsageError
-from mocobench.tables.curves import plot_run_curves, read_metrics
+from mocobench.results.layout import read_metrics
+from mocobench.tables.curves import plot_run_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,0 +1,138 @@
+"""The official per-image (PIL) pipelines, built from the `ViewSpec`s: MoCo v1, aug+, SimCLR, linear protocol.
+
+`view_transform` turns a spec into the torchvision `Compose` the official code writes by hand
+(`main_moco.py`, `moco/loader.py`): RandomResizedCrop, the colour ops in the spec's order (an op with p < 1
+wrapped in RandomApply, grayscale as RandomGrayscale), the flip where the official code has it
+(`ViewSpec.flip_last`), ToTensor, Normalize. Every random draw uses torch's generator, so one
+`torch.manual_seed` (and the DataLoader's per-worker seeding) makes a run reproducible.
+
+`blur_sigma` is in pixels of the image being augmented: the paper's [0.1, 2.0] is for 224-px crops, and
+the caller scales it for smaller images (`spec.blur_sigma_px`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from PIL import Image, ImageFilter
+from torchvision import transforms as T
+
+from mocobench.augment.spec import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Blur,
+    Grayscale,
+    Jitter,
+    Solarize,
+    ViewSpec,
+    view_spec,
+)
+
+NORMALIZE = T.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+class GaussianBlur:
+    """PIL Gaussian blur with sigma drawn uniformly from `sigma` per call, as the official MoCo loader.
+
+    PIL's `radius` is the Gaussian's standard deviation, so it takes sigma directly.
+    """
+
+    def __init__(self, sigma: Sequence[float] = (0.1, 2.0)) -> None:
+        lo, hi = float(sigma[0]), float(sigma[1])
+        if not 0 <= lo <= hi:
+            raise ValueError(f"blur sigma range must satisfy 0 <= lo <= hi, got {tuple(sigma)}")
+        self.sigma = (lo, hi)
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        # torch's generator (not `random`) so torch.manual_seed covers the whole pipeline.
+        sigma = torch.empty(1).uniform_(self.sigma[0], self.sigma[1]).item()
+        return img.filter(ImageFilter.GaussianBlur(radius=sigma))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sigma={self.sigma})"
+
+
+class TwoCropsTransform:
+    """Two independent draws of `base` on one image: [query, key] (MoCo's positive pair)."""
+
+    def __init__(self, base: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.base = base
+
+    def __call__(self, img: Image.Image) -> list[torch.Tensor]:
+        return [self.base(img), self.base(img)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base!r})"
+
+
+def _colour_transform(op: Jitter | Grayscale | Blur | Solarize) -> Callable:
+    if isinstance(op, Grayscale):
+        return T.RandomGrayscale(p=op.p)
+    if isinstance(op, Jitter):
+        jitter = T.ColorJitter(op.brightness, op.contrast, op.saturation, op.hue)
+        return jitter if op.p == 1.0 else T.RandomApply([jitter], p=op.p)
+    if isinstance(op, Blur):
+        return T.RandomApply([GaussianBlur(op.sigma)], p=op.p)
+    if isinstance(op, Solarize):  # PIL solarises pixels >= a level: the level of the fraction, rounded up
+        return T.RandomSolarize(math.ceil(op.threshold * 255 - 1e-6), p=op.p)
+    raise TypeError(f"unknown colour op {op!r}")
+
+
+def view_transform(spec: ViewSpec) -> T.Compose:
+    """One view of `spec` as the official code composes it, on a PIL image, ending ImageNet-normalised."""
+    flip = T.RandomHorizontalFlip(p=spec.flip_p)
+    colour = [_colour_transform(op) for op in spec.colour]
+    ops: list[Callable] = [T.RandomResizedCrop(spec.image_size, scale=spec.crop_scale, ratio=spec.crop_ratio)]
+    ops += [*colour, flip] if spec.flip_last else [flip, *colour]
+    return T.Compose([*ops, T.ToTensor(), NORMALIZE])
+
+
+def moco_v1_transform(image_size: int) -> T.Compose:
+    """MoCo v1 augmentation (PAPER.md; official `main_moco.py` without --aug-plus), same order."""
+    return view_transform(view_spec("moco_v1", image_size))
+
+
+def aug_plus_transform(image_size: int, blur_sigma: Sequence[float] = (0.1, 2.0)) -> T.Compose:
+    """MoCo v2 "aug+" (PAPER.md; official --aug-plus): weaker hue, jitter applied with p 0.8, plus blur."""
+    return view_transform(view_spec("aug_plus", image_size, blur_sigma))
+
+
+def simclr_transform(image_size: int, blur_sigma: Sequence[float] = (0.1, 2.0)) -> T.Compose:
+    """SimCLR's ImageNet augmentation (SimCLR appendix A, colour strength s = 1; PAPER.md Table 2 note).
+
+    Wider crop scale (0.08-1) and stronger colour distortion (0.8, 0.8, 0.8, 0.2) than MoCo's aug+.
+    """
+    return view_transform(view_spec("simclr", image_size, blur_sigma))
+
+
+def pretrain_transform(
+    kind: str, image_size: int, blur_sigma: Sequence[float] = (0.1, 2.0)
+) -> TwoCropsTransform:
+    """Two-view pre-training transform by name: "moco_v1", "aug_plus" or "simclr"."""
+    return TwoCropsTransform(view_transform(view_spec(kind, image_size, blur_sigma)))
+
+
+def supervised_train_transform(image_size: int) -> T.Compose:
+    """Standard ImageNet training recipe, also the linear protocol's train set (PAPER.md: crop + flip)."""
+    return T.Compose(
+        [
+            T.RandomResizedCrop(image_size),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            NORMALIZE,
+        ]
+    )
+
+
+def eval_transform(image_size: int) -> T.Compose:
+    """Validation: short side to size * 256/224, centre crop (PAPER.md: Resize(256) + CenterCrop(224))."""
+    return T.Compose(
+        [
+            T.Resize(round(image_size * 256 / 224)),
+            T.CenterCrop(image_size),
+            T.ToTensor(),
+            NORMALIZE,
+        ]
+    )

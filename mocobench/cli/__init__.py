@@ -1,0 +1,45 @@
+"""The `mocobench` command line (Typer): one module per stage, each parsing options and calling the library.
+
+recipes.py   recipes, recipes show          data.py      data synth|to-ffcv|path
+pretrain.py  pretrain                       evaluate.py  linear, detect-voc, voc-eval, export
+tables.py    table, reproduce table         bench.py     bench loader|step, profile
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mocobench.cli import bench, data, evaluate, pretrain, recipes, tables
+from mocobench.cli.common import err
+from mocobench.errors import UsageError
+
+app = typer.Typer(
+    help="Reproduce the MoCo v2 paper's tables end to end.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(recipes.recipes_app, name="recipes")
+app.command()(pretrain.pretrain)
+app.command()(evaluate.linear)
+app.command("detect-voc")(evaluate.detect_voc)
+app.command("voc-eval")(evaluate.voc_eval)
+app.command()(tables.table)
+app.command()(bench.profile)
+app.add_typer(data.data_app, name="data")
+app.add_typer(tables.reproduce_app, name="reproduce")
+app.add_typer(evaluate.export_app, name="export")
+app.add_typer(bench.bench_app, name="bench")
+
+
+def main() -> None:
+    try:
+        app()
+    except UsageError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted; run the same command again to continue (pretrain: add --resume)")
+        sys.exit(130)

@@ -1,0 +1,71 @@
+"""What every command shares: the two consoles and the option types (one help text per option)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+
+def say(message: str) -> None:
+    """Progress messages of a library call, dimmed on stderr."""
+    err.print(f"[dim]{message}[/]")
+
+
+ScaleOpt = Annotated[
+    str, typer.Option("--scale", help="paper | mini | smoke: how much compute (never the row's knob)")
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a setting: --set key=value (repeatable)")
+]
+RunsOpt = Annotated[
+    Path | None,
+    typer.Option("--runs", help="Runs folder (the result store); default $MOCOBENCH_RUNS or ./runs"),
+]
+TablesOpt = Annotated[Path, typer.Option("--out", help="Folder for table<N>[_<scale>].csv/.md/.png")]
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile", help="Table 3: the `mocobench profile` record; default <runs>/profile/table3.json"
+    ),
+]
+# Options shared by the evaluations (linear, detect-voc).
+EvalScaleOpt = Annotated[
+    str | None, typer.Option("--scale", help="paper | mini | smoke; default: the run's scale")
+]
+TrialSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda")]
+# The input pipeline and the step's fast paths (pretrain, bench step).
+LoaderOpt = Annotated[
+    str,
+    typer.Option(
+        "--loader",
+        help="auto (ffcv if installed, else torch) | ffcv | torch (decode once, crop twice) | pil (official)",
+    ),
+]
+AugmentOnOpt = Annotated[
+    str,
+    typer.Option(
+        "--augment-on", help="Colour augmentation: auto (device on GPU, loader on CPU) | device | loader"
+    ),
+]
+StepOptionsOpt = Annotated[
+    str,
+    typer.Option(
+        "--step-options",
+        help="auto (GPU: channels_last,bf16,fused,compile; CPU: fp32) | fp32 | a comma list | auto,-compile",
+    ),
+]
+BetonOpt = Annotated[
+    Path | None,
+    typer.Option("--beton", help="ffcv: the training .beton; default: written once into the cache"),
+]
+DataOpt = Annotated[
+    Path | None, typer.Option("--data", help="ImageNet-layout folder; default: the embedded dataset")
+]

@@ -1,0 +1,129 @@
+"""`mocobench linear`, `detect-voc`, `voc-eval` and `export`: scoring a pre-trained backbone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mocobench.cli.common import DeviceOpt, EvalScaleOpt, TrialSeedOpt, out
+
+export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
+
+
+def linear(
+    pretrained: Annotated[
+        Path,
+        typer.Option(
+            "--pretrained", help="Finished run folder, or a checkpoint (ours, official MoCo, state_dict)"
+        ),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="ImageNet-layout folder; default: the run's data, else the embedded set"),
+    ] = None,
+    scale: EvalScaleOpt = None,
+    seed: TrialSeedOpt = 0,
+    trials: Annotated[int, typer.Option("--trials", help="Independent linear trials (mean +- std)")] = 1,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for linear.json; default: the run folder"),
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Loader processes")] = None,
+    device: DeviceOpt = "auto",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a linear.json of another protocol")
+    ] = False,
+) -> None:
+    """Linear classification on frozen features (the paper's protocol), written to linear.json."""
+    from mocobench.evaluate.linear import evaluate_pretrained
+
+    result, path = evaluate_pretrained(
+        pretrained, scale, data, seed, trials, out_dir, device, overwrite, workers
+    )
+    std = f" +- {result['top1_std']:.2f}" if result["n"] > 1 else ""
+    out.print(
+        f"[bold green]linear[/] ({result['scale']}, n={result['n']}): top-1 {result['top1']:.2f}%{std}  "
+        f"top-5 {result['top5']:.2f}%  -> {path}"
+    )
+
+
+def detect_voc(
+    pretrained: Annotated[
+        str,
+        typer.Option(
+            "--pretrained",
+            help="Finished run folder, a checkpoint (ours, official MoCo, state_dict), or 'random'",
+        ),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="VOCdevkit folder (VOC2007 + VOC2012); default: the embedded VOC set"),
+    ] = None,
+    scale: EvalScaleOpt = None,
+    seed: TrialSeedOpt = 0,
+    trials: Annotated[int, typer.Option("--trials", help="Fine-tuning trials (the paper: 5)")] = 1,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for voc.json; default: the run folder")
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="Backbone for --pretrained random; default: the scale's")
+    ] = None,
+    device: DeviceOpt = "auto",
+    keep_weights: Annotated[
+        bool, typer.Option("--keep-weights", help="Keep each trial's model_final.pth (large)")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a voc.json of another protocol or init")
+    ] = False,
+) -> None:
+    """Fine-tune Faster R-CNN R50-C4 on VOC 07+12 through Detectron2 and score VOC07 test (voc.json)."""
+    from mocobench.detection.finetune import detect_voc as run
+
+    result, path = run(pretrained, data, scale, seed, trials, out_dir, device, overwrite, keep_weights, arch)
+    if not result:  # not the main process of a torchrun job
+        return
+    figures = "  ".join(
+        f"{m} {result[m]:.1f}" + (f" +- {result[m + '_std']:.1f}" if result["n"] > 1 else "")
+        for m in ("AP50", "AP", "AP75")
+    )
+    out.print(f"[bold green]VOC[/] ({result['scale']}, n={result['n']}): {figures}  -> {path}")
+
+
+def voc_eval(
+    data: Annotated[Path, typer.Option("--data", help="VOC2007 folder or the VOCdevkit holding it")],
+    detections: Annotated[
+        Path, typer.Option("--detections", help="Folder of <class>.txt: image_id score x1 y1 x2 y2")
+    ],
+    split: Annotated[
+        str, typer.Option("--split", help="Image set: ImageSets/Main/<split>.txt, or a path to a .txt")
+    ] = "test",
+    year: Annotated[
+        int, typer.Option("--year", help="2007: 11-point AP, as the paper; 2012: all points")
+    ] = 2007,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: AP, AP50, AP75, per_class")] = False,
+) -> None:
+    """Score devkit-format detections with Detectron2's VOC metric (AP, AP50, AP75, per-class AP50)."""
+    from mocobench.detection.voc_eval import evaluate_folder, format_report
+
+    result = evaluate_folder(data, split, year, detections)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        out.print(format_report(result))
+
+
+@export_app.command("detectron2")
+def export_detectron2(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, ResNet)")
+    ],
+    out_file: Annotated[Path, typer.Argument(help="Output .pkl for Detectron2's MODEL.WEIGHTS")],
+) -> None:
+    """Convert a backbone to Detectron2's ResNet naming (as the official MoCo converter)."""
+    from mocobench.detection.export import export_detectron2 as run_export
+
+    path, count = run_export(checkpoint, out_file)
+    out.print(f"wrote {path} ({count} tensors, Detectron2 ResNet naming, matching_heuristics)")

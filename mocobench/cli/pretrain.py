@@ -1,0 +1,83 @@
+"""`mocobench pretrain`: one paper row in this process, under torchrun, or as a submitit job."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mocobench.cli.common import (
+    AugmentOnOpt,
+    BetonOpt,
+    DataOpt,
+    DeviceOpt,
+    LoaderOpt,
+    ScaleOpt,
+    SetOpt,
+    StepOptionsOpt,
+    out,
+)
+
+
+def pretrain(
+    recipe: Annotated[str, typer.Option("--recipe", help="Recipe name (mocobench recipes lists them)")],
+    scale: ScaleOpt = "paper",
+    data: DataOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder; default runs/<scale>/<recipe>/seed<N>")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the initialisation, data order and augmentation")
+    ] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in the folder from its last checkpoint")
+    ] = False,
+    set_: SetOpt = None,
+    device: DeviceOpt = "auto",
+    launcher: Annotated[
+        str, typer.Option("--launcher", help="none (this process / torchrun) | local | slurm (submitit)")
+    ] = "none",
+    nodes: Annotated[int, typer.Option("--nodes", help="slurm: nodes")] = 1,
+    gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", help="local/slurm: GPUs per node")] = 0,
+    tasks_per_node: Annotated[
+        int | None,
+        typer.Option("--tasks-per-node", help="local/slurm: processes per node; default one per GPU, else 1"),
+    ] = None,
+    partition: Annotated[str | None, typer.Option("--partition", help="slurm: partition")] = None,
+    timeout_min: Annotated[int, typer.Option("--timeout-min", help="local/slurm: job time limit")] = 4320,
+    loader: LoaderOpt = "auto",
+    augment_on: AugmentOnOpt = "auto",
+    step_options: StepOptionsOpt = "auto",
+    beton: BetonOpt = None,
+) -> None:
+    """Pre-train one paper row (MoCo, end-to-end or supervised): one process, torchrun, or submitit."""
+    from mocobench.config.recipes import resolve
+    from mocobench.results import layout
+    from mocobench.tables.curves import plot_run_curves
+    from mocobench.train.pretrain import pretrain as run_pretrain
+
+    config = resolve(recipe, scale, set_ or [])
+    run_dir = out_dir or layout.run_dir(scale, recipe, seed)
+    pipeline = {"loader": loader, "augment_on": augment_on, "step_options": step_options, "beton": beton}
+    if launcher != "none":
+        from mocobench.train.launch import submit
+
+        summary = submit(
+            config, run_dir, data, seed, resume, device, pipeline, launcher, nodes, gpus_per_node,
+            tasks_per_node, partition, timeout_min, log=out.print,
+        )  # fmt: skip
+        if summary is None:  # slurm: submitted, not waited for
+            return
+    else:
+        summary = run_pretrain(
+            config, run_dir, data=data, seed=seed, resume=resume, device=device, **pipeline
+        )
+    if int(os.environ.get("RANK", "0")) == 0:
+        plot_run_curves(run_dir)
+        knn, init = summary["knn_top1"], summary["knn_top1_init"]
+        line = (
+            f"kNN top-1 {knn:.1f}% (random init {init:.1f}%)" if knn is not None and init is not None else ""
+        )
+        out.print(f"[bold green]done[/]: {recipe} ({scale}, seed {seed}) -> {run_dir}  {line}")

@@ -1,0 +1,55 @@
+"""`mocobench recipes` and `recipes show`: the paper rows and their resolved settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mocobench.cli.common import ScaleOpt, SetOpt, out
+
+recipes_app = typer.Typer(
+    help="List paper recipes, or show one resolved config.", invoke_without_command=True
+)
+
+
+@recipes_app.callback()
+def recipes_list(ctx: typer.Context) -> None:
+    """List every recipe: its paper table and row, and the knobs that define it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mocobench.config.recipes import listing
+
+    rows = listing()
+    table = Table(title="mocobench recipes (paper scale; --scale mini|smoke shrinks compute)")
+    for col in rows[0]:
+        table.add_column(col, no_wrap=col == "recipe")
+    for row in rows:
+        table.add_row(*row.values())
+    out.print(table)
+
+
+@recipes_app.command("show")
+def recipes_show(
+    name: Annotated[str, typer.Argument(help="Recipe name, e.g. mlp+aug+cos")],
+    scale: ScaleOpt = "paper",
+    set_: SetOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the resolved config as one JSON object")
+    ] = False,
+) -> None:
+    """Show the resolved config of one recipe at a scale, with overrides."""
+    from mocobench.config.recipes import resolve
+
+    config = resolve(name, scale, set_ or [])
+    if as_json:
+        print(json.dumps(config))
+        return
+    table = Table(title=f"{name} at scale {scale}")
+    table.add_column("setting")
+    table.add_column("value")
+    for key, value in config.items():
+        table.add_row(key, json.dumps(value))
+    out.print(table)

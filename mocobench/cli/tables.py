@@ -1,0 +1,103 @@
+"""`mocobench table` and `reproduce table`: the paper's tables from the runs, and every missing run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mocobench.cli.common import DataOpt, ProfileOpt, RunsOpt, ScaleOpt, TablesOpt, out
+
+reproduce_app = typer.Typer(
+    help="Run every missing step of a paper table (pre-train, linear), then write the table.",
+    no_args_is_help=True,
+)
+
+
+def show_table(number: int, scale: str, runs: Path, out_dir: Path) -> None:
+    """Write table `number` from the runs and print it with its notes."""
+    from mocobench.tables.publish import publish_table
+    from mocobench.tables.render import rich_table
+
+    result, paths = publish_table(number, scale, runs, out_dir)
+    out.print(rich_table(result))
+    for note in result.notes:
+        out.print(f"- {note}", highlight=False)
+    out.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def show_table3(profile: Path, out_dir: Path) -> None:
+    """Write Table 3 from a profile record and print it with its ratios and notes."""
+    from mocobench.tables.publish import publish_table3
+    from mocobench.tables.table3 import ratio_line, rich_table
+
+    table3, paths = publish_table3(profile, out_dir)
+    out.print(rich_table(table3))
+    out.print(ratio_line(table3), highlight=False)
+    for note in table3.notes:
+        out.print(f"- {note}", highlight=False)
+    out.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def table(
+    number: Annotated[
+        int, typer.Argument(help="Paper table: 1 (ablation), 2 (MoCo vs SimCLR), 3 (memory and time)")
+    ],
+    scale: ScaleOpt = "paper",
+    runs: RunsOpt = None,
+    out_dir: TablesOpt = Path("tables"),
+    profile_path: ProfileOpt = None,
+) -> None:
+    """Assemble a paper table from the runs (Table 3: from the profile), beside the paper's figures."""
+    from mocobench.results import layout
+
+    if number == 3:
+        show_table3(profile_path or layout.profile_record(runs), out_dir)
+        return
+    show_table(number, scale, layout.runs_root(runs), out_dir)
+
+
+@reproduce_app.command("table")
+def reproduce_table(
+    number: Annotated[int, typer.Argument(help="Paper table: 1 or 2")],
+    scale: ScaleOpt = "paper",
+    trials: Annotated[int, typer.Option("--trials", help="Pre-training seeds per row (0..N-1)")] = 1,
+    runs: RunsOpt = None,
+    data: DataOpt = None,
+    recipes: Annotated[
+        str | None, typer.Option("--recipes", help="Only these rows' recipes, comma-separated")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the steps and rough durations; run nothing")
+    ] = False,
+    voc_data: Annotated[
+        Path | None,
+        typer.Option("--voc-data", help="VOCdevkit for Table 1's VOC columns; default: the embedded VOC set"),
+    ] = None,
+    detection: Annotated[
+        bool, typer.Option("--detection/--no-detection", help="Table 1: also fine-tune on VOC per row")
+    ] = True,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    out_dir: TablesOpt = Path("tables"),
+) -> None:
+    """Pre-train and evaluate every row still missing (finished steps are skipped; rerun to resume)."""
+    from mocobench.reproduce import plan, plan_table, plan_total, run_plan
+    from mocobench.results import layout
+
+    root = layout.runs_root(runs)
+    only = [r.strip() for r in recipes.split(",") if r.strip()] if recipes else None
+    steps = plan(number, scale, trials, root, data, only, detection)
+    out.print(plan_table(steps, number, scale))
+    out.print(plan_total(steps))
+    if dry_run:
+        return
+    run_plan(
+        steps,
+        scale,
+        data,
+        device,
+        on_step=lambda s: out.print(f"[bold]{s.kind}[/] {s.recipe} seed {s.seed}"),
+        voc_data=voc_data,
+    )
+    show_table(number, scale, root, out_dir)

@@ -1,0 +1,49 @@
+"""The contrastive losses as pure functions: InfoNCE with MoCo's queue, SimCLR's NT-Xent, the cross-entropy.
+
+Both contrastive losses are a cross-entropy over logits whose label is the positive's column, so each
+mechanism's model returns `(logits, labels)` from these functions (the official MoCo builder's interface)
+and the training step applies `cross_entropy` (train/step.py).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def infonce_logits(
+    q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, T: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MoCo's InfoNCE logits (MoCo paper eq. 1): [q.k+, q.queue] / T, the positive key at index 0.
+
+    `q`, `k` (N, d) are L2-normalised queries and their keys, `queue` (d, K) the negative keys. Returns
+    logits (N, 1 + K) and labels (N,) of zeros.
+    """
+    l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
+    l_neg = torch.einsum("nc,ck->nk", q, queue)
+    logits = torch.cat([l_pos, l_neg], dim=1) / T
+    labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    return logits, labels
+
+
+def nt_xent_logits(z: torch.Tensor, rows: torch.Tensor, T: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """NT-Xent logits of the anchors `rows` against every other embedding of the global batch.
+
+    `z` (2N, d) holds L2-normalised embeddings with view 1 of sample i at row i and view 2 at row N + i.
+    Each anchor gets 2N - 1 logits: itself is left out, leaving its positive (the other view of the same
+    sample) and 2N - 2 negatives (SimCLR, eq. 1); the label is the positive's column.
+    """
+    n2 = z.shape[0]
+    sim = z[rows] @ z.T
+    not_self = torch.ones_like(sim, dtype=torch.bool)
+    not_self[torch.arange(rows.shape[0], device=z.device), rows] = False
+    logits = sim[not_self].view(rows.shape[0], n2 - 1) / T
+    pos = (rows + n2 // 2) % n2
+    # Removing the self column shifts the columns after it one to the left.
+    labels = pos - (pos > rows).long()
+    return logits, labels
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy, computed in fp32 whatever the autocast (MoCo's, SimCLR's and supervised loss)."""
+    return F.cross_entropy(logits.float(), labels)

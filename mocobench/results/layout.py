@@ -1,0 +1,88 @@
+"""Where runs and their results live: the one run layout, used by every command that writes or finds one.
+
+    $MOCOBENCH_RUNS (default ./runs)/
+      <scale>/<recipe>/seed<N>/       a pre-training run: config.json, env.json, metrics.jsonl, checkpoints
+                                      (checkpoint_last.pth.tar, runtime/checkpoint.py), summary.json once
+                                      finished, curves.png; its evaluations beside them: linear.json, voc.json
+                                      (+ detection/), submitit/ (job logs of --launcher)
+      <scale>/external/<file stem>/   evaluations of a checkpoint that is not a run (an official release, ...)
+      <scale>/random-init/<arch>/     detection from a randomly initialised backbone (Table 1's floor)
+      profile/table3.json             the `mocobench profile` record Table 3 is rendered from
+
+The result store (`store.py`) finds folders by their content, not by these names, so runs written
+anywhere with `--out` count the same; the names here are where commands put things by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mocobench.errors import UsageError
+
+RUNS_ENV = "MOCOBENCH_RUNS"
+DEFAULT_RUNS = "runs"
+CONFIG = "config.json"
+ENV = "env.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CURVES = "curves.png"
+LINEAR = "linear.json"
+VOC = "voc.json"
+SUBMITIT = "submitit"  # a submitted run's job logs
+EXTERNAL = "external"
+RANDOM_INIT = "random-init"
+
+
+def runs_root(runs: Path | None = None) -> Path:
+    """`runs` if given, else `$MOCOBENCH_RUNS`, else ./runs."""
+    return Path(runs) if runs is not None else Path(os.environ.get(RUNS_ENV, DEFAULT_RUNS))
+
+
+def run_dir(scale: str, recipe: str, seed: int, runs: Path | None = None) -> Path:
+    """The default folder of a pre-training run."""
+    return runs_root(runs) / scale / recipe / f"seed{seed}"
+
+
+def external_dir(scale: str, checkpoint: Path, runs: Path | None = None) -> Path:
+    """The results folder of a checkpoint file that is not a run (named by the file, less its extensions)."""
+    return runs_root(runs) / scale / EXTERNAL / Path(checkpoint).name.split(".")[0]
+
+
+def random_init_dir(scale: str, arch: str, runs: Path | None = None) -> Path:
+    """The results folder of detection from a randomly initialised `arch`."""
+    return runs_root(runs) / scale / RANDOM_INIT / arch
+
+
+def random_init_arch(folder: Path, scale: str, runs: Path | None = None) -> str | None:
+    """The arch of `folder` if it is a random-init results folder of `scale` under `runs`, else None."""
+    folder = Path(folder)
+    return folder.name if folder.parent == runs_root(runs) / scale / RANDOM_INIT else None
+
+
+def profile_record(runs: Path | None = None) -> Path:
+    return runs_root(runs) / "profile" / "table3.json"
+
+
+def read_metrics(path: Path, skip_bad: bool = False) -> list[dict[str, Any]]:
+    """The records of a `metrics.jsonl` (one JSON object a line, appended after each epoch).
+
+    A torn last line (a run being written) is skipped. Any other line that is not JSON is a UsageError
+    naming it, unless `skip_bad` (the result store, which skips what it cannot read rather than stop).
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    records = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if skip_bad or i == len(lines):
+                continue
+            raise UsageError(f"{path}: line {i} is not JSON ({e.msg}); fix or remove that line") from e
+        if isinstance(record, dict):
+            records.append(record)
+    return records

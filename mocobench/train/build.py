@@ -1,0 +1,82 @@
+"""The recipe's model, optimizer and loader spec from the resolved config.
+
+The one place where config keys meet the constructors of the layers below, which take typed values: the
+model of each mechanism (MoCo's builder arguments, as the official `main_moco.py` passes them), SGD or
+LARS, and the `PairSpec` of the two-view loader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from mocobench.errors import UsageError
+from mocobench.models.batchnorm import sync_batchnorm
+from mocobench.models.encoders import encoder_builder
+from mocobench.models.end_to_end import EndToEnd
+from mocobench.models.moco import MoCo
+from mocobench.pipeline.pairs import PairSpec
+from mocobench.runtime.step_options import StepOptions
+from mocobench.train.lars import LARS, lars_param_groups
+
+
+def build_model(config: dict[str, Any], num_classes: int, world_size: int) -> nn.Module:
+    """The network of `config["mechanism"]`, for one of `world_size` processes."""
+    mechanism = config["mechanism"]
+    if mechanism == "supervised":
+        return encoder_builder(config["arch"], 1)(num_classes=num_classes)
+    if mechanism == "end-to-end":
+        # One encoder sees both views: BN is global (SimCLR) or per process, never split (positives would
+        # share BN groups in a pattern no multi-GPU run has).
+        model = EndToEnd(
+            encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"]
+        )
+        return sync_batchnorm(model) if config["sync_bn"] else model
+    if config["bn_splits"] % world_size:
+        raise UsageError(
+            f"bn_splits {config['bn_splits']} is not divisible by the {world_size} processes; "
+            f"use --set bn_splits={world_size} or a multiple"
+        )
+    builder = encoder_builder(config["arch"], config["bn_splits"] // world_size)
+    model = MoCo(
+        builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"]
+    )
+    try:
+        model.check_batch_size(config["batch_size"])
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    return model
+
+
+def sgd(
+    params: Any, lr: float, momentum: float, weight_decay: float, options: StepOptions
+) -> torch.optim.SGD:
+    """The paper's SGD; `fused` selects PyTorch's single-kernel implementation (same update)."""
+    return torch.optim.SGD(
+        params, lr, momentum=momentum, weight_decay=weight_decay, fused=True if options.fused else None
+    )
+
+
+def build_optimizer(
+    config: dict[str, Any], model: nn.Module, options: StepOptions | None = None
+) -> torch.optim.Optimizer:
+    """SGD (MoCo, supervised) or LARS (SimCLR) over the trainable parameters."""
+    if config["optimizer"] == "lars":
+        return LARS(
+            lars_param_groups(model, config["weight_decay"]),
+            lr=config["lr"],
+            momentum=config["momentum"],
+            weight_decay=config["weight_decay"],
+        )
+    params = [p for p in model.parameters() if p.requires_grad]
+    return sgd(params, config["lr"], config["momentum"], config["weight_decay"], options or StepOptions())
+
+
+def pair_spec(config: dict[str, Any]) -> PairSpec:
+    """What the two-view loader needs of `config`."""
+    lo, hi = config["blur_sigma"]
+    return PairSpec(
+        config["augmentation"], config["image_size"], (lo, hi), config["batch_size"], config["workers"]
+    )

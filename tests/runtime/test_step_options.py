@@ -1,0 +1,64 @@
+"""Step options: parsing, what each switch does to the model/optimizer, and the loss against fp32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mocobench.bench.step import build_model_and_optimizer, loss_check, measure, synthetic_pairs
+from mocobench.config.recipes import resolve
+from mocobench.errors import UsageError
+from mocobench.runtime.step_options import StepOptions
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+def test_defaults_are_on_for_gpu_and_off_for_cpu() -> None:
+    assert StepOptions.defaults(CUDA) == StepOptions(True, True, True, True)
+    assert StepOptions.defaults(CPU) == StepOptions()
+    assert StepOptions.parse(None, CUDA) == StepOptions.parse("auto", CUDA) == StepOptions.defaults(CUDA)
+    assert StepOptions.parse("fp32", CUDA) == StepOptions()
+
+
+def test_parse_lists_and_removals() -> None:
+    assert StepOptions.parse("bf16,channels_last", CPU) == StepOptions(channels_last=True, bf16=True)
+    assert StepOptions.parse("auto,-compile", CUDA) == StepOptions(True, True, True, False)
+    assert StepOptions.parse("auto,bf16", CPU) == StepOptions(bf16=True)
+    assert StepOptions(bf16=True, fused=True).describe() == "bf16,fused"
+    assert StepOptions().describe() == "fp32"
+    with pytest.raises(UsageError, match="unknown step option 'fp16'"):
+        StepOptions.parse("fp16", CPU)
+
+
+def tiny_config(**over: object) -> dict:
+    config = resolve("mlp+aug+cos", "smoke", ["image_size=16", "moco_k=64", "batch_size=8", "bn_splits=2"])
+    return {**config, **over}
+
+
+def test_switches_reach_the_model_and_optimizer() -> None:
+    opts = StepOptions(channels_last=True, fused=True)
+    model, optimizer = build_model_and_optimizer(tiny_config(), CPU, opts)
+    conv = model.encoder_q.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert optimizer.defaults["fused"] is True
+    _, plain = build_model_and_optimizer(tiny_config(), CPU, StepOptions())
+    assert not plain.defaults["fused"]
+
+
+def test_bf16_loss_is_within_tolerance_of_fp32() -> None:
+    config = tiny_config()
+    check = loss_check(config, 8, CPU, StepOptions(bf16=True, channels_last=True))
+    assert 0 < check["rel_diff"] < check["rtol"]  # bf16 did run (the loss moved), within tolerance
+    assert check["loss_fp32"] > 0
+    same = loss_check(config, 8, CPU, StepOptions(channels_last=True))
+    assert same["rel_diff"] < 1e-4  # a memory format changes nothing but rounding order
+
+
+def test_measure_reports_throughput_memory_and_losses() -> None:
+    opts = StepOptions()
+    model, optimizer = build_model_and_optimizer(tiny_config(), CPU, opts)
+    fig = measure(model, optimizer, synthetic_pairs(8, 16, CPU, opts), 8, 2, 1, opts, CPU)
+    assert fig.pairs_per_s > 0 and fig.seconds_per_step > 0
+    assert fig.steps == 2 and fig.memory_kind == "peak RSS (CPU process)" and fig.peak_bytes > 2**20
+    with pytest.raises(UsageError):
+        measure(model, optimizer, synthetic_pairs(8, 16, CPU, opts), 8, 0, 1, opts, CPU)

@@ -1,0 +1,41 @@
+"""The losses: NT-Xent logits against SimCLR eq. (1) term by term, InfoNCE against MoCo eq. (1)."""
+
+import torch
+import torch.nn.functional as F
+from reference_losses import naive_nt_xent
+
+from mocobench.losses import infonce_logits, nt_xent_logits
+
+
+def test_nt_xent_logits_match_naive_loop():
+    torch.manual_seed(0)
+    z = F.normalize(torch.randn(10, 4), dim=1)
+    rows = torch.arange(10)
+    logits, labels = nt_xent_logits(z, rows, T=0.5)
+    assert logits.shape == (10, 9)  # 1 positive + 2N-2 = 8 negatives
+    for i in range(10):
+        others = [k for k in range(10) if k != i]
+        torch.testing.assert_close(logits[i], torch.stack([z[i] @ z[k] for k in others]) / 0.5)
+        assert others[labels[i]] == (i + 5) % 10
+    torch.testing.assert_close(F.cross_entropy(logits, labels), naive_nt_xent(z, 0.5))
+
+
+def test_nt_xent_logits_for_a_subset_of_rows_are_those_rows():
+    torch.manual_seed(0)
+    z = F.normalize(torch.randn(8, 4), dim=1)
+    full, full_labels = nt_xent_logits(z, torch.arange(8), T=0.1)
+    rows = torch.tensor([2, 3, 6, 7])  # rank 1 of 2 with N=4: views 1 and 2 of samples 2 and 3
+    part, part_labels = nt_xent_logits(z, rows, T=0.1)
+    torch.testing.assert_close(part, full[rows])
+    assert torch.equal(part_labels, full_labels[rows])
+
+
+def test_infonce_logits_are_mocos_eq1():
+    torch.manual_seed(0)
+    q, k = F.normalize(torch.randn(4, 6), dim=1), F.normalize(torch.randn(4, 6), dim=1)
+    queue = F.normalize(torch.randn(6, 5), dim=0)
+    logits, labels = infonce_logits(q, k, queue, T=0.2)
+    assert logits.shape == (4, 6) and labels.tolist() == [0, 0, 0, 0]  # the positive key first
+    for i in range(4):
+        torch.testing.assert_close(logits[i, 0], q[i] @ k[i] / 0.2)
+        torch.testing.assert_close(logits[i, 1:], q[i] @ queue / 0.2)
