@@ -65,7 +65,7 @@ def crop_resize_flip(img: np.ndarray, box: tuple[int, int, int, int], size: int,
     torch's uint8 antialiased bilinear resize is the filter of PIL's `resize(BILINEAR)` that torchvision
     applies to PIL images (a triangle widened by the shrink factor): mean |diff| ~0.01 level against PIL,
     and ~2x faster than PIL here. cv2.INTER_AREA (a box filter) is as slow and visibly sharper,
-    cv2.INTER_LINEAR aliases when shrinking (tests/data/test_two_view.py measures both).
+    cv2.INTER_LINEAR aliases when shrinking (tests/augment/test_geometry.py measures both).
     """
     planes = resize_planar(img, box, size)
     out = cv2.merge([planes[0], planes[1], planes[2]])  # 20x faster than numpy's transposing copy

@@ -13,7 +13,6 @@ from mocobench.augment.spec import KINDS
 from mocobench.errors import UsageError
 
 MECHANISMS = ("moco", "end-to-end", "supervised")
-AUGMENTATIONS = KINDS
 OPTIMIZERS = ("sgd", "lars")
 
 # key -> (type, default, help). Defaults are the official main_moco.py defaults (MoCo v1, PAPER.md).
@@ -31,7 +30,7 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
     "warmup_epochs": (float, 0.0, "linear warm-up (SimCLR only; MoCo has none)"),
     "lr_per_step": (bool, False, "update lr every step (SimCLR) instead of every epoch (MoCo)"),
     "mlp": (bool, False, "2-layer MLP projection head (MoCo v2)"),
-    "augmentation": (str, "moco_v1", "moco_v1 | aug_plus | simclr | supervised"),
+    "augmentation": (str, "moco_v1", " | ".join(KINDS)),
     "blur_sigma": (list, [0.1, 2.0], "Gaussian blur sigma range in pixels of a 224-px image"),
     "moco_dim": (int, 128, "feature dimension"),
     "moco_k": (int, 65536, "queue size (negative keys)"),

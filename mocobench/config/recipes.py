@@ -6,11 +6,12 @@ key=value`. The resolved config is a plain dict with the official MoCo flag name
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mocobench.config.fields import AUGMENTATIONS, FIELDS, MECHANISMS, OPTIMIZERS, check_keys, coerce, suggest
+from mocobench.augment.spec import KINDS
+from mocobench.config.fields import FIELDS, MECHANISMS, OPTIMIZERS, check_keys, coerce, suggest
 from mocobench.config.files import read_toml, recipes_dir
 from mocobench.config.paper import row_position
 from mocobench.config.scales import apply_scale
@@ -33,7 +34,6 @@ class Recipe:
     config: dict[str, Any]
     path: Path
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -94,7 +94,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 def validate(config: dict[str, Any]) -> None:
     checks = (
         ("mechanism", MECHANISMS),
-        ("augmentation", AUGMENTATIONS),
+        ("augmentation", KINDS),
         ("optimizer", OPTIMIZERS),
     )
     for key, allowed in checks:

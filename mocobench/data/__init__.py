@@ -1,0 +1,1 @@
+"""Datasets: ImageNet-layout folders, VOC devkits, image decoding, and the embedded generated sets."""

@@ -1,0 +1,1 @@
+"""The networks: MoCo (queue, momentum encoder, shuffle BN), end-to-end, encoders and BatchNorm variants."""

@@ -1,0 +1,1 @@
+"""Two-view loaders for pre-training (folder, FFCV), one epoch order, and the choice between them."""

@@ -1,0 +1,1 @@
+"""Helpers every layer may use: distributed, checkpoints, atomic writes, seeds, schedules, progress, env."""

@@ -1,1 +1,1 @@
-"""The paper's tables as data, and ours assembled from the result store beside them (CSV, Markdown, PNG)."""
+"""Tables 1-3 assembled from the result store beside the paper's figures (CSV, Markdown, PNG), and notes."""

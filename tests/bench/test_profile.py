@@ -119,3 +119,13 @@ def test_table3_cli_needs_a_profile(tmp_path, cli) -> None:
     assert not (tmp_path / "tables").exists()
     code, _, err = cli("profile", "--fit-batches", "8,x")
     assert code == 2 and "--fit-batches" in err
+
+
+def test_table3_configurations_come_from_the_paper_and_the_recipes():
+    # Each mechanism at each of Table 3's batches; MoCo at 4096 (not in the paper) with MoCo's recipe.
+    assert prof.table3_configs() == [
+        ("moco", "mlp+aug+cos", 256),
+        ("end-to-end", "end-to-end-b256", 256),
+        ("moco", "mlp+aug+cos", 4096),
+        ("end-to-end", "end-to-end-b4096", 4096),
+    ]

@@ -162,3 +162,14 @@ def test_paper_dir_falls_back_to_the_wheel_copy_then_fails(tmp_path, monkeypatch
         paper_dir()
     (tmp_path / "site" / "mocobench" / "_paper").mkdir(parents=True)
     assert paper_dir() == tmp_path / "site" / "mocobench" / "_paper"
+
+
+def test_row_notes_are_data_for_rows_of_the_paper():
+    from mocobench.config.paper import paper_row_notes, row_position
+
+    notes = paper_row_notes(1)
+    assert [row for row, _ in notes] == ["(a) T=0.07", "supervised"]
+    assert all(text.startswith(f"{row}: ") for row, text in notes)
+    assert {row for row, _ in notes} <= set(load_paper_table(1)["row"])
+    assert paper_row_notes(2) == []
+    assert row_position(1, "supervised") == 0 and row_position(1, "no such row") == len(load_paper_table(1))

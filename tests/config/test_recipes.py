@@ -149,3 +149,18 @@ def test_scale_file_may_not_set_a_knob(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("MOCOBENCH_RECIPES", str(folder))
     with pytest.raises(UsageError, match="changes a row's knob"):
         resolve("moco-v1", "mini")
+
+
+def test_recipes_are_listed_in_the_papers_row_order():
+    from mocobench.config.paper import load_paper_table
+    from mocobench.config.recipes import listing, recipes_for_table
+
+    names = [row["recipe"] for row in listing()]
+    assert sorted(names) == sorted(all_recipes())
+    for table in (1, 2):
+        by_row = recipes_for_table(table)
+        firsts = [r for r in load_paper_table(table)["row"] if r in by_row]
+        # Each table's own rows (those whose recipe lists this table first) appear in the CSV's order.
+        own = [by_row[r] for r in firsts if all_recipes()[by_row[r]].rows[0].table == table]
+        assert [n for n in names if n in own] == own
+    assert names[:2] == ["supervised", "moco-v1"]  # Table 1: the baselines, then (a)..(e)

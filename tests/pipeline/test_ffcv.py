@@ -20,7 +20,7 @@ from ffcv_reference import ColourAfterFFCV, TwiceDecodedFFCV
 from mocobench.augment.spec import Blur, Grayscale, Jitter, ViewSpec, view_spec
 from mocobench.data.folder import list_split
 from mocobench.errors import UsageError
-from mocobench.pipeline import ffcv_beton as ffcv_io
+from mocobench.pipeline import ffcv_beton
 from mocobench.pipeline.ffcv_beton import (
     beton_matches,
     default_beton,
@@ -96,14 +96,14 @@ def test_write_round_trip(beton: Path, samples: list[tuple[Path, int]]) -> None:
     assert meta is not None
     assert meta["count"] == N and meta["num_classes"] == 3 and meta["labels_present"] == 3
     assert meta["max_resolution"] == MAX_RES and meta["jpeg_quality"] == 90 and meta["write_mode"] == "smart"
-    assert meta["format_version"] == ffcv_io.FORMAT_VERSION and meta["bytes"] == beton.stat().st_size
+    assert meta["format_version"] == ffcv_beton.FORMAT_VERSION and meta["bytes"] == beton.stat().st_size
     assert meta["fingerprint"] == samples_fingerprint(samples)
     assert read_labels(beton).tolist() == [label for _, label in samples]
     for i, (path, _) in enumerate(samples):
         got, want = read_image(beton, i), stored_reference(path, MAX_RES)
         assert got.shape == want.shape and max(got.shape[:2]) <= MAX_RES
         diff = np.abs(got.astype(int) - want).mean()
-        if want.nbytes > ffcv_io.SMART_RAW_MAX_BYTES:
+        if want.nbytes > ffcv_beton.SMART_RAW_MAX_BYTES:
             assert 0 < diff < 3, (path, diff)  # JPEG at quality 90
         else:
             assert diff == 0, path  # small images are stored raw
@@ -169,9 +169,9 @@ def test_missing_ffcv_and_missing_beton_are_usage_errors(
 ) -> None:
     with pytest.raises(UsageError, match="write it first"):
         TwoViewFFCV(tmp_path / "nope.beton", view_spec("aug_plus", S), 4)
-    monkeypatch.setattr(ffcv_io, "_ffcv_import_error", lambda: "ImportError: no module named ffcv")
+    monkeypatch.setattr(ffcv_beton, "_ffcv_import_error", lambda: "ImportError: no module named ffcv")
     with pytest.raises(UsageError) as e:
-        ffcv_io.require_ffcv()
+        ffcv_beton.require_ffcv()
     assert "pip install 'mocobench[ffcv]'" in str(e.value) and "\n" not in str(e.value)
 
 
