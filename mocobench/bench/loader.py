@@ -19,7 +19,7 @@ from rich.table import Table
 from mocobench.data.folder import list_split
 from mocobench.errors import UsageError
 from mocobench.pipeline.ffcv_beton import ffcv_available
-from mocobench.pipeline.pairs import LOADERS, PairLoader, PairSpec, build_pair_loader
+from mocobench.pipeline.loaders import LOADERS, TwoViewLoader, TwoViewSpec, build_two_view_loader
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import device_name
 from mocobench.runtime.step_options import StepOptions
@@ -37,7 +37,7 @@ def parse_loaders(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def time_pairs(loader: PairLoader, batches: int, warmup: int, device: torch.device) -> dict[str, float]:
+def time_pairs(loader: TwoViewLoader, batches: int, warmup: int, device: torch.device) -> dict[str, float]:
     """Pairs/s over `batches` batches after `warmup` (worker start-up, FFCV compilation) untimed ones."""
     pairs = loader.pairs_forever()
     for _ in range(warmup):
@@ -73,7 +73,7 @@ def bench_loader(
         raise UsageError(
             f"{root}/train has {len(samples)} images, fewer than one batch of {batch}; lower --batch"
         )
-    spec = PairSpec(augmentation, image_size, PAPER_BLUR_SIGMA, batch, workers)
+    spec = TwoViewSpec(augmentation, image_size, PAPER_BLUR_SIGMA, batch, workers)
     dist = DistInfo.single(device)
     results: dict[str, Any] = {}
     for kind in loaders:
@@ -81,7 +81,7 @@ def bench_loader(
             results[kind] = {"skipped": "FFCV is not installed (pip install 'mocobench[ffcv]')"}
             continue
         log(f"{kind}: building the loader")
-        loader = build_pair_loader(
+        loader = build_two_view_loader(
             spec, root, samples, classes, 0, dist, StepOptions(), kind, augment_on, log=log
         )
         log(f"{kind}: timing {batches} batches of {batch} after {warmup} warm-up")

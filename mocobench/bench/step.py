@@ -21,11 +21,11 @@ from torch import nn
 from mocobench.bench.memory import PeakMemory
 from mocobench.data.folder import list_train_val, resolve_data
 from mocobench.errors import UsageError
-from mocobench.pipeline.pairs import PairLoader, build_pair_loader
+from mocobench.pipeline.loaders import TwoViewLoader, build_two_view_loader
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import device_name
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
-from mocobench.train.build import build_model, build_optimizer, pair_spec
+from mocobench.train.build import build_model, build_optimizer, two_view_spec
 from mocobench.train.step import contrastive_loss, optimise
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -131,12 +131,12 @@ def loss_check(
 
 def loader_pairs(
     config: dict[str, Any], data: Any, device: torch.device, options: StepOptions, **kw: Any
-) -> tuple[PairLoader, Iterator[Pair]]:
+) -> tuple[TwoViewLoader, Iterator[Pair]]:
     """Endless (im_q, im_k) from the real pre-training loader of `config` (epochs cycle)."""
     root = resolve_data(data)
     samples, _, classes = list_train_val(root, config["max_images_per_class"])
-    spec = pair_spec(config)
-    loader = build_pair_loader(spec, root, samples, classes, 0, DistInfo.single(device), options, **kw)
+    spec = two_view_spec(config)
+    loader = build_two_view_loader(spec, root, samples, classes, 0, DistInfo.single(device), options, **kw)
     return loader, loader.pairs_forever()
 
 
@@ -176,9 +176,9 @@ def bench_step(
     synth = synthetic_pairs(batch, config["image_size"], device, options)
     record["synthetic"] = measure(model, optimizer, synth, batch, steps, warmup, options, device).as_dict()
     if loader != "none":
-        pair_loader, real = loader_pairs(config, data, device, options, kind=loader, augment_on=augment_on)
-        record["pipeline"] = pair_loader.describe()
-        log(f"real loader ({pair_loader.kind}, colour on {pair_loader.augment_on}): {warmup} + {steps} steps")
+        two_view, real = loader_pairs(config, data, device, options, kind=loader, augment_on=augment_on)
+        record["pipeline"] = two_view.describe()
+        log(f"real loader ({two_view.kind}, colour on {two_view.augment_on}): {warmup} + {steps} steps")
         fig = measure(model, optimizer, real, batch, steps, warmup, options, device)
         record["loader"] = fig.as_dict()
         record["loader_over_synthetic"] = fig.pairs_per_s / record["synthetic"]["pairs_per_s"]

@@ -2,7 +2,7 @@
 
 The one place where config keys meet the constructors of the layers below, which take typed values: the
 model of each mechanism (MoCo's builder arguments, as the official `main_moco.py` passes them), SGD or
-LARS, and the `PairSpec` of the two-view loader.
+LARS, and the `TwoViewSpec` of the two-view loader.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mocobench.models.batchnorm import sync_batchnorm
 from mocobench.models.encoders import encoder_builder
 from mocobench.models.end_to_end import EndToEnd
 from mocobench.models.moco import MoCo
-from mocobench.pipeline.pairs import PairSpec
+from mocobench.pipeline.loaders import TwoViewSpec
 from mocobench.runtime.step_options import StepOptions
 from mocobench.train.lars import LARS, lars_param_groups
 
@@ -74,9 +74,9 @@ def build_optimizer(
     return sgd(params, config["lr"], config["momentum"], config["weight_decay"], options or StepOptions())
 
 
-def pair_spec(config: dict[str, Any]) -> PairSpec:
+def two_view_spec(config: dict[str, Any]) -> TwoViewSpec:
     """What the two-view loader needs of `config`."""
     lo, hi = config["blur_sigma"]
-    return PairSpec(
+    return TwoViewSpec(
         config["augmentation"], config["image_size"], (lo, hi), config["batch_size"], config["workers"]
     )

@@ -12,11 +12,11 @@ from torch.utils.data import DataLoader
 
 from mocobench.augment.reference import eval_transform, supervised_train_transform
 from mocobench.data.folder import FolderDataset, list_train_val, resolve_data, verify_images
+from mocobench.pipeline.loaders import build_two_view_loader
 from mocobench.pipeline.order import batched_loader, eval_loader
-from mocobench.pipeline.pairs import build_pair_loader
 from mocobench.runtime import distributed
 from mocobench.runtime.step_options import StepOptions
-from mocobench.train.build import pair_spec
+from mocobench.train.build import two_view_spec
 
 KNN_BANK_MAX = 50_000  # kNN monitor bank: at most this many training images (ImageNet would not fit)
 KNN_BATCH = 256
@@ -59,12 +59,12 @@ def build_data(
         train, sampler = batched_loader(train_set, config["batch_size"], workers, dist, seed)
         set_epoch, pairs, pipeline = sampler.set_epoch, None, {"loader": "pil", "augment_on": "loader"}
     else:
-        pair_loader = build_pair_loader(
-            pair_spec(config), root, train_samples, classes, seed, dist, options or StepOptions(), loader,
+        two_view = build_two_view_loader(
+            two_view_spec(config), root, train_samples, classes, seed, dist, options or StepOptions(), loader,
             augment_on, beton, log,
         )  # fmt: skip
-        train, set_epoch, pairs = pair_loader, pair_loader.set_epoch, pair_loader.to_pairs
-        pipeline = pair_loader.describe()
+        train, set_epoch, pairs = two_view, two_view.set_epoch, two_view.to_pairs
+        pipeline = two_view.describe()
     eval_tf = eval_transform(size)
     bank_samples = train_samples
     if len(bank_samples) > KNN_BANK_MAX:

@@ -154,7 +154,7 @@ def pretrain(
     """Pre-train `config` into `run_dir`; returns the summary written to `summary.json`.
 
     `stop_after_epoch` ends early after that many epochs (tests use it to simulate an interruption).
-    `loader`/`augment_on` pick the input pipeline (pipeline/pairs.py), `step_options` the step's fast paths
+    `loader`/`augment_on` pick the input pipeline (pipeline/loaders.py), `step_options` the step's fast paths
     (runtime/step_options.py; default: all on for a GPU, off on the CPU); config.json records what ran.
     """
     dist = distributed.init_distributed(device)

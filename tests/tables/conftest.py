@@ -18,5 +18,5 @@ def empty_store() -> FakeStore:
 
 @pytest.fixture(autouse=True)
 def _in_empty_folder(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tables read a random-init reference from `runs/` relative to the working directory: keep it empty."""
+    """Each test in an empty working directory: the default runs and tables folders are relative to it."""
     monkeypatch.chdir(tmp_path)

@@ -13,7 +13,6 @@ from mocobench.config.recipes import recipes_for_table
 from mocobench.errors import UsageError
 from mocobench.results.store import collect
 from mocobench.tables.assemble import build_table
-from mocobench.tables.format import format_figure
 from mocobench.tables.notes import VOC_NOT_YET
 from mocobench.tables.render import display_frame
 
@@ -103,12 +102,6 @@ def test_display_cells(store):
     assert shown.loc["(a) T=0.07", "paper VOC AP50"] == "-"
     assert shown.loc["(d)", "paper VOC AP"] == "57.0"
     assert shown.loc["(d)", "ours VOC AP"] == "-"
-
-
-def test_format_figure():
-    assert format_figure(29.123, 0.46, 2) == "29.1 ± 0.5 (n=2)"
-    assert format_figure(29.1, float("nan"), 1) == "29.1 (n=1)"
-    assert format_figure(float("nan"), float("nan"), 0) == "-"
 
 
 def test_notes_name_the_commands(store):

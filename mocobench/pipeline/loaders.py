@@ -43,7 +43,7 @@ Pairs = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
-class PairSpec:
+class TwoViewSpec:
     """What a pre-training loader needs of a recipe: its augmentation and its batch."""
 
     augmentation: str  # one of augment.spec.PRETRAIN_KINDS
@@ -57,7 +57,7 @@ class PairSpec:
 
 
 @dataclass
-class PairLoader:
+class TwoViewLoader:
     """Batches of a pre-training epoch and how to turn one into (im_q, im_k) on the device."""
 
     batches: Iterable[Any]
@@ -88,6 +88,7 @@ class PairLoader:
 
 
 def resolve_augment_on(augment_on: str, device: torch.device, kind: str) -> str:
+    """Where colour runs: `auto` is the device on a GPU, the workers on the CPU; `pil` always the workers."""
     if augment_on not in AUGMENT_ON:
         raise UsageError(f"unknown --augment-on {augment_on!r}; use {', '.join(AUGMENT_ON)}")
     if kind == "pil":
@@ -156,8 +157,8 @@ def choose(kind: str, augment_on: str, device: torch.device) -> tuple[str, str]:
     return resolve_kind(kind, where), where
 
 
-def build_pair_loader(
-    spec: PairSpec,
+def build_two_view_loader(
+    spec: TwoViewSpec,
     root: Path,
     samples: Samples,
     classes: list[str],
@@ -168,7 +169,7 @@ def build_pair_loader(
     augment_on: str = "auto",
     beton: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
-) -> PairLoader:
+) -> TwoViewLoader:
     """The training loader of a contrastive recipe (`spec.batch_size` is the global batch)."""
     kind, where = choose(kind, augment_on, dist.device)
     view = spec.view()
@@ -189,7 +190,7 @@ def build_pair_loader(
             workers=max(spec.workers, 1),
             colour_in_loader=where == "loader",
         )
-        return PairLoader(loader, loader.set_epoch, kind, where, to_pairs, Path(path))
+        return TwoViewLoader(loader, loader.set_epoch, kind, where, to_pairs, Path(path))
     if kind == "pil":
         dataset: Any = FolderDataset(samples, classes, TwoCropsTransform(view_transform(view)), seed)
         init = None
@@ -199,7 +200,7 @@ def build_pair_loader(
         dataset = TwoViewFolder(samples, classes, view, colour_in_workers=where == "loader", seed=seed)
         init = worker_init
     loader, sampler = batched_loader(dataset, spec.batch_size, spec.workers, dist, seed, init)
-    return PairLoader(loader, sampler.set_epoch, kind, where, to_pairs)
+    return TwoViewLoader(loader, sampler.set_epoch, kind, where, to_pairs)
 
 
 def _pairs_fn(

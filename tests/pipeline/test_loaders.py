@@ -8,10 +8,10 @@ import torch
 from mocobench.config.recipes import resolve
 from mocobench.data.folder import list_train_val
 from mocobench.errors import UsageError
-from mocobench.pipeline import pairs
+from mocobench.pipeline import loaders
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.step_options import StepOptions
-from mocobench.train.build import pair_spec
+from mocobench.train.build import two_view_spec
 
 CPU = torch.device("cpu")
 DIST = DistInfo(0, 1, 0, CPU, None)
@@ -22,10 +22,10 @@ def config(**over: object) -> dict:
     return {**base, **over}
 
 
-def loader(tiny_data, kind: str, augment_on: str = "auto", **over: object) -> pairs.PairLoader:
+def loader(tiny_data, kind: str, augment_on: str = "auto", **over: object) -> loaders.TwoViewLoader:
     samples, _, classes = list_train_val(tiny_data)
-    return pairs.build_pair_loader(
-        pair_spec(config(**over)), tiny_data, samples, classes, 0, DIST, StepOptions(), kind, augment_on
+    return loaders.build_two_view_loader(
+        two_view_spec(config(**over)), tiny_data, samples, classes, 0, DIST, StepOptions(), kind, augment_on
     )
 
 
@@ -53,25 +53,25 @@ def test_every_loader_gives_normalised_pairs(tiny_data, kind: str, augment_on: s
 
 
 def test_auto_placement_and_errors(tiny_data, monkeypatch) -> None:
-    assert pairs.resolve_augment_on("auto", CPU, "torch") == "loader"
-    assert pairs.resolve_augment_on("auto", torch.device("cuda"), "ffcv") == "device"
+    assert loaders.resolve_augment_on("auto", CPU, "torch") == "loader"
+    assert loaders.resolve_augment_on("auto", torch.device("cuda"), "ffcv") == "device"
     with pytest.raises(UsageError, match="--loader pil augments"):
-        pairs.resolve_augment_on("device", CPU, "pil")
+        loaders.resolve_augment_on("device", CPU, "pil")
     with pytest.raises(UsageError, match="unknown --augment-on"):
-        pairs.resolve_augment_on("gpu", CPU, "torch")
+        loaders.resolve_augment_on("gpu", CPU, "torch")
     with pytest.raises(UsageError, match="unknown --loader 'dali'"):
-        pairs.resolve_kind("dali")
-    assert pairs.resolve_kind("auto", "loader") == "torch"  # CPU: torch measured faster
+        loaders.resolve_kind("dali")
+    assert loaders.resolve_kind("auto", "loader") == "torch"  # CPU: torch measured faster
     monkeypatch.setattr("mocobench.pipeline.ffcv_beton.ffcv_available", lambda: False)
-    assert pairs.resolve_kind("auto", "device") == "torch"
+    assert loaders.resolve_kind("auto", "device") == "torch"
     monkeypatch.setattr("mocobench.pipeline.ffcv_beton.ffcv_available", lambda: True)
-    assert pairs.resolve_kind("auto", "device") == "ffcv"
+    assert loaders.resolve_kind("auto", "device") == "ffcv"
 
 
 def test_a_stale_beton_is_refused(tiny_data, tmp_path) -> None:
     pytest.importorskip("ffcv")
     samples, _, _ = list_train_val(tiny_data)
     beton = tmp_path / "train.beton"
-    pairs.ffcv_beton_for(tiny_data, samples[:-8], beton, print)  # written for other images
+    loaders.ffcv_beton_for(tiny_data, samples[:-8], beton, print)  # written for other images
     with pytest.raises(UsageError, match="does not match"):
-        pairs.ffcv_beton_for(tiny_data, samples, beton, print)
+        loaders.ffcv_beton_for(tiny_data, samples, beton, print)
