@@ -107,7 +107,8 @@ def build_loaders(
     # PAPER.md: train RandomResizedCrop + flip; val Resize(256/224 of the crop) + CenterCrop.
     train_set = FolderDataset(train_samples, classes, supervised_train_transform(size), seed)
     train, sampler = batched_loader(train_set, batch, workers, dist, seed)
-    val = eval_loader(FolderDataset(val_samples, classes, eval_transform(size)), batch, workers, dist)
+    val_set = FolderDataset(val_samples, classes, eval_transform(size))
+    val = eval_loader(val_set, batch, workers, dist, persistent=True)  # validated after every epoch
     return train, sampler, val, len(classes)
 
 

@@ -52,7 +52,7 @@ class TwoViewSpec:
     batch_size: int  # global: all processes together
     workers: int
 
-    def view(self) -> ViewSpec:
+    def view_spec(self) -> ViewSpec:
         return view_spec(self.augmentation, self.image_size, blur_sigma_px(self.blur_sigma, self.image_size))
 
 
@@ -172,7 +172,7 @@ def build_two_view_loader(
 ) -> TwoViewLoader:
     """The training loader of a contrastive recipe (`spec.batch_size` is the global batch)."""
     kind, where = choose(kind, augment_on, dist.device)
-    view = spec.view()
+    view = spec.view_spec()
     to_pairs = _pairs_fn(view, kind, where, dist, options)
     if kind == "ffcv":
         from mocobench.pipeline.ffcv_loader import TwoViewFFCV

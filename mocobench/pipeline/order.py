@@ -100,13 +100,19 @@ def batched_loader(
     return loader, sampler
 
 
-def eval_loader(dataset: Dataset, batch_size: int, workers: int, dist: DistInfo) -> DataLoader:
-    """Every sample once, in order (kNN bank and queries, validation)."""
+def eval_loader(
+    dataset: Dataset, batch_size: int, workers: int, dist: DistInfo, persistent: bool = False
+) -> DataLoader:
+    """Every sample once, in order (kNN bank and queries, validation).
+
+    `persistent` keeps the workers between passes: worth it for a pass every epoch (linear validation), not
+    for the kNN monitor's occasional ones, whose idle workers would each hold a copy of the sample list.
+    """
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
         pin_memory=dist.device.type == "cuda",
-        persistent_workers=workers > 0,
+        persistent_workers=persistent and workers > 0,
     )

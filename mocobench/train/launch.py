@@ -18,6 +18,7 @@ from typing import Any
 
 from mocobench.errors import UsageError
 from mocobench.results import layout
+from mocobench.train.pretrain import check_run_dir, pretrain
 
 LAUNCHERS = ("none", "local", "slurm")
 
@@ -34,8 +35,6 @@ class PretrainJob:
 
     def __call__(self) -> dict[str, Any]:
         import submitit
-
-        from mocobench.train.pretrain import pretrain
 
         job = submitit.JobEnvironment()
         tasks_per_node = job.num_tasks // job.num_nodes
@@ -130,8 +129,6 @@ def submit(
     The run folder is checked here, before submission, so a bad `--out` / `--resume` fails in the shell
     rather than in a job log. One task per GPU (or `tasks_per_node` processes) on each of `nodes`.
     """
-    from mocobench.train.pretrain import check_run_dir
-
     check_run_dir(run_dir, {**config, "seed": seed}, resume)
     tasks = tasks_per_node or max(gpus_per_node, 1)
     logs = Path(run_dir) / layout.SUBMITIT
