@@ -66,6 +66,13 @@ BetonOpt = Annotated[
     Path | None,
     typer.Option("--beton", help="ffcv: the training .beton; default: written once into the cache"),
 ]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-checkpoint",
+        help="Load a checkpoint that holds more than tensors and plain data: this RUNS the code it carries",
+    ),
+]
 DataOpt = Annotated[
     Path | None, typer.Option("--data", help="ImageNet-layout folder; default: the embedded dataset")
 ]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mocobench.cli.common import DeviceOpt, EvalScaleOpt, TrialSeedOpt, out
+from mocobench.cli.common import DeviceOpt, EvalScaleOpt, TrialSeedOpt, TrustOpt, out
 
 export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
 
@@ -36,12 +36,13 @@ def linear(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a linear.json of another protocol")
     ] = False,
+    trust: TrustOpt = False,
 ) -> None:
     """Linear classification on frozen features (the paper's protocol), written to linear.json."""
     from mocobench.evaluate.linear import evaluate_pretrained
 
     result, path = evaluate_pretrained(
-        pretrained, scale, data, seed, trials, out_dir, device, overwrite, workers
+        pretrained, scale, data, seed, trials, out_dir, device, overwrite, workers, trust=trust
     )
     std = f" +- {result['top1_std']:.2f}" if result["n"] > 1 else ""
     out.print(
@@ -78,11 +79,14 @@ def detect_voc(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a voc.json of another protocol or init")
     ] = False,
+    trust: TrustOpt = False,
 ) -> None:
     """Fine-tune Faster R-CNN R50-C4 on VOC 07+12 through Detectron2 and score VOC07 test (voc.json)."""
     from mocobench.detection.finetune import detect_voc as run
 
-    result, path = run(pretrained, data, scale, seed, trials, out_dir, device, overwrite, keep_weights, arch)
+    result, path = run(
+        pretrained, data, scale, seed, trials, out_dir, device, overwrite, keep_weights, arch, trust=trust
+    )
     if not result:  # not the main process of a torchrun job
         return
     figures = "  ".join(
@@ -121,9 +125,10 @@ def export_detectron2(
         Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, ResNet)")
     ],
     out_file: Annotated[Path, typer.Argument(help="Output .pkl for Detectron2's MODEL.WEIGHTS")],
+    trust: TrustOpt = False,
 ) -> None:
     """Convert a backbone to Detectron2's ResNet naming (as the official MoCo converter)."""
     from mocobench.detection.export import export_detectron2 as run_export
 
-    path, count = run_export(checkpoint, out_file)
+    path, count = run_export(checkpoint, out_file, trust)
     out.print(f"wrote {path} ({count} tensors, Detectron2 ResNet naming, matching_heuristics)")

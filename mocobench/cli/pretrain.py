@@ -17,6 +17,7 @@ from mocobench.cli.common import (
     ScaleOpt,
     SetOpt,
     StepOptionsOpt,
+    TrustOpt,
     out,
 )
 
@@ -51,6 +52,7 @@ def pretrain(
     augment_on: AugmentOnOpt = "auto",
     step_options: StepOptionsOpt = "auto",
     beton: BetonOpt = None,
+    trust: TrustOpt = False,
 ) -> None:
     """Pre-train one paper row (MoCo, end-to-end or supervised): one process, torchrun, or submitit."""
     from mocobench.config.recipes import resolve
@@ -61,6 +63,7 @@ def pretrain(
     config = resolve(recipe, scale, set_ or [])
     run_dir = out_dir or layout.run_dir(scale, recipe, seed)
     pipeline = {"loader": loader, "augment_on": augment_on, "step_options": step_options, "beton": beton}
+    pipeline["trust_checkpoint"] = trust  # --resume: the checkpoint is read as data unless trusted
     if launcher != "none":
         from mocobench.train.launch import submit
 

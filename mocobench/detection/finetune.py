@@ -49,12 +49,14 @@ class Init:
         return str(self.pretrained.path.resolve()) if self.pretrained else RANDOM
 
 
-def resolve_init(source: str | Path, scale: str | None, arch: str | None) -> tuple[Init, str]:
+def resolve_init(
+    source: str | Path, scale: str | None, arch: str | None, trust: bool = False
+) -> tuple[Init, str]:
     """The initialisation and the scale to fine-tune at (the run's own scale unless given)."""
     if str(source) == RANDOM:
         scale = scale or "paper"
         return Init(arch or scale_rules(scale).get("arch", "resnet50"), None), scale
-    pretrained = load_pretrained(Path(source))
+    pretrained = load_pretrained(Path(source), trust)
     if arch and arch != pretrained.arch:
         raise UsageError(f"--arch {arch} but {source} holds a {pretrained.arch}; drop --arch")
     return Init(pretrained.arch, pretrained), scale or (pretrained.run_config or {}).get("scale") or "paper"
@@ -144,6 +146,7 @@ def detect_voc(
     keep_weights: bool = False,
     arch: str | None = None,
     show_progress: bool = True,
+    trust: bool = False,
 ) -> tuple[dict[str, Any], Path]:
     """Run the missing trials into `out_dir/voc.json`; returns the result and its path."""
     if trials < 1:
@@ -153,7 +156,7 @@ def detect_voc(
 
     from mocobench.detection.datasets import register_voc, selected_images
 
-    init, scale = resolve_init(source, scale, arch)
+    init, scale = resolve_init(source, scale, arch, trust)
     caps = scaled_protocol(scale)  # also checks the scale before anything runs
     layout: VocLayout = find_devkit(data) if data is not None else find_devkit(embedded_voc())
     info = init_distributed(device)

@@ -271,13 +271,14 @@ def evaluate_pretrained(
     overwrite: bool = False,
     workers: int | None = None,
     show_progress: bool = True,
+    trust: bool = False,
 ) -> tuple[dict[str, Any], Path]:
     """`mocobench linear`: the protocol at the run's scale (or `scale`) on the run's data (or `data`)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UsageError("linear evaluation runs in one process; run mocobench linear without torchrun")
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
-    pretrained = load_pretrained(source)
+    pretrained = load_pretrained(source, trust)
     config = pretrained.run_config or {}
     scale = scale or config.get("scale") or "paper"
     protocol = resolve_linear(scale, workers)

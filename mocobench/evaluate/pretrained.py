@@ -67,13 +67,8 @@ def infer_arch(state: dict[str, torch.Tensor]) -> str:
     )
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise UsageError(
-            f"cannot read checkpoint {path} ({type(e).__name__}); pass a valid .pth/.pth.tar"
-        ) from e
+def _read(path: Path, trust: bool) -> dict[str, Any]:
+    obj = checkpoint.read(path, trust)
     if not isinstance(obj, dict):
         raise UsageError(
             f"{path} holds a {type(obj).__name__}, not a checkpoint dict; pass a state_dict file"
@@ -96,8 +91,11 @@ def _run_checkpoint(run_dir: Path) -> Path:
     return last
 
 
-def load_pretrained(source: Path) -> Pretrained:
-    """`source` is a finished run folder or a checkpoint file (ours, official MoCo, or a state_dict)."""
+def load_pretrained(source: Path, trust: bool = False) -> Pretrained:
+    """`source` is a finished run folder or a checkpoint file (ours, official MoCo, or a state_dict).
+
+    Read as data (`runtime/checkpoint.py::read`); `trust` allows a file that needs Python's full unpickler.
+    """
     source = Path(source).expanduser()
     if source.is_dir():
         path, run_dir = _run_checkpoint(source), source
@@ -108,7 +106,7 @@ def load_pretrained(source: Path) -> Pretrained:
         run_dir = path.parent if is_last else None
     else:
         raise UsageError(f"--pretrained {source} does not exist; pass a run folder or a checkpoint file")
-    obj = _read(path)
+    obj = _read(path, trust)
     state_dict = obj.get("state_dict", obj.get("model", obj))
     if not isinstance(state_dict, dict):
         raise UsageError(f"{path}: 'state_dict' is not a dict; pass a MoCo-layout or state_dict checkpoint")

@@ -3,10 +3,16 @@
 `{"epoch", "arch", "state_dict", "optimizer"}` with `state_dict` keys as a DistributedDataParallel-wrapped
 model saves them (`module.encoder_q.*`, `module.encoder_k.*`, `module.queue`, ...), so the official
 `main_lincls.py` and detection converter read ours, and we read theirs. Extra keys live under "mocobench".
+
+Checkpoints are data: `read` unpickles with `weights_only=True` (tensors, containers and plain Python values
+only; ours and the official releases need nothing more), so a downloaded file cannot run code when loaded. A
+file that needs more is refused with one line; `trust=True` (`--trust-checkpoint`) loads it with Python's full
+unpickler, which runs whatever code the file carries.
 """
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +55,31 @@ def save(
     return atomic.torch_save(path, state)
 
 
-def load(path: Path) -> dict[str, Any]:
+TRUST_HINT = "pass --trust-checkpoint only if you trust its source: loading it then runs the code it carries"
+
+
+def read(path: Path, trust: bool = False) -> Any:
+    """The unpickled content of `path`, as data only unless `trust` (see the module docstring)."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as e:
+        refused = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line]
+        if refused and not trust:
+            raise UsageError(
+                f"{path} holds more than tensors and plain data ({refused[0]}); {TRUST_HINT}"
+            ) from e
+        raise _unreadable(path, e) from e
     except Exception as e:  # a truncated or foreign file: say which
-        raise UsageError(
-            f"cannot read checkpoint {path} ({type(e).__name__}: {e}); pass a valid .pth.tar"
-        ) from e
+        raise _unreadable(path, e) from e
+
+
+def _unreadable(path: Path, e: BaseException) -> UsageError:
+    return UsageError(f"cannot read checkpoint {path} ({type(e).__name__}); pass a valid .pth/.pth.tar")
+
+
+def load(path: Path, trust: bool = False) -> dict[str, Any]:
+    """A MoCo-layout checkpoint (`--resume`), read as data unless `trust`."""
+    ckpt = read(path, trust)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise UsageError(
             f"{path} is not a MoCo-layout checkpoint (no 'state_dict'); "

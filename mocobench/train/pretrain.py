@@ -150,6 +150,7 @@ def pretrain(
     augment_on: str = "auto",
     step_options: str | None = None,
     beton: Path | None = None,
+    trust_checkpoint: bool = False,
 ) -> dict[str, Any]:
     """Pre-train `config` into `run_dir`; returns the summary written to `summary.json`.
 
@@ -178,7 +179,7 @@ def pretrain(
 
     start_epoch = 0
     if resume:
-        start_epoch = checkpoint.restore(checkpoint.load(last), model, optimizer)
+        start_epoch = checkpoint.restore(checkpoint.load(last, trust_checkpoint), model, optimizer)
     metrics_path = run_dir / layout.METRICS
     records = _metrics_upto(metrics_path, start_epoch) if resume else []
     if dist.is_main:

@@ -54,3 +54,28 @@ def test_foreign_files_are_rejected(tmp_path: Path):
     torch.save({"model": 1}, tmp_path / "other.pth")
     with pytest.raises(UsageError, match="no 'state_dict'"):
         checkpoint.load(tmp_path / "other.pth")
+
+
+def test_our_checkpoints_and_the_official_layout_are_plain_data(tmp_path: Path):
+    from mocobench.train.lars import LARS, lars_param_groups
+
+    model = _moco()
+    opt = LARS(lars_param_groups(model, 1e-6), lr=0.3)
+    model.encoder_q(torch.randn(2, 3, 32, 32)).sum().backward()
+    opt.step()  # momentum buffers in the optimizer state
+    extra = {"config": {"lr": 0.3, "schedule": [120, 160], "paper_rows": [{"table": 1, "row": "(d)"}]}}
+    path = checkpoint.save(tmp_path / "ours.pth.tar", model, opt, 1, "resnet18", extra)
+    assert checkpoint.read(path)["mocobench"] == extra  # read with weights_only=True, nothing allow-listed
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_unless_trusted(tmp_path: Path):
+    from checkpoints import hostile_file
+
+    marker = tmp_path / "ran"
+    path = hostile_file(tmp_path / "moco_v2_800ep_pretrain.pth.tar", marker)
+    for read in (checkpoint.read, checkpoint.load):
+        with pytest.raises(UsageError, match=r"holds more than tensors and plain data .*--trust-checkpoint"):
+            read(path)
+    assert not marker.exists()
+    checkpoint.read(path, trust=True)  # documented: trusting the file runs its code
+    assert marker.exists()

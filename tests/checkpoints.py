@@ -51,3 +51,23 @@ def torchvision_file(path: Path, num_classes: int = 1000) -> tuple[Path, torch.n
     model = torchvision.models.resnet18(num_classes=num_classes)
     torch.save(model.state_dict(), path)
     return path, model
+
+
+class RunsCommand:
+    """Unpickling this object runs a shell command (what a hostile download does): it creates `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def hostile_file(path: Path, marker: Path) -> Path:
+    """An official-layout MoCo checkpoint whose pickle also carries a command."""
+    model = moco_model()
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"epoch": 200, "arch": "resnet18", "state_dict": state, "payload": RunsCommand(marker)}, path)
+    return path

@@ -1,0 +1,62 @@
+"""A downloaded checkpoint cannot run code: every command that reads one refuses it, writing nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from checkpoints import hostile_file
+
+from mocobench.config.recipes import resolve
+from mocobench.runtime import checkpoint
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "the-command-ran"
+    return hostile_file(tmp_path / "moco_v2_800ep_pretrain.pth.tar", marker), marker
+
+
+def _refused(code: int, err: str, marker: Path) -> None:
+    assert code == 2 and "holds more than tensors and plain data" in err and "--trust-checkpoint" in err
+    assert not marker.exists()
+
+
+def test_linear_refuses_it(cli, hostile, tmp_path: Path):
+    path, marker = hostile
+    code, _, err = cli("linear", "--pretrained", str(path), "--scale", "smoke")
+    _refused(code, err, marker)
+    assert not Path(os.environ["MOCOBENCH_RUNS"]).exists()
+
+
+def test_export_refuses_it(cli, hostile, tmp_path: Path):
+    path, marker = hostile
+    code, _, err = cli("export", "detectron2", str(path), str(tmp_path / "out.pkl"))
+    _refused(code, err, marker)
+    assert not (tmp_path / "out.pkl").exists()
+
+
+def test_detect_voc_refuses_it(cli, hostile):
+    pytest.importorskip("detectron2")
+    path, marker = hostile
+    code, _, err = cli("detect-voc", "--pretrained", str(path), "--scale", "smoke")
+    _refused(code, err, marker)
+    assert not Path(os.environ["MOCOBENCH_RUNS"]).exists()
+
+
+def test_resume_refuses_it(cli, hostile, tmp_path: Path, tiny_data: Path):
+    path, marker = hostile
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / checkpoint.LAST).write_bytes(path.read_bytes())
+    overrides = ["image_size=16", "batch_size=8", "moco_k=64", "workers=0"]
+    (run / "config.json").write_text(json.dumps({**resolve("mlp+aug+cos", "smoke", overrides), "seed": 0}))
+    sets = [a for o in overrides for a in ("--set", o)]
+    code, _, err = cli(
+        "pretrain", "--recipe", "mlp+aug+cos", "--scale", "smoke", *sets, "--data", str(tiny_data),
+        "--out", str(run), "--resume", "--device", "cpu",
+    )  # fmt: skip
+    _refused(code, err, marker)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint_last.pth.tar", "config.json"]
