@@ -3,6 +3,10 @@
 Both contrastive losses are a cross-entropy over logits whose label is the positive's column, so each
 mechanism's model returns `(logits, labels)` from these functions (the official MoCo builder's interface)
 and the training step applies `cross_entropy` (train/step.py).
+
+Logits and losses are computed in fp32 whatever the autocast, as the official code (which has no autocast)
+computes them: under bf16 a logit q.k / T would be rounded to ~0.03-0.06 at T 0.2-0.07. The encoders may
+run in bf16 (`--step-options`); what they return is cast up before it is compared.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ def infonce_logits(
     `q`, `k` (N, d) are L2-normalised queries and their keys, `queue` (d, K) the negative keys. Returns
     logits (N, 1 + K) and labels (N,) of zeros.
     """
-    l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
-    l_neg = torch.einsum("nc,ck->nk", q, queue)
-    logits = torch.cat([l_pos, l_neg], dim=1) / T
+    with fp32(q):
+        q, k, queue = q.float(), k.float(), queue.float()
+        l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
+        l_neg = torch.einsum("nc,ck->nk", q, queue)
+        logits = torch.cat([l_pos, l_neg], dim=1) / T
     labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
     return logits, labels
 
@@ -34,10 +40,12 @@ def nt_xent_logits(z: torch.Tensor, rows: torch.Tensor, T: float) -> tuple[torch
     sample) and 2N - 2 negatives (SimCLR, eq. 1); the label is the positive's column.
     """
     n2 = z.shape[0]
-    sim = z[rows] @ z.T
-    not_self = torch.ones_like(sim, dtype=torch.bool)
-    not_self[torch.arange(rows.shape[0], device=z.device), rows] = False
-    logits = sim[not_self].view(rows.shape[0], n2 - 1) / T
+    with fp32(z):
+        z = z.float()
+        sim = z[rows] @ z.T
+        not_self = torch.ones_like(sim, dtype=torch.bool)
+        not_self[torch.arange(rows.shape[0], device=z.device), rows] = False
+        logits = sim[not_self].view(rows.shape[0], n2 - 1) / T
     pos = (rows + n2 // 2) % n2
     # Removing the self column shifts the columns after it one to the left.
     labels = pos - (pos > rows).long()
@@ -46,4 +54,10 @@ def nt_xent_logits(z: torch.Tensor, rows: torch.Tensor, T: float) -> tuple[torch
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy, computed in fp32 whatever the autocast (MoCo's, SimCLR's and supervised loss)."""
-    return F.cross_entropy(logits.float(), labels)
+    with fp32(logits):
+        return F.cross_entropy(logits.float(), labels)
+
+
+def fp32(x: torch.Tensor) -> torch.autocast:
+    """A block where autocast is off on `x`'s device, so every op in it runs in the dtype it is given."""
+    return torch.autocast(device_type=x.device.type, enabled=False)

@@ -42,24 +42,35 @@ EvalScaleOpt = Annotated[
 TrialSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda")]
 # The input pipeline and the step's fast paths (pretrain, bench step).
-LoaderOpt = Annotated[
+PipelineOpt = Annotated[
     str,
+    typer.Option(
+        "--pipeline",
+        help="fast (the options below) | official (the official code's: pil loader, fp32, no compile)",
+    ),
+]
+LoaderOpt = Annotated[
+    str | None,
     typer.Option(
         "--loader",
         help="auto (ffcv if installed, else torch) | ffcv | torch (decode once, crop twice) | pil (official)",
+        show_default="auto",
     ),
 ]
 AugmentOnOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--augment-on", help="Colour augmentation: auto (device on GPU, loader on CPU) | device | loader"
+        "--augment-on",
+        help="Colour augmentation: auto (device on GPU, loader on CPU) | device | loader",
+        show_default="auto",
     ),
 ]
 StepOptionsOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--step-options",
         help="auto (GPU: channels_last,bf16,fused,compile; CPU: fp32) | fp32 | a comma list | auto,-compile",
+        show_default="auto",
     ),
 ]
 BetonOpt = Annotated[

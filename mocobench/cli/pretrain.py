@@ -14,6 +14,7 @@ from mocobench.cli.common import (
     DataOpt,
     DeviceOpt,
     LoaderOpt,
+    PipelineOpt,
     ScaleOpt,
     SetOpt,
     StepOptionsOpt,
@@ -48,9 +49,10 @@ def pretrain(
     ] = None,
     partition: Annotated[str | None, typer.Option("--partition", help="slurm: partition")] = None,
     timeout_min: Annotated[int, typer.Option("--timeout-min", help="local/slurm: job time limit")] = 4320,
-    loader: LoaderOpt = "auto",
-    augment_on: AugmentOnOpt = "auto",
-    step_options: StepOptionsOpt = "auto",
+    pipeline_name: PipelineOpt = "fast",
+    loader: LoaderOpt = None,
+    augment_on: AugmentOnOpt = None,
+    step_options: StepOptionsOpt = None,
     beton: BetonOpt = None,
     trust: TrustOpt = False,
 ) -> None:
@@ -62,7 +64,13 @@ def pretrain(
 
     config = resolve(recipe, scale, set_ or [])
     run_dir = out_dir or layout.run_dir(scale, recipe, seed)
-    pipeline = {"loader": loader, "augment_on": augment_on, "step_options": step_options, "beton": beton}
+    pipeline = {
+        "pipeline": pipeline_name,
+        "loader": loader,
+        "augment_on": augment_on,
+        "step_options": step_options,
+        "beton": beton,
+    }
     pipeline["trust_checkpoint"] = trust  # --resume: the checkpoint is read as data unless trusted
     if launcher != "none":
         from mocobench.train.launch import submit

@@ -37,7 +37,7 @@ class EndToEnd(nn.Module):
     def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return logits (2n, 2N-1) for this rank's 2n anchors [view 1; view 2] and their labels."""
         n = im_q.shape[0]
-        z = F.normalize(self.encoder(torch.cat([im_q, im_k], dim=0)), dim=1)
+        z = F.normalize(self.encoder(torch.cat([im_q, im_k], dim=0)).float(), dim=1)  # fp32 (losses.py)
         world_size, rank = get_world_size(), get_rank()
         # Gathered as [q_0; k_0; q_1; k_1; ...]; reorder to [q_0; q_1; ...; k_0; k_1; ...] so the layout (and
         # so the logits) are those of one process holding the whole global batch.

@@ -103,11 +103,11 @@ class MoCo(nn.Module):
 
     def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return InfoNCE logits (N, 1+K) and labels (N,) of zeros: the positive key is at index 0."""
-        q = F.normalize(self.encoder_q(im_q), dim=1)
+        q = F.normalize(self.encoder_q(im_q).float(), dim=1)  # fp32 from here on (losses.py)
         with torch.no_grad():
             self._momentum_update_key_encoder()
             im_k, idx_unshuffle = self._batch_shuffle(im_k)
-            k = F.normalize(self.encoder_k(im_k), dim=1)
+            k = F.normalize(self.encoder_k(im_k).float(), dim=1)
             k = self._batch_unshuffle(k, idx_unshuffle)
         # The queue is updated in place below; autograd must keep the version used here.
         logits, labels = infonce_logits(q, k, self.queue.clone().detach(), self.T)

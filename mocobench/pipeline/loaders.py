@@ -38,6 +38,7 @@ LOADERS = ("auto", "ffcv", "torch", "pil")
 AUGMENT_ON = ("auto", "device", "loader")
 FFCV_MAX_RESOLUTION = 512  # longer side stored in the .beton; ImageNet's median image is ~500x375
 FFCV_JPEG_QUALITY = 90
+STORED_FILES = "the folder's image files"
 
 Pairs = tuple[torch.Tensor, torch.Tensor]
 
@@ -84,7 +85,12 @@ class TwoViewLoader:
             epoch += 1
 
     def describe(self) -> dict[str, Any]:
-        return {"loader": self.kind, "augment_on": self.augment_on, "beton": str(self.beton or "")}
+        """What a run records of its loader: its kind, where colour ran, what the images were read from."""
+        stored = STORED_FILES
+        if self.kind == "ffcv":
+            stored = f"a beton (longer side <= {FFCV_MAX_RESOLUTION} px, JPEG q{FFCV_JPEG_QUALITY})"
+        beton = str(self.beton or "")
+        return {"loader": self.kind, "augment_on": self.augment_on, "beton": beton, "stored": stored}
 
 
 def resolve_augment_on(augment_on: str, device: torch.device, kind: str) -> str:

@@ -40,6 +40,7 @@ RUN_COLUMNS = (
     "world_size",
     "commit",
     "data",
+    "pipeline",  # config.json's record of the input pipeline and precision, as sorted JSON
 )
 RESULT_COLUMNS = ("run_dir", "kind", "trial", "seed", "metric", "value", "scale", "device", "seconds")
 # Result files and the metrics they contribute (kind -> file, metrics).
@@ -98,6 +99,7 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         "world_size": int(env.get("world_size", 1)),
         "commit": (env.get("git") or {}).get("commit", "") or "",
         "data": str(config.get("data", "")),
+        "pipeline": json.dumps(config.get("pipeline") or {}, sort_keys=True),
     }
 
 

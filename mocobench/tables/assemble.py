@@ -21,7 +21,7 @@ from mocobench.config.recipes import recipes_for_table, resolve
 from mocobench.config.scales import scale_rules
 from mocobench.errors import UsageError
 from mocobench.tables.format import KNOBS, VOC_METRICS, describe_data, stats
-from mocobench.tables.notes import random_init_notes, row_notes, table_notes, warning
+from mocobench.tables.notes import pipeline_notes, random_init_notes, row_notes, table_notes, warning
 
 
 @dataclass
@@ -150,7 +150,9 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         for prefix, _, _ in VOC_METRICS:
             frame[f"{prefix}_n"] = frame[f"{prefix}_n"].astype(int)
 
-    notes = table_notes(n, scale, frame) + random_init_notes(n, scale, results, str(runs_dir)) + notes
+    pipelines = pipeline_notes([(r["row"], d) for r, d in zip(records, used_runs, strict=True)])
+    extra = pipelines + random_init_notes(n, scale, results, str(runs_dir))
+    notes = table_notes(n, scale, frame) + extra + notes
     runs_used = pd.concat(used_runs).drop_duplicates("run_dir") if used_runs else runs.iloc[:0]
     results_used = pd.concat(used_results) if used_results else results.iloc[:0]
     meta = _meta(n, scale, rules, compute, runs_used, results_used)

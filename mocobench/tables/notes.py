@@ -6,6 +6,7 @@ Every note is a function of the result store and the repo's data (the paper rows
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from mocobench.config.paper import paper_row_notes
 from mocobench.results import layout
 from mocobench.tables.format import MISSING, VOC_METRICS, arch_name, format_figure, is_embedded, stats
+from mocobench.train.pipelines import describe
 
 VOC_NOT_YET = (
     "VOC columns: no detection result at this scale yet; `mocobench detect-voc --pretrained RUN` fills a "
@@ -116,6 +118,22 @@ def table_notes(n: int, scale: str, frame: pd.DataFrame) -> list[str]:
     rows = set(frame["row"])
     notes += [text for row, text in paper_row_notes(n) if row in rows]
     return notes
+
+
+def pipeline_notes(used: list[tuple[str, pd.DataFrame]]) -> list[str]:
+    """Which input pipeline and precision made each row's figures (`--pipeline`, config.json's record)."""
+    by_pipeline: dict[str, list[str]] = {}
+    for row, runs in used:
+        if "pipeline" not in runs:
+            continue
+        for text in sorted({t for t in runs["pipeline"] if isinstance(t, str) and t}):
+            by_pipeline.setdefault(describe(json.loads(text)), []).append(row)
+    if not by_pipeline:
+        return []
+    if len(by_pipeline) == 1:
+        return [f"Input pipeline and precision of every run shown: {next(iter(by_pipeline))}."]
+    parts = [f"{desc} ({', '.join(rows)})" for desc, rows in by_pipeline.items()]
+    return ["Input pipelines and precision, by row: " + "; ".join(parts) + "."]
 
 
 def random_init_notes(n: int, scale: str, results: pd.DataFrame, runs_dir: str) -> list[str]:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from mocobench.augment.reference import eval_transform, supervised_train_transform
 from mocobench.data.folder import FolderDataset, list_train_val, resolve_data, verify_images
-from mocobench.pipeline.loaders import build_two_view_loader
+from mocobench.pipeline.loaders import STORED_FILES, build_two_view_loader
 from mocobench.pipeline.order import batched_loader, eval_loader
 from mocobench.runtime import distributed
 from mocobench.runtime.step_options import StepOptions
@@ -57,7 +57,11 @@ def build_data(
     if config["mechanism"] == "supervised":
         train_set = FolderDataset(train_samples, classes, supervised_train_transform(size), seed)
         train, sampler = batched_loader(train_set, config["batch_size"], workers, dist, seed)
-        set_epoch, pairs, pipeline = sampler.set_epoch, None, {"loader": "pil", "augment_on": "loader"}
+        set_epoch, pairs, pipeline = (
+            sampler.set_epoch,
+            None,
+            {"loader": "pil", "augment_on": "loader", "stored": STORED_FILES},
+        )
     else:
         two_view = build_two_view_loader(
             two_view_spec(config), root, train_samples, classes, seed, dist, options or StepOptions(), loader,

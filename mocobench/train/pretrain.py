@@ -32,6 +32,7 @@ from mocobench.runtime.seeds import device_draw_seed, step_seed
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
 from mocobench.train.build import build_model, build_optimizer
 from mocobench.train.data import Data, build_data
+from mocobench.train.pipelines import pipeline_record, resolve_pipeline
 from mocobench.train.step import contrastive_loss, optimise, supervised_loss
 
 
@@ -146,8 +147,9 @@ def pretrain(
     device: str = "auto",
     stop_after_epoch: int | None = None,
     show_progress: bool = True,
-    loader: str = "auto",
-    augment_on: str = "auto",
+    pipeline: str = "fast",
+    loader: str | None = None,
+    augment_on: str | None = None,
     step_options: str | None = None,
     beton: Path | None = None,
     trust_checkpoint: bool = False,
@@ -155,8 +157,9 @@ def pretrain(
     """Pre-train `config` into `run_dir`; returns the summary written to `summary.json`.
 
     `stop_after_epoch` ends early after that many epochs (tests use it to simulate an interruption).
-    `loader`/`augment_on` pick the input pipeline (pipeline/loaders.py), `step_options` the step's fast paths
-    (runtime/step_options.py; default: all on for a GPU, off on the CPU); config.json records what ran.
+    `pipeline` is `fast` or `official` (train/pipelines.py); with `fast`, `loader`/`augment_on` pick the input
+    pipeline (pipeline/loaders.py) and `step_options` the step's fast paths (runtime/step_options.py; default:
+    all on for a GPU, off on the CPU). config.json records what ran.
     """
     dist = distributed.init_distributed(device)
     run_dir = Path(run_dir)
@@ -164,9 +167,10 @@ def pretrain(
     config = {**config, "seed": seed}
     check_run_dir(run_dir, config, resume)
 
-    options = StepOptions.parse(step_options, dist.device)
+    chosen = resolve_pipeline(pipeline, loader, augment_on, step_options)
+    options = StepOptions.parse(chosen["step_options"], dist.device)
     say = console.print if show_progress and dist.is_main else (lambda _: None)
-    data = build_data(config, data, seed, dist, options, loader, augment_on, beton, say)
+    data = build_data(config, data, seed, dist, options, chosen["loader"], chosen["augment_on"], beton, say)
     if config["mechanism"] == "supervised":
         config["num_classes"] = data.num_classes
     torch.manual_seed(seed)  # model initialisation
@@ -184,7 +188,11 @@ def pretrain(
     records = _metrics_upto(metrics_path, start_epoch) if resume else []
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        ran = {"data": str(data.root), "pipeline": data.pipeline, "step_options": options.describe()}
+        ran = {
+            "data": str(data.root),
+            "pipeline": pipeline_record(pipeline, data.pipeline, options),
+            "step_options": options.describe(),
+        }
         atomic.write_json(run_dir / layout.CONFIG, {**config, **ran})
         atomic.write_json(run_dir / layout.ENV, environment(dist.device, dist.world_size, dist.backend))
         atomic.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))

@@ -158,3 +158,22 @@ def test_table_and_reproduce_bad_input(args, message, tmp_path: Path, cli):
     code, _, err = cli(*args, "--out", str(tmp_path / "t"))
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "t").exists()
+
+
+def test_pipeline_official_is_the_official_codes_and_is_recorded(tiny_data: Path, tmp_path: Path, cli):
+    out = tmp_path / "run"
+    sets = ["--set", "batch_size=8", "--set", "image_size=16", "--set", "epochs=1"]
+    code, _, _ = cli(*SMOKE, str(tiny_data), "--out", str(out), *sets, "--pipeline", "official")
+    assert code == 0
+    pipeline = json.loads((out / "config.json").read_text())["pipeline"]
+    assert (
+        pipeline["name"] == "official" and pipeline["loader"] == "pil" and pipeline["augment_on"] == "loader"
+    )
+    assert pipeline["precision"] == "fp32" and not pipeline["compile"] and not pipeline["channels_last"]
+    assert pipeline["stored"] == "the folder's image files"
+    code, _, err = cli(
+        *SMOKE, str(tiny_data), "--out", str(tmp_path / "x"), "--pipeline", "official", "--loader", "torch"
+    )
+    assert code == 2 and "--pipeline official fixes --loader pil" in err and not (tmp_path / "x").exists()
+    code, _, err = cli(*SMOKE, str(tiny_data), "--out", str(tmp_path / "x"), "--pipeline", "turbo")
+    assert code == 2 and "unknown --pipeline 'turbo'" in err

@@ -9,7 +9,7 @@ import pandas as pd
 RUN_COLUMNS = [
     "run_dir", "recipe", "scale", "seed", "arch", "image_size", "mechanism", "epochs", "batch_size",
     "finished", "epochs_done", "knn_top1", "knn_top1_init", "pretrain_seconds", "images_per_s", "device",
-    "device_type", "world_size", "commit", "data",
+    "device_type", "world_size", "commit", "data", "pipeline",
 ]  # fmt: skip
 RESULT_COLUMNS = ["run_dir", "kind", "trial", "seed", "metric", "value", "scale", "device", "seconds"]
 CPU = "CPU (x86_64, 2 cores, 2 threads)"

@@ -255,3 +255,33 @@ def test_once_some_row_has_voc_the_rows_without_say_how_to_fill_them():
     e_notes = [n for n in t.notes if n.startswith("(e)")]
     assert e_notes and "`mocobench detect-voc --pretrained" in e_notes[0]
     assert not [n for n in t.notes if n.startswith("(a) T=0.07") and "VOC result" in n]  # no paper VOC
+
+
+def test_notes_say_which_pipeline_made_the_figures():
+    runs, results = mixed_runs()
+    official = json.dumps(
+        {
+            "name": "official",
+            "loader": "pil",
+            "augment_on": "loader",
+            "stored": "the folder's image files",
+            "precision": "fp32",
+            "compile": False,
+        },
+        sort_keys=True,
+    )
+    for r in runs:
+        r["pipeline"] = official
+    notes = build_table(1, make(runs, results), "mini").notes
+    line = [n for n in notes if n.startswith("Input pipeline")]
+    assert line == [
+        "Input pipeline and precision of every run shown: official: pil loader, colour in the loader "
+        "workers, the folder's image files, fp32."
+    ]
+    fast = json.dumps(
+        {"name": "fast", "loader": "ffcv", "augment_on": "device", "precision": "bf16 autocast"}
+    )
+    runs[0]["pipeline"] = fast
+    notes = build_table(1, make(runs, results), "mini").notes
+    by_row = [n for n in notes if n.startswith("Input pipelines and precision, by row:")]
+    assert len(by_row) == 1 and "fast: ffcv loader, colour on the device, bf16 autocast" in by_row[0]
