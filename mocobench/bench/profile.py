@@ -125,7 +125,7 @@ def _profile_in_process(
     warmup: int,
 ) -> dict[str, Any]:
     baseline = current_rss_bytes() if device.type == "cpu" else 0
-    cfg = {**config, "batch_size": per_gpu_batch, "bn_splits": 1, "sync_bn": False}
+    cfg = {**config, "batch_size": per_gpu_batch, "bn_group": per_gpu_batch, "sync_bn": False}
     model, optimizer = build_model_and_optimizer(cfg, device, options)
     try:
         fig = measure(

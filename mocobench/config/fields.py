@@ -37,10 +37,11 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
     "moco_m": (float, 0.999, "momentum of the key encoder"),
     "moco_t": (float, 0.07, "softmax temperature (also the end-to-end NT-Xent temperature)"),
     "image_size": (int, 224, "crop size in pixels"),
-    "bn_splits": (
+    "bn_group": (
         int,
-        8,
-        "BatchNorm groups for shuffle BN (the paper's 8 GPUs); per process: bn_splits / world",
+        32,
+        "images per BatchNorm group in shuffle BN (the paper's 256 over 8 GPUs); groups per process: "
+        "per-process batch / bn_group",
     ),
     "sync_bn": (bool, False, "synchronised (global) BatchNorm across processes (SimCLR)"),
     "num_classes": (int, 1000, "classes of the supervised recipe (set from the data)"),

@@ -105,13 +105,13 @@ def validate(config: dict[str, Any]) -> None:
             f"augmentation {config['augmentation']!r} does not fit mechanism {config['mechanism']!r}: "
             "the supervised recipe uses 'supervised', contrastive ones moco_v1, aug_plus or simclr"
         )
-    for key in ("epochs", "batch_size", "moco_dim", "moco_k", "image_size", "bn_splits"):
+    for key in ("epochs", "batch_size", "moco_dim", "moco_k", "image_size", "bn_group"):
         if config[key] < 1:
             raise UsageError(f"{key} must be at least 1, not {config[key]}")
-    if config["mechanism"] == "moco" and config["batch_size"] % config["bn_splits"]:
+    if config["mechanism"] == "moco" and config["batch_size"] % config["bn_group"]:
         raise UsageError(
-            f"batch_size {config['batch_size']} is not divisible by bn_splits {config['bn_splits']}; "
-            "change one of them with --set"
+            f"batch_size {config['batch_size']} is not a multiple of bn_group {config['bn_group']} "
+            "(images per shuffle-BN group); change one of them with --set"
         )
     if not 0 <= config["moco_m"] < 1:
         raise UsageError(f"moco_m must be in [0, 1), not {config['moco_m']}")

@@ -34,12 +34,7 @@ def build_model(config: dict[str, Any], num_classes: int, world_size: int) -> nn
             encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"]
         )
         return sync_batchnorm(model) if config["sync_bn"] else model
-    if config["bn_splits"] % world_size:
-        raise UsageError(
-            f"bn_splits {config['bn_splits']} is not divisible by the {world_size} processes; "
-            f"use --set bn_splits={world_size} or a multiple"
-        )
-    builder = encoder_builder(config["arch"], config["bn_splits"] // world_size)
+    builder = encoder_builder(config["arch"], bn_splits_per_process(config, world_size))
     model = MoCo(
         builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"]
     )
@@ -48,6 +43,22 @@ def build_model(config: dict[str, Any], num_classes: int, world_size: int) -> nn
     except ValueError as e:
         raise UsageError(str(e)) from e
     return model
+
+
+def bn_splits_per_process(config: dict[str, Any], world_size: int) -> int:
+    """Shuffle-BN groups in each process's batch: the recipe fixes the images per group (the paper's 32 =
+    256 / 8 GPUs, MoCo sec. 3.3), so any world size works whose per-process batch is a multiple of it."""
+    batch, group, lr = config["batch_size"], config["bn_group"], config["lr"]
+    per_process = batch // world_size
+    if batch % world_size or per_process % group:
+        fit = group * world_size * max(1, round(batch / (group * world_size)))
+        raise UsageError(
+            f"batch {batch} over {world_size} processes is {batch / world_size:g} images each, not a "
+            f"multiple of the {group} images per shuffle-BN group; use --set batch_size={fit} "
+            f"--set lr={lr * fit / batch:g} on {world_size} processes (the lr follows the batch), "
+            "or another process count"
+        )
+    return per_process // group
 
 
 def sgd(

@@ -57,7 +57,7 @@ def test_moco_rows_match_paper(name):
     assert (c["moco_dim"], c["moco_k"], c["moco_m"]) == (128, 65536, 0.999)
     assert c["optimizer"] == "sgd" and c["warmup_epochs"] == 0 and not c["lr_per_step"]
     assert c["schedule"] == ([120, 160] if epochs == 200 else [480, 640])
-    assert c["bn_splits"] == 8 and not c["sync_bn"]
+    assert c["bn_group"] == 32 and not c["sync_bn"]  # 256 images over the paper's 8 GPUs
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ def test_mini_and_smoke_shrink_compute():
     assert mini["arch"] == smoke["arch"] == "resnet18"
     assert mini["epochs"] == 20 and smoke["epochs"] == 2
     assert mini["schedule"] == [12, 16]
-    assert smoke["batch_size"] % smoke["bn_splits"] == 0
+    assert smoke["batch_size"] % smoke["bn_group"] == 0
 
 
 def test_overrides_are_typed_and_checked():
@@ -132,7 +132,7 @@ def test_overrides_are_typed_and_checked():
     with pytest.raises(UsageError, match="does not fit mechanism"):
         resolve("moco-v1", "paper", ["augmentation=supervised"])
     assert resolve("supervised")["aug_plus"] is False and resolve("simclr-b256")["aug_plus"] is True
-    with pytest.raises(UsageError, match="bn_splits"):
+    with pytest.raises(UsageError, match="not a multiple of bn_group 32"):
         resolve("moco-v1", "paper", ["batch_size=100"])
 
 

@@ -33,7 +33,7 @@ def test_parse_lists_and_removals() -> None:
 
 
 def tiny_config(**over: object) -> dict:
-    config = resolve("mlp+aug+cos", "smoke", ["image_size=16", "moco_k=64", "batch_size=8", "bn_splits=2"])
+    config = resolve("mlp+aug+cos", "smoke", ["image_size=16", "moco_k=64", "batch_size=8", "bn_group=4"])
     return {**config, **over}
 
 

@@ -16,7 +16,7 @@ from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
 from mocobench.train.pretrain import pretrain
 
-TINY = ["image_size=16", "batch_size=8", "bn_splits=2", "moco_k=60", "workers=0", "knn_every=1"]
+TINY = ["image_size=16", "batch_size=8", "bn_group=4", "moco_k=60", "workers=0", "knn_every=1"]
 
 
 def tiny(name: str = "mlp+aug+cos", *extra: str) -> dict:
@@ -126,7 +126,7 @@ def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
         "--seed",
         "3",
     ]
-    for s in [*TINY, "image_size=32", "batch_size=40", "epochs=2", "knn_every=0"]:
+    for s in [*TINY, "image_size=32", "batch_size=40", "bn_group=20", "epochs=2", "knn_every=0"]:
         args += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = [
@@ -162,30 +162,31 @@ def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
 
 @pytest.mark.slow
 def test_two_nodes_by_rendezvous_match_one_node(tiny_data: Path, tmp_path: Path):
-    """Multi-node torchrun as far as one machine allows: two launchers ("nodes", one process each) meeting
-    at a c10d rendezvous endpoint give the same weights as one launcher with two processes."""
+    """The README's multi-node launch as far as one machine allows: two launchers ("nodes") of two gloo
+    processes each, meeting at a c10d rendezvous endpoint, give the same weights as one launcher of four
+    (the same shuffle-BN groups: batch 40 over 4 processes, 10 images a process, one group each)."""
     args = ["pretrain", "--recipe", "moco-v1", "--scale", "smoke", "--data", str(tiny_data), "--seed", "1"]
-    for s in [*TINY, "image_size=32", "batch_size=40", "epochs=1", "knn_every=0"]:
+    for s in [*TINY, "image_size=32", "batch_size=40", "bn_group=10", "epochs=1", "knn_every=0"]:
         args += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = [sys.executable, "-m", "torch.distributed.run"]
     endpoint = f"127.0.0.1:{_free_port()}"
     nodes = [
         subprocess.Popen(
-            [*run, "--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d",
+            [*run, "--nnodes", "2", "--nproc_per_node", "2", "--rdzv_backend", "c10d",
              "--rdzv_endpoint", endpoint, "--rdzv_id", "mocobench-test",
              "-m", "mocobench", *args, "--out", str(tmp_path / "two-nodes")],
             env=env,
         )
         for _ in range(2)
     ]  # fmt: skip
-    assert [node.wait(timeout=300) for node in nodes] == [0, 0]
-    one_node = [*run, "--nproc_per_node", "2", "--master_port", str(_free_port())]
+    assert [node.wait(timeout=600) for node in nodes] == [0, 0]
+    one_node = [*run, "--nproc_per_node", "4", "--master_port", str(_free_port())]
     subprocess.run(
         [*one_node, "-m", "mocobench", *args, "--out", str(tmp_path / "one-node")], check=True, env=env
     )
     env_json = json.loads((tmp_path / "two-nodes" / "env.json").read_text())
-    assert env_json["world_size"] == 2
+    assert env_json["world_size"] == 4
     two, one = _state(tmp_path / "two-nodes"), _state(tmp_path / "one-node")
     for key, value in one.items():
         assert torch.allclose(two[key].float(), value.float(), atol=1e-6), key
