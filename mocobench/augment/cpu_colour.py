@@ -30,8 +30,10 @@ import math
 
 import cv2
 import numpy as np
+import torch
 
-from mocobench.augment.spec import Blur, ColourOp, Grayscale, Jitter, Solarize
+from mocobench.augment import simclr
+from mocobench.augment.spec import TF_OPS, Blur, ColourOp, Grayscale, Jitter, Solarize
 
 _LEVELS = np.arange(256, dtype=np.float32)
 # cv2.addWeighted rounds to nearest; PIL's Image.blend truncates. x - 0.499 rounded == floor(x) unless
@@ -141,6 +143,8 @@ def apply_colour(img: np.ndarray, ops: tuple[ColourOp, ...], rng: np.random.Gene
     """
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.dtype} {img.shape}")
+    if any(isinstance(op, TF_OPS) for op in ops):
+        return _apply_float(img, ops, rng)
     if not img.flags.c_contiguous:
         img = np.ascontiguousarray(img)
     for op in ops:
@@ -157,3 +161,19 @@ def apply_colour(img: np.ndarray, ops: tuple[ColourOp, ...], rng: np.random.Gene
         else:
             raise TypeError(f"unknown colour op {op!r}")
     return img
+
+
+def _apply_float(img: np.ndarray, ops: tuple[ColourOp, ...], rng: np.random.Generator) -> np.ndarray:
+    """SimCLR's ops, defined on float images (`augment/simclr.py`), on one uint8 view: float in [0, 1], the
+    ops with this sample's draws, back to uint8 rounded (the loader hands over uint8 views)."""
+    if not all(isinstance(op, TF_OPS) for op in ops):
+        raise TypeError(f"SimCLR's float ops and torchvision's uint8 ops cannot be mixed in one spec: {ops}")
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.from_numpy(rng.random(shape, dtype=np.float32))
+
+    for op in ops:
+        x = simclr.apply(op, x, simclr.draw(op, 1, rand))
+    out = x[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
+    return np.ascontiguousarray(out.numpy())

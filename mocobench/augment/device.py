@@ -36,8 +36,18 @@ from collections.abc import Callable
 import kornia
 import torch
 
+from mocobench.augment import simclr
 from mocobench.augment.blur import blur_batch, pil_box_kernels
-from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD, Blur, Grayscale, Jitter, Solarize, ViewSpec
+from mocobench.augment.spec import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TF_OPS,
+    Blur,
+    Grayscale,
+    Jitter,
+    Solarize,
+    ViewSpec,
+)
 
 # torchvision ColorJitter's numbering of its four ops (`fn_idx` in ColorJitter.get_params).
 JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
@@ -83,6 +93,8 @@ def sample_params(
             params["blur_sigma"] = uniform(*op.sigma)
         elif isinstance(op, Solarize):
             params["solarize_apply"] = rand(n) < op.p
+        elif isinstance(op, TF_OPS):  # SimCLR's ops (augment/simclr.py)
+            params.update({f"{type(op).__name__}_{k}": v for k, v in simclr.draw(op, n, rand).items()})
     return {k: v.to(device) for k, v in params.items()}
 
 
@@ -121,6 +133,10 @@ class DeviceAugment(torch.nn.Module):
                 img = _apply_where(img, host["blur_apply"], _blur, host["blur_sigma"])
             elif isinstance(op, Solarize):
                 img = _apply_where(img, host["solarize_apply"], _solarize(op.threshold))
+            elif isinstance(op, TF_OPS):
+                prefix = f"{type(op).__name__}_"
+                mine = {k[len(prefix) :]: v for k, v in host.items() if k.startswith(prefix)}
+                img = simclr.apply(op, img, mine)
         if self.normalize:
             img = _normalize_(img)
         return img

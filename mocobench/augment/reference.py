@@ -8,6 +8,11 @@ wrapped in RandomApply, grayscale as RandomGrayscale), the flip where the offici
 
 `blur_sigma` is in pixels of the image being augmented: the paper's [0.1, 2.0] is for 224-px crops, and
 the caller scales it for smaller images (`spec.blur_sigma_px`).
+
+SimCLR's views have no torchvision/PIL original (its code is TensorFlow's): their reference is its crop
+(`geometry.sample_crop_tf`, bicubic) and its float colour ops (`simclr.py`) on the PIL image made a tensor,
+drawing from torch's generator like everything here. The SimCLR linear protocol's views likewise
+(`simclr_train_transform`, `simclr_eval_transform`: data_util.py L29, L440-460@85e8552).
 """
 
 from __future__ import annotations
@@ -15,10 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
+from mocobench.augment import simclr
+from mocobench.augment.geometry import sample_crop_tf
 from mocobench.augment.spec import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -80,8 +90,48 @@ def _colour_transform(op: Jitter | Grayscale | Blur | Solarize) -> Callable:
     raise TypeError(f"unknown colour op {op!r}")
 
 
+class SimCLRCrop:
+    """SimCLR's crop: TensorFlow's box, resized bicubic without antialiasing; PIL in, float tensor out."""
+
+    def __init__(self, size: int, scale: tuple[float, float], ratio: tuple[float, float]) -> None:
+        self.size, self.scale, self.ratio = size, scale, ratio
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        rng = np.random.default_rng(int(torch.randint(0, 2**63 - 1, ()).item()))  # torch's generator
+        top, left, h, w = sample_crop_tf(img.height, img.width, self.scale, self.ratio, rng)
+        return _bicubic(TF.to_tensor(img.crop((left, top, left + w, top + h))), self.size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+
+
+class SimCLRColour:
+    """SimCLR's colour ops (`simclr.py`) in order on a (3, H, W) float tensor, drawing from torch's RNG."""
+
+    def __init__(self, ops: tuple) -> None:
+        self.ops = ops
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(0)
+        for op in self.ops:
+            x = simclr.apply(op, x, simclr.draw(op, 1, torch.rand))
+        return x[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.ops!r})"
+
+
+def _bicubic(x: torch.Tensor, size: int) -> torch.Tensor:
+    """TensorFlow's `resize_bicubic` as SimCLR calls it: no antialiasing, clipped to [0, 1]."""
+    y = F.interpolate(x.unsqueeze(0), (size, size), mode="bicubic", align_corners=False, antialias=False)
+    return y[0].clamp(0.0, 1.0)
+
+
 def view_transform(spec: ViewSpec) -> T.Compose:
     """One view of `spec` as the official code composes it, on a PIL image, ending ImageNet-normalised."""
+    if spec.crop == "tensorflow" or spec.float_colour:  # SimCLR: crop, flip, colour, blur (data_util.py L431)
+        crop = SimCLRCrop(spec.image_size, spec.crop_scale, spec.crop_ratio)
+        return T.Compose([crop, T.RandomHorizontalFlip(p=spec.flip_p), SimCLRColour(spec.colour), NORMALIZE])
     flip = T.RandomHorizontalFlip(p=spec.flip_p)
     colour = [_colour_transform(op) for op in spec.colour]
     ops: list[Callable] = [T.RandomResizedCrop(spec.image_size, scale=spec.crop_scale, ratio=spec.crop_ratio)]
@@ -136,3 +186,30 @@ def eval_transform(image_size: int) -> T.Compose:
             NORMALIZE,
         ]
     )
+
+
+SIMCLR_CROP_PROPORTION = 0.875  # simclr data_util.py L29@85e8552
+
+
+def simclr_train_transform(image_size: int) -> T.Compose:
+    """SimCLR's linear-evaluation training views: its crop and a flip, no colour (data.py L164: colour only
+    when pre-training; blur likewise, model.py L55)."""
+    crop = SimCLRCrop(image_size, (0.08, 1.0), (3 / 4, 4 / 3))
+    return T.Compose([crop, T.RandomHorizontalFlip(), NORMALIZE])
+
+
+class SimCLRCentreCrop:
+    """SimCLR's `center_crop`: the central square of 0.875 of the shorter side, resized bicubic."""
+
+    def __init__(self, size: int, proportion: float = SIMCLR_CROP_PROPORTION) -> None:
+        self.size, self.proportion = size, proportion
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        side = round(self.proportion * min(img.width, img.height))
+        top, left = (img.height - side + 1) // 2, (img.width - side + 1) // 2
+        return _bicubic(TF.to_tensor(img.crop((left, top, left + side, top + side))), self.size)
+
+
+def simclr_eval_transform(image_size: int) -> T.Compose:
+    """SimCLR's evaluation view (data_util.py L455): centre crop of 0.875, bicubic, then normalised."""
+    return T.Compose([SimCLRCentreCrop(image_size), NORMALIZE])

@@ -56,7 +56,41 @@ class Solarize:
     threshold: float = 0.5
 
 
-ColourOp = Jitter | Grayscale | Blur | Solarize
+@dataclass(frozen=True)
+class TFJitter:
+    """SimCLR v1's colour jitter, in TensorFlow's definitions (`augment/simclr.py`), applied with `p`.
+
+    brightness adds U[-b, b]; contrast blends each channel with its own mean by U[1-c, 1+c]; saturation
+    scales HSV saturation by U[1-s, 1+s]; hue adds U[-h, h] turns; a random order per image, clipped to
+    [0, 1] after each op (simclr data_util.py L122-150@85e8552).
+    """
+
+    brightness: float
+    contrast: float
+    saturation: float
+    hue: float
+    p: float = 0.8
+
+
+@dataclass(frozen=True)
+class TFGrayscale:
+    """`tf.image.rgb_to_grayscale` (0.2989 R + 0.5870 G + 0.1140 B) tiled to 3 channels, with `p`."""
+
+    p: float
+
+
+@dataclass(frozen=True)
+class TFBlur:
+    """SimCLR v1's blur: a Gaussian of `kernel_frac` of the view's side (taps 2 * (size // 10 // 2) + 1),
+    sigma ~ U(sigma) in pixels of the view, zero padding ('SAME'), with `p` (data_util.py L305-410)."""
+
+    sigma: tuple[float, float]
+    p: float = 0.5
+    kernel_frac: float = 0.1
+
+
+ColourOp = Jitter | Grayscale | Blur | Solarize | TFJitter | TFGrayscale | TFBlur
+TF_OPS = (TFJitter, TFGrayscale, TFBlur)
 
 
 @dataclass(frozen=True)
@@ -72,6 +106,13 @@ class ViewSpec:
     flip_last: bool = (
         True  # the official code's place of the flip: after colour (MoCo), after the crop (SimCLR)
     )
+    crop: str = "torchvision"  # the crop box algorithm: torchvision's RandomResizedCrop or TensorFlow's
+    resize: str = "bilinear"  # the crop's resize: antialiased bilinear (torchvision on PIL) or bicubic (TF)
+
+    @property
+    def float_colour(self) -> bool:
+        """Whether the colour ops are SimCLR's, defined on float images (else torchvision's, on uint8)."""
+        return any(isinstance(op, TF_OPS) for op in self.colour)
 
 
 PRETRAIN_KINDS = ("moco_v1", "aug_plus", "simclr")
@@ -91,7 +132,6 @@ def blur_sigma_px(blur_sigma: Sequence[float], image_size: int) -> tuple[float, 
 def view_spec(kind: str, image_size: int, blur_sigma: Sequence[float] = (0.1, 2.0)) -> ViewSpec:
     """The spec of a pre-training pipeline; `blur_sigma` in pixels of the view (config scales it)."""
     sigma = (float(blur_sigma[0]), float(blur_sigma[1]))
-    flip_last = True
     if kind == "moco_v1":
         # MoCo v1 (official main_moco.py without --aug-plus): grayscale *before* an always-on jitter.
         colour: tuple[ColourOp, ...] = (Grayscale(0.2), Jitter(0.4, 0.4, 0.4, 0.4, p=1.0))
@@ -101,10 +141,14 @@ def view_spec(kind: str, image_size: int, blur_sigma: Sequence[float] = (0.1, 2.
         colour = (Jitter(0.4, 0.4, 0.4, 0.1, p=0.8), Grayscale(0.2), Blur(sigma, p=0.5))
         scale = (0.2, 1.0)
     elif kind == "simclr":
-        # SimCLR appendix A, colour strength 1: crop scale 0.08-1, jitter (0.8, 0.8, 0.8, 0.2) with p 0.8.
-        # Its code flips right after the crop.
-        colour = (Jitter(0.8, 0.8, 0.8, 0.2, p=0.8), Grayscale(0.2), Blur(sigma, p=0.5))
-        scale, flip_last = (0.08, 1.0), False
+        # SimCLR v1 as its code runs it (google-research/simclr@85e8552): colour strength 1.0 (run.py
+        # L221-223), jitter (0.8, 0.8, 0.8, 0.2) x strength (data_util.py L61-64) with p 0.8, grayscale p 0.2
+        # (L361-362), blur p 0.5 (L386); TensorFlow's crop (area 0.08-1, aspect 3/4-4/3, 100 tries,
+        # L285-295) resized bicubic (L295), flipped right after it (L434).
+        colour = (TFJitter(0.8, 0.8, 0.8, 0.2, p=0.8), TFGrayscale(0.2), TFBlur(sigma, p=0.5))
+        return ViewSpec(
+            kind, image_size, (0.08, 1.0), colour, flip_last=False, crop="tensorflow", resize="bicubic"
+        )
     else:
         raise ValueError(f"unknown augmentation {kind!r}; valid: {', '.join(PRETRAIN_KINDS)}")
-    return ViewSpec(kind, image_size, scale, colour, flip_last=flip_last)
+    return ViewSpec(kind, image_size, scale, colour)

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mocobench.augment.cpu_colour import apply_colour
-from mocobench.augment.geometry import crop_resize_flip, resize_planar, sample_crop
+from mocobench.augment.geometry import crop_resize_flip, resize_planar, sample_box
 from mocobench.augment.spec import ViewSpec
 from mocobench.data.decode import decode
 from mocobench.runtime.seeds import sample_seed
@@ -78,7 +78,7 @@ class TwoViewFolder(Dataset):
         spec = self.spec
         out = []
         for _ in range(2):
-            box = sample_crop(height, width, spec.crop_scale, spec.crop_ratio, rng)
+            box = sample_box(spec.crop, height, width, spec.crop_scale, spec.crop_ratio, rng)
             out.append((box, bool(rng.random() < spec.flip_p)))
         return out
 
@@ -92,9 +92,10 @@ class TwoViewFolder(Dataset):
         # Both views' geometry is drawn before any colour, so it does not depend on where colour runs.
         for k, (box, flip) in enumerate(self.geometry(rng, img.shape[0], img.shape[1])):
             if self.colour_in_workers:
-                view = apply_colour(crop_resize_flip(img, box, size, flip), self.spec.colour, rng)
+                view = crop_resize_flip(img, box, size, flip, self.spec.resize)
+                view = apply_colour(view, self.spec.colour, rng)
                 cv2.split(view, mv=[out[k, 0], out[k, 1], out[k, 2]])  # HWC -> CHW into the batch
             else:
-                planes = resize_planar(img, box, size)
+                planes = resize_planar(img, box, size, self.spec.resize)
                 out[k] = planes[:, :, ::-1] if flip else planes
         return views, label

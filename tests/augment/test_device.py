@@ -33,6 +33,7 @@ from mocobench.augment.spec import Blur, Grayscale, Jitter, Solarize, ViewSpec, 
 
 S = 16  # small views keep the suite fast
 KINDS = ("moco_v1", "aug_plus", "simclr")
+TORCHVISION_KINDS = ("moco_v1", "aug_plus")  # SimCLR's ops are TensorFlow's: tests/augment/test_simclr.py
 MEAN = torch.tensor(reference.IMAGENET_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(reference.IMAGENET_STD).view(1, 3, 1, 1)
 
@@ -183,7 +184,7 @@ def replay(
     return torch.stack(out)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", TORCHVISION_KINDS)
 def test_batch_replays_through_torchvision_in_per_sample_order(kind: str) -> None:
     spec = view_spec(kind, S, blur_sigma=(0.1, 2.0))
     x = float_images(48, seed=7)
@@ -235,7 +236,7 @@ def corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return torch.corrcoef(torch.stack([a.double(), b.double()]))[0, 1].item()
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", TORCHVISION_KINDS)
 def test_parameter_statistics(kind: str) -> None:
     spec = view_spec(kind, 224, blur_sigma=(0.1, 2.0))
     p = sample_params(spec, N, gen(11), "cpu")
@@ -321,13 +322,12 @@ def reference_colour(spec: ViewSpec) -> T.Compose:
     return T.Compose(ts)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", TORCHVISION_KINDS)
 def test_reference_is_augment_py_minus_geometry(kind: str) -> None:
     sigma = (0.1 * S / 224, 2.0 * S / 224)
     official = {
         "moco_v1": lambda: reference.moco_v1_transform(S),
         "aug_plus": lambda: reference.aug_plus_transform(S, sigma),
-        "simclr": lambda: reference.simclr_transform(S, sigma),
     }[kind]()
     geometry_and_tensor = (T.RandomResizedCrop, T.RandomHorizontalFlip, T.ToTensor, T.Normalize)
     colour = [repr(t) for t in official.transforms if not isinstance(t, geometry_and_tensor)]
@@ -380,7 +380,7 @@ def device_quantities(spec: ViewSpec) -> dict[str, torch.Tensor]:
     return quantities(DeviceAugment(spec, normalize=False)(x, gen(1)))
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", TORCHVISION_KINDS)
 def test_distribution_matches_pil_reference(kind: str) -> None:
     # Blur sigma in pixels, unscaled, so that at 24 px the blur changes the image visibly.
     assert mismatches(reference_quantities(kind), device_quantities(view_spec(kind, 24))) == []
@@ -400,7 +400,6 @@ def _replace_op(spec: ViewSpec, kind: type, **changes: object) -> ViewSpec:
         ("aug_plus", Blur, {"p": 0.3}, "gradient"),
         ("aug_plus", Blur, {"sigma": (0.05, 1.0)}, "gradient"),
         ("moco_v1", Jitter, {"brightness": 0.2}, "channel_mean_var"),
-        ("simclr", Grayscale, {"p": 0.3}, "gray"),
     ],
 )
 def test_distribution_comparison_catches_a_wrong_spec(

@@ -12,6 +12,8 @@ from mocobench.augment import reference
 from mocobench.augment.reference import (
     NORMALIZE,
     GaussianBlur,
+    SimCLRColour,
+    SimCLRCrop,
     TwoCropsTransform,
     aug_plus_transform,
     eval_transform,
@@ -105,30 +107,29 @@ def test_aug_plus_pipeline() -> None:
 
 
 def test_simclr_pipeline() -> None:
+    """SimCLR v1's own order (google-research/simclr@85e8552 data_util.py L431-438): crop (TensorFlow's box,
+    area 0.08-1, aspect 3/4-4/3, L285-295) resized bicubic, flip, colour distortion, then blur; no PIL."""
     c = simclr_transform(224)
-    assert types(c) == [
-        T.RandomResizedCrop,
-        T.RandomHorizontalFlip,
-        T.RandomApply,
-        T.RandomGrayscale,
-        T.RandomApply,
-        T.ToTensor,
-        T.Normalize,
-    ]
-    crop, flip, jitter_p, gray, blur_p, _, norm = c.transforms
-    assert_crop(crop, 224, (0.08, 1.0))
+    assert types(c) == [SimCLRCrop, T.RandomHorizontalFlip, SimCLRColour, T.Normalize]
+    crop, flip, colour, norm = c.transforms
+    assert (crop.size, crop.scale, crop.ratio) == (224, (0.08, 1.0), (3 / 4, 4 / 3))
     assert flip.p == pytest.approx(0.5)
-    assert jitter_p.p == pytest.approx(0.8)
-    assert len(jitter_p.transforms) == 1
-    assert_jitter(jitter_p.transforms[0], 0.8, 0.8, 0.8, 0.2)
+    jitter, gray, blur = colour.ops
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue, jitter.p) == (
+        0.8,
+        0.8,
+        0.8,
+        0.2,
+        0.8,
+    )
     assert gray.p == pytest.approx(0.2)
-    assert blur_p.p == pytest.approx(0.5)
-    assert isinstance(blur_p.transforms[0], GaussianBlur)
-    assert blur_p.transforms[0].sigma == pytest.approx((0.1, 2.0))
+    assert (
+        blur.p == pytest.approx(0.5) and blur.sigma == pytest.approx((0.1, 2.0)) and blur.kernel_frac == 0.1
+    )
     assert_normalize(norm)
 
 
-@pytest.mark.parametrize("kind", ["aug_plus", "simclr"])
+@pytest.mark.parametrize("kind", ["aug_plus"])  # SimCLR's blur: test_simclr_pipeline
 def test_blur_sigma_is_passed_through(kind: str) -> None:
     two = pretrain_transform(kind, S, blur_sigma=(0.0143, 0.286))
     (blur_p,) = [t for t in two.base.transforms if isinstance(t, T.RandomApply) and t.p == 0.5]
@@ -238,7 +239,7 @@ def test_gaussian_blur_sigma_uniform_in_range(monkeypatch: pytest.MonkeyPatch) -
         GaussianBlur((2.0, 0.1))
 
 
-@pytest.mark.parametrize("build", [moco_v1_transform, aug_plus_transform, simclr_transform])
+@pytest.mark.parametrize("build", [moco_v1_transform, aug_plus_transform])  # SimCLR's: test_simclr.py
 def test_forced_grayscale_gives_equal_channels(build) -> None:
     c = build(S)
     (gray,) = [t for t in c.transforms if isinstance(t, T.RandomGrayscale)]
