@@ -52,6 +52,12 @@ def nt_xent_logits(z: torch.Tensor, rows: torch.Tensor, T: float) -> tuple[torch
     return logits, labels
 
 
+def simclr_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """SimCLR's NT-Xent as its code sums it: `loss = loss_a + loss_b` (objective.py L86-90@85e8552), each
+    direction the mean over its N anchors, so twice the mean over the 2N anchors `nt_xent_logits` returns."""
+    return 2 * cross_entropy(logits, labels)
+
+
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy, computed in fp32 whatever the autocast (MoCo's, SimCLR's and supervised loss)."""
     with fp32(logits):

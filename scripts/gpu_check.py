@@ -59,7 +59,6 @@ import importlib.metadata
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import signal
@@ -68,7 +67,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +145,10 @@ def _sets(*pairs: str) -> tuple[str, ...]:
     return tuple(a for p in pairs for a in ("--set", p))
 
 
+def _args(text: str) -> tuple[str, ...]:
+    return tuple(shlex.split(text))
+
+
 def sizes_for(device: str) -> Sizes:
     workers = str(min(16, os.cpu_count() or 1))
     all_options = ("fp32", "channels_last,bf16,fused", "channels_last,bf16,fused,compile")
@@ -178,38 +181,14 @@ def sizes_for(device: str) -> Sizes:
         )
     return Sizes(
         pretrain=_sets("epochs=1", "batch_size=8", "image_size=16", "moco_k=64"),
-        step=(
-            "--scale",
-            "smoke",
-            "--set",
-            "image_size=32",
-            "--batch",
-            "16",
-            "--steps",
-            "2",
-            "--warmup",
-            "1",
-            "--loader",
-            "none",
-        ),  # fmt: skip
+        step=_args("--scale smoke --set image_size=32 --batch 16 --steps 2 --warmup 1 --loader none"),
         step_data=False,
         step_options=all_options[:2],
         step_skipped={all_options[2]: "cpu smoke: torch.compile takes minutes on a CPU"},
-        loader=("--workers", "0", "--batch", "8", "--batches", "2", "--warmup", "1", "--image-size", "32"),
+        loader=_args("--workers 0 --batch 8 --batches 2 --warmup 1 --image-size 32"),
         loaders=("pil", "torch"),
         # per-GPU batches 32 and 512 are Table 3's own, so nothing beyond the two lines' points runs
-        profile=(
-            "--arch",
-            "resnet18",
-            "--image-size",
-            "8",
-            "--steps",
-            "1",
-            "--warmup",
-            "0",
-            "--fit-batches",
-            "32,512",
-        ),  # fmt: skip
+        profile=_args("--arch resnet18 --image-size 8 --steps 1 --warmup 0 --fit-batches 32,512"),
         mini=_sets("epochs=2", "batch_size=16", "image_size=16", "moco_k=64", "workers=0"),
         caps={
             "setup": Cap(60, 5),
@@ -343,7 +322,7 @@ try:
         out["device"] = f"CPU ({cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 except Exception as e:
     out["error"] = f"{type(e).__name__}: {e}"
-for name in ("mocobench", "kornia", "submitit", "platformdirs", "ffcv", "detectron2.engine"):
+for name in sys.argv[2:]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -499,7 +478,8 @@ def settle(stage: Stage, outcome: Outcome, figures: Callable[[], dict[str, Any]]
     if outcome.kind == "ok":
         status, reason = FAILED, f"exit 0, but its output could not be read ({read_error})"
     elif outcome.kind == "failed":
-        status, reason = FAILED, f"exit code {outcome.returncode}"
+        last = log_tail(Path(stage.log), 1)
+        status, reason = FAILED, f"exit code {outcome.returncode}" + (f": {last[:200]}" if last else "")
     else:
         status, reason = TIMED_OUT, f"cut at its {outcome.timeout:.0f} s cap"
     if stage.status not in BAD:
@@ -830,7 +810,12 @@ def install_wheels(c: Check, wheels: Path) -> None:
 def run_probe(c: Check) -> None:
     """Device name, versions and which optional packages import, in the stages' own environment."""
     log = c.logs / "probe.log"
-    outcome = c.run([sys.executable, "-c", PROBE, c.device], c.sizes.caps["setup"], log)
+    modules = ["mocobench", "kornia", "submitit", "platformdirs"]  # what every stage imports
+    if "bench-loader" in c.args.stages and "ffcv" in c.sizes.loaders:
+        modules.append("ffcv")
+    if "detect-voc" in c.args.stages:
+        modules.append("detectron2.engine")
+    outcome = c.run([sys.executable, "-c", PROBE, c.device, *modules], c.sizes.caps["setup"], log)
     lines = [r for r in log.read_text(errors="replace").splitlines() if r.startswith("PROBE ")]
     if outcome.kind == "ok" and lines:
         c.probe = json.loads(lines[-1][len("PROBE ") :])
@@ -872,10 +857,10 @@ def key_figures(name: str, f: dict[str, Any]) -> str:
     if name in ("pretrain-fast", "pretrain-official", "mini"):
         p = f.get("pipeline", {})
         text = (
-            f"loss {_num(f.get('loss_first'), 3)}→{_num(f.get('loss_last'), 3)}, kNN {_pct(f.get('knn_top1'))} "
-            f"(random init {_pct(f.get('knn_random_init'))}), {f.get('epochs_done')}/{f.get('epochs_planned')} "
-            f"epochs; {p.get('name')}: {p.get('loader')} loader, colour on {p.get('augment_on')}, "
-            f"{f.get('step_options')}"
+            f"loss {_num(f.get('loss_first'), 3)}→{_num(f.get('loss_last'), 3)}, "
+            f"kNN {_pct(f.get('knn_top1'))} (random init {_pct(f.get('knn_random_init'))}), "
+            f"{f.get('epochs_done')}/{f.get('epochs_planned')} epochs; {p.get('name')}: "
+            f"{p.get('loader')} loader, colour on {p.get('augment_on')}, {f.get('step_options')}"
         )
         if "fast_loss_last" in f:
             text += (
@@ -891,7 +876,8 @@ def key_figures(name: str, f: dict[str, Any]) -> str:
             rel = r.get("loss_check", {}).get("rel_diff")
             parts.append(
                 f"{options}: {_num(r['synthetic_pairs_per_s'])} synthetic / "
-                f"{_num(r.get('loader_pairs_per_s'))} loader pairs/s, {_num(r['synthetic_peak_gib'], 2)} GiB, "
+                f"{_num(r.get('loader_pairs_per_s'))} loader pairs/s, "
+                f"{_num(r['synthetic_peak_gib'], 2)} GiB, "
                 f"loss vs fp32 {'-' if rel is None else f'{rel:.1e}'}"
             )
         return "; ".join(parts)
@@ -937,8 +923,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         f"# GPU check on {r['device']}",
         "",
-        f"- device: {r['device']} (`--device {r['device_option']}`); torch {r['torch']}, CUDA {r['cuda']}, "
-        f"Python {r['python']}",
+        f"- device: {r['device']} (`--device {r['device_option']}`); torch {r['torch']} (CUDA build "
+        f"{r['cuda']}), Python {r['python']}",
         f"- commit: {commit}",
         f"- date: {r['date']}; budget {r['budget_s']:.0f} s, {r['elapsed_s']:.0f} s used",
         f"- data: {r['data']}; result: {verdict}",
@@ -1072,7 +1058,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in selected if s not in STAGES]
     if unknown:
         p.error(f"unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
-    args.stages = selected
+    args.stages = [s for s in STAGES if s in selected]  # always in priority order
     if args.work is None:
         args.work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     elif args.work.exists() and any(args.work.iterdir()):
@@ -1106,6 +1092,9 @@ def main(argv: list[str] | None = None) -> int:
     def say(text: str) -> None:
         print(f"[gpu-check {c.elapsed():5.0f} s] {text}", flush=True)
 
+    for name in STAGES:
+        if name not in args.stages:
+            c.stages[name].status, c.stages[name].reason = SKIPPED, "not selected (--stages)"
     try:
         c.write_report()
         wheels = wheels_dir(args.wheels)
@@ -1117,11 +1106,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.device == "cpu" and args.data is None:
             make_tiny_data(c)
         c.write_report()
-        for name in STAGES:
+        for name in args.stages:
             current = c.stages[name]
-            if name not in args.stages:
-                current.status, current.reason = SKIPPED, "not selected (--stages)"
-                continue
             current.status = RUNNING
             c.write_report()
             STAGE_FUNCTIONS[name](c, current)
@@ -1140,6 +1126,9 @@ def main(argv: list[str] | None = None) -> int:
             current.reason = f"the script was stopped by signal {e.signum} while this stage ran"
             if current.log:
                 current.log_tail = log_tail(Path(current.log))
+        for stage in c.stages.values():
+            if stage.status == PENDING:
+                stage.status, stage.reason = SKIPPED, "not run: the script was stopped"
         c.write_report()
         say(f"stopped by signal {e.signum}; report in {args.report}")
         return 128 + e.signum

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from reference_losses import naive_nt_xent
 
-from mocobench.losses import infonce_logits, nt_xent_logits
+from mocobench.losses import infonce_logits, nt_xent_logits, simclr_loss
 
 
 def test_nt_xent_logits_match_naive_loop():
@@ -39,3 +39,20 @@ def test_infonce_logits_are_mocos_eq1():
     for i in range(4):
         torch.testing.assert_close(logits[i, 0], q[i] @ k[i] / 0.2)
         torch.testing.assert_close(logits[i, 1:], q[i] @ queue / 0.2)
+
+
+def test_simclr_loss_is_their_sum_of_two_directions():
+    """SimCLR's objective.py as written (L79-90@85e8552): logits_ab|aa and logits_ba|bb with self-similarity
+    masked by LARGE_NUM, loss = loss_a + loss_b, each a mean over the N anchors of one view."""
+    torch.manual_seed(0)
+    n, t = 5, 0.1
+    z = F.normalize(torch.randn(2 * n, 8), dim=1)
+    h1, h2 = z[:n], z[n:]
+    masks = torch.eye(n) * 1e9
+    logits_aa, logits_bb = h1 @ h1.T / t - masks, h2 @ h2.T / t - masks
+    logits_ab, logits_ba = h1 @ h2.T / t, h2 @ h1.T / t
+    labels = torch.arange(n)
+    loss_a = F.cross_entropy(torch.cat([logits_ab, logits_aa], 1), labels)
+    loss_b = F.cross_entropy(torch.cat([logits_ba, logits_bb], 1), labels)
+    ours = simclr_loss(*nt_xent_logits(z, torch.arange(2 * n), T=t))
+    torch.testing.assert_close(ours, loss_a + loss_b)

@@ -21,11 +21,12 @@ from torch import nn
 from mocobench.bench.memory import PeakMemory
 from mocobench.data.folder import list_train_val, resolve_data
 from mocobench.errors import UsageError
+from mocobench.losses import cross_entropy
 from mocobench.pipeline.loaders import TwoViewLoader, build_two_view_loader
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import device_name
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
-from mocobench.train.build import build_model, build_optimizer, two_view_spec
+from mocobench.train.build import build_loss, build_model, build_optimizer, two_view_spec
 from mocobench.train.step import contrastive_loss, optimise
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -80,6 +81,7 @@ def measure(
     options: StepOptions,
     device: torch.device,
     on_step: Callable[[int], None] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
 ) -> StepFigures:
     """Run `warmup` untimed steps (compilation, cuDNN autotuning, loader start), then time `steps`."""
     if steps < 1 or warmup < 0:
@@ -92,7 +94,7 @@ def measure(
                 _sync(device)
                 t0 = time.perf_counter()
             im_q, im_k = next(pairs)
-            loss, _, _ = contrastive_loss(model, im_q, im_k, options)
+            loss, _, _ = contrastive_loss(model, im_q, im_k, options, loss_fn)
             optimise(loss, optimizer)
             if i >= warmup and (i == warmup or i == warmup + steps - 1):
                 losses.append(loss.item())
@@ -124,7 +126,7 @@ def loss_check(
         torch.manual_seed(1)  # the same shuffle-BN permutation in both
         with torch.no_grad():
             im_q, im_k = (to_input(x, device, opts) for x in pair)
-            losses.append(contrastive_loss(model.train(), im_q, im_k, opts)[0].item())
+            losses.append(contrastive_loss(model.train(), im_q, im_k, opts, build_loss(config))[0].item())
     rel = abs(losses[1] - losses[0]) / max(abs(losses[0]), 1e-12)
     return {"loss_fp32": losses[0], "loss_options": losses[1], "rel_diff": rel, "rtol": LOSS_RTOL}
 
@@ -174,12 +176,14 @@ def bench_step(
     model, optimizer = build_model_and_optimizer(config, device, options)
     log(f"synthetic inputs: {warmup} warm-up + {steps} timed steps")
     synth = synthetic_pairs(batch, config["image_size"], device, options)
-    record["synthetic"] = measure(model, optimizer, synth, batch, steps, warmup, options, device).as_dict()
+    loss_fn = build_loss(config)
+    figures = measure(model, optimizer, synth, batch, steps, warmup, options, device, loss_fn=loss_fn)
+    record["synthetic"] = figures.as_dict()
     if loader != "none":
         two_view, real = loader_pairs(config, data, device, options, kind=loader, augment_on=augment_on)
         record["pipeline"] = two_view.describe()
         log(f"real loader ({two_view.kind}, colour on {two_view.augment_on}): {warmup} + {steps} steps")
-        fig = measure(model, optimizer, real, batch, steps, warmup, options, device)
+        fig = measure(model, optimizer, real, batch, steps, warmup, options, device, loss_fn=loss_fn)
         record["loader"] = fig.as_dict()
         record["loader_over_synthetic"] = fig.pairs_per_s / record["synthetic"]["pairs_per_s"]
     return record

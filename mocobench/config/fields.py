@@ -12,12 +12,12 @@ from typing import Any
 from mocobench.augment.spec import KINDS
 from mocobench.errors import UsageError
 
-MECHANISMS = ("moco", "end-to-end", "supervised")
+MECHANISMS = ("moco", "end-to-end", "simclr", "supervised")
 OPTIMIZERS = ("sgd", "lars")
 
 # key -> (type, default, help). Defaults are the official main_moco.py defaults (MoCo v1, PAPER.md).
 FIELDS: dict[str, tuple[type, Any, str]] = {
-    "mechanism": (str, "moco", "moco | end-to-end | supervised"),
+    "mechanism": (str, "moco", " | ".join(MECHANISMS)),
     "arch": (str, "resnet50", "torchvision ResNet constructor name"),
     "epochs": (int, 200, "training epochs"),
     "batch_size": (int, 256, "global batch (all processes together)"),

@@ -34,6 +34,27 @@ def attach_mlp_head(encoder: nn.Module) -> None:
     encoder.fc = nn.Sequential(nn.Linear(dim_mlp, dim_mlp), nn.ReLU(), encoder.fc)
 
 
+def attach_simclr_head(encoder: nn.Module) -> None:
+    """Replace `encoder.fc` by SimCLR v1's projection head (google-research/simclr@85e8552 model_util.py
+    L112-120 with num_nlh_layers 1, run.py L193-203): Dense(d, d) -> BN -> ReLU -> Dense(d, dim) -> BN.
+
+    Its dense layers have no bias (`use_bias and not use_bn`, L92), kernels ~ N(0, 0.01) (L94); the first
+    BN has an offset, the last none (`center=use_bias`, L97), which is a zero bias kept frozen here.
+    """
+    d, dim = encoder.fc.weight.shape[1], encoder.fc.weight.shape[0]
+    head = nn.Sequential(
+        nn.Linear(d, d, bias=False),
+        nn.BatchNorm1d(d),
+        nn.ReLU(),
+        nn.Linear(d, dim, bias=False),
+        nn.BatchNorm1d(dim),
+    )
+    for layer in (head[0], head[3]):
+        nn.init.normal_(layer.weight, std=0.01)
+    head[4].bias.requires_grad_(False)
+    encoder.fc = head
+
+
 def query_encoder(model: nn.Module) -> nn.Module:
     """The encoder whose features we evaluate (MoCo: encoder_q, as the official linear protocol)."""
     model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model

@@ -1,4 +1,4 @@
-"""The end-to-end mechanism of MoCo's comparison (Tables 2 and 3): SimCLR's NT-Xent with in-batch negatives.
+"""The end-to-end mechanism (Tables 2 and 3): NT-Xent with in-batch negatives, MoCo's or SimCLR's head.
 
 One encoder embeds both views and gradients flow through both; the negatives of a sample are the other
 2N-2 embeddings of the global batch, so the dictionary is only as large as the batch (hence its memory and
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mocobench.losses import nt_xent_logits
-from mocobench.models.encoders import attach_mlp_head
+from mocobench.models.encoders import attach_mlp_head, attach_simclr_head
 from mocobench.runtime.distributed import all_gather_with_grad, get_rank, get_world_size
 
 
@@ -26,13 +26,18 @@ class EndToEnd(nn.Module):
     """
 
     def __init__(
-        self, base_encoder: Callable[..., nn.Module], dim: int = 128, T: float = 0.1, mlp: bool = False
+        self,
+        base_encoder: Callable[..., nn.Module],
+        dim: int = 128,
+        T: float = 0.1,
+        mlp: bool = False,
+        head: str = "moco",
     ) -> None:
         super().__init__()
         self.T = T
         self.encoder = base_encoder(num_classes=dim)
-        if mlp:
-            attach_mlp_head(self.encoder)
+        if mlp:  # MoCo v2's head (the end-to-end rows), or SimCLR's with BatchNorm (the SimCLR rows)
+            (attach_simclr_head if head == "simclr" else attach_mlp_head)(self.encoder)
 
     def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return logits (2n, 2N-1) for this rank's 2n anchors [view 1; view 2] and their labels."""

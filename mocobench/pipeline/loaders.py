@@ -177,8 +177,17 @@ def build_two_view_loader(
     log: Callable[[str], None] = lambda _: None,
 ) -> TwoViewLoader:
     """The training loader of a contrastive recipe (`spec.batch_size` is the global batch)."""
+    requested = kind
     kind, where = choose(kind, augment_on, dist.device)
     view = spec.view_spec()
+    if kind == "ffcv" and (view.crop, view.resize) != ("torchvision", "bilinear"):
+        if requested == "ffcv":
+            raise UsageError(
+                f"--loader ffcv crops inside FFCV's compiled loop with torchvision's algorithm; the "
+                f"{spec.augmentation} views need {view.crop}'s crop and a {view.resize} resize: "
+                "use --loader torch"
+            )
+        kind = "torch"  # auto: the loader that cuts these views as they are defined
     to_pairs = _pairs_fn(view, kind, where, dist, options)
     if kind == "ffcv":
         from mocobench.pipeline.ffcv_loader import TwoViewFFCV

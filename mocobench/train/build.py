@@ -7,12 +7,14 @@ LARS, and the `TwoViewSpec` of the two-view loader.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from mocobench.errors import UsageError
+from mocobench.losses import cross_entropy, simclr_loss
 from mocobench.models.batchnorm import sync_batchnorm
 from mocobench.models.encoders import encoder_builder
 from mocobench.models.end_to_end import EndToEnd
@@ -27,11 +29,12 @@ def build_model(config: dict[str, Any], num_classes: int, world_size: int) -> nn
     mechanism = config["mechanism"]
     if mechanism == "supervised":
         return encoder_builder(config["arch"], 1)(num_classes=num_classes)
-    if mechanism == "end-to-end":
+    if mechanism in ("end-to-end", "simclr"):
         # One encoder sees both views: BN is global (SimCLR) or per process, never split (positives would
-        # share BN groups in a pattern no multi-GPU run has).
+        # share BN groups in a pattern no multi-GPU run has). SimCLR's rows take SimCLR's head.
+        head = "simclr" if mechanism == "simclr" else "moco"
         model = EndToEnd(
-            encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"]
+            encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"], head
         )
         return sync_batchnorm(model) if config["sync_bn"] else model
     builder = encoder_builder(config["arch"], bn_splits_per_process(config, world_size))
@@ -59,6 +62,12 @@ def bn_splits_per_process(config: dict[str, Any], world_size: int) -> int:
             "or another process count"
         )
     return per_process // group
+
+
+def build_loss(config: dict[str, Any]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss over a contrastive model's (logits, labels): SimCLR sums its two directions, MoCo and the
+    end-to-end rows take the mean cross-entropy (MoCo eq. 1)."""
+    return simclr_loss if config["mechanism"] == "simclr" else cross_entropy
 
 
 def sgd(

@@ -30,7 +30,7 @@ from mocobench.runtime.progress import TrainProgress, console
 from mocobench.runtime.schedule import learning_rate, set_lr
 from mocobench.runtime.seeds import device_draw_seed, step_seed
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
-from mocobench.train.build import build_model, build_optimizer
+from mocobench.train.build import build_loss, build_model, build_optimizer
 from mocobench.train.data import Data, build_data
 from mocobench.train.pipelines import pipeline_record, resolve_pipeline
 from mocobench.train.step import contrastive_loss, optimise, supervised_loss
@@ -51,6 +51,7 @@ def train_one_epoch(
     data.set_epoch(epoch)
     steps = data.steps
     supervised = config["mechanism"] == "supervised"
+    loss_fn = build_loss(config)
     totals = torch.zeros(3, dtype=torch.float64)  # loss sum, accuracy sum, steps
     progress.start_epoch(epoch, steps)
     t0 = time.perf_counter()
@@ -76,7 +77,7 @@ def train_one_epoch(
             assert data.pairs is not None
             im_q, im_k = data.pairs(images, device_draw_seed(seed, epoch, step, dist.rank))
             # InfoNCE (MoCo eq. 1) / NT-Xent, under the step options (bf16 autocast etc.)
-            loss, logits, labels = contrastive_loss(model, im_q, im_k, options)
+            loss, logits, labels = contrastive_loss(model, im_q, im_k, options, loss_fn)
             acc = contrastive_accuracy(logits, labels)
         if not torch.isfinite(loss):
             raise RuntimeError(

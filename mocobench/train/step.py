@@ -7,6 +7,8 @@ compiled encoders), not what the step is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -15,12 +17,16 @@ from mocobench.runtime.step_options import StepOptions
 
 
 def contrastive_loss(
-    model: nn.Module, im_q: torch.Tensor, im_k: torch.Tensor, options: StepOptions
+    model: nn.Module,
+    im_q: torch.Tensor,
+    im_k: torch.Tensor,
+    options: StepOptions,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Forward and InfoNCE / NT-Xent cross-entropy (MoCo eq. 1); returns the loss, logits and labels."""
+    """Forward and InfoNCE / NT-Xent (MoCo eq. 1; `train.build.build_loss`); returns loss, logits, labels."""
     with options.autocast(im_q.device):
         logits, labels = model(im_q, im_k)
-    return cross_entropy(logits, labels), logits, labels
+    return loss(logits, labels), logits, labels
 
 
 def supervised_loss(
