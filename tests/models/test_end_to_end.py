@@ -34,7 +34,8 @@ def test_simclr_rows_take_simclrs_head():
     assert [type(m) for m in head] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d]
     assert head[0].bias is None and head[3].bias is None
     assert (head[0].in_features, head[0].out_features, head[3].out_features) == (512, 512, 128)
-    assert abs(float(head[0].weight.std()) - 0.01) < 0.001 and abs(float(head[3].weight.std()) - 0.01) < 0.001
+    stds = [float(head[i].weight.detach().std()) for i in (0, 3)]
+    assert all(abs(s - 0.01) < 0.001 for s in stds)
     assert not head[4].bias.requires_grad and torch.equal(head[4].bias, torch.zeros(128))
     assert head[1].bias.requires_grad  # the first BN keeps its offset (center=True)
     logits, _ = model(torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32))
