@@ -1,9 +1,9 @@
 """`mocobench reproduce table N`: run every missing step of every row of a paper table, then write it.
 
-A step is done when its output says so (a run's `summary.json`, a trial in `linear.json` or `voc.json` at
-this scale), not by timestamps; a pre-training run with a checkpoint but no summary is resumed. So an
-interrupted reproduce continues where it stopped when the same command is run again, and finished steps are
-never repeated.
+A step is done when its output says so (a run's `summary.json`, a trial in the row's linear protocol's
+result file, `linear.json` or `linear-simclr.json`, or `voc.json` at this scale), not by timestamps; a
+pre-training run with a checkpoint but no summary is resumed. So an interrupted reproduce continues where it
+stopped when the same command is run again, and finished steps are never repeated.
 """
 
 from __future__ import annotations
@@ -84,9 +84,10 @@ def _pretrain_estimate(store: Store, config: dict[str, Any], epochs_left: int, i
     return epochs_left * steps * config["batch_size"] / speed
 
 
-def _linear_estimate(store: Store, scale: str) -> float | None:
+def _linear_estimate(store: Store, scale: str, protocol: str) -> float | None:
     r = store.results
-    return _median(r[(r.kind == "linear") & (r.scale == scale) & (r.metric == "top1")].seconds)
+    mine = (r.kind == "linear") & (r.protocol == protocol) & (r.scale == scale) & (r.metric == "top1")
+    return _median(r[mine].seconds)
 
 
 def _voc_estimate(store: Store, scale: str) -> float | None:
@@ -110,8 +111,8 @@ def _trial0_done(path: Path, scale: str) -> bool:
     return result.get("scale") == scale and any(t["trial"] == 0 for t in result.get("trials", []))
 
 
-def _linear_done(run_dir: Path, scale: str) -> bool:
-    return _trial0_done(run_dir / layout.LINEAR, scale)
+def _linear_done(run_dir: Path, scale: str, protocol: str) -> bool:
+    return _trial0_done(run_dir / layout.linear_result(protocol), scale)
 
 
 def plan(
@@ -140,7 +141,6 @@ def plan(
         rows = [(row, recipe) for row, recipe in rows if recipe in only]
     store = collect(runs_dir)
     epochs_done = dict(zip(store.runs.run_dir, store.runs.epochs_done, strict=True))
-    linear_s = _linear_estimate(store, scale)
     voc_s = _voc_estimate(store, scale)
     steps = []
     for row, recipe in rows:
@@ -158,9 +158,10 @@ def plan(
                 state, detail, left = "run", f"{epochs} epochs x {images} images", epochs
             estimate = _pretrain_estimate(store, config, left, images) if left else 0.0
             steps.append(Step("pretrain", row, recipe, seed, run_dir, state, detail, estimate))
-            lin = "done" if _linear_done(run_dir, scale) else "run"
-            estimate = 0.0 if lin == "done" else linear_s
-            steps.append(Step("linear", row, recipe, seed, run_dir, lin, f"protocol at {scale}", estimate))
+            protocol = config["linear_protocol"]
+            lin = "done" if _linear_done(run_dir, scale, protocol) else "run"
+            estimate = 0.0 if lin == "done" else _linear_estimate(store, scale, protocol)
+            steps.append(Step("linear", row, recipe, seed, run_dir, lin, f"{protocol} at {scale}", estimate))
             if detection and _has_voc(number, row):
                 voc = "done" if _trial0_done(run_dir / layout.VOC, scale) else "run"
                 estimate = 0.0 if voc == "done" else voc_s

@@ -92,6 +92,23 @@ def test_table_1_rows_with_paper_voc_figures_get_a_detection_step(tmp_path: Path
     assert not [s for s in reproduce.plan(2, "mini", 1, tmp_path) if s.kind == "voc"]  # Table 2: linear only
 
 
+def test_simclr_rows_wait_for_simclrs_linear_protocol(tmp_path: Path):
+    """A SimCLR row's linear step is done only by a linear-simclr.json (its recipe's protocol)."""
+    simclr, moco = tmp_path / "mini" / "simclr-b256" / "seed0", tmp_path / "mini" / "moco-v1" / "seed0"
+    _fake_run(simclr, 20, True, "mini")  # a linear.json (MoCo's protocol) of the right scale
+    _fake_run(moco, 20, True, "mini")
+    by = {(s.recipe, s.kind): s for s in reproduce.plan(2, "mini", 1, tmp_path)}
+    assert (
+        by["simclr-b256", "linear"].state == "run"
+        and by["simclr-b256", "linear"].detail == "linear-simclr at mini"
+    )
+    assert by["simclr-b256", "linear"].estimate_s is None  # no linear-simclr trial measured yet
+    assert by["moco-v1", "linear"].state == "done" and by["moco-v1", "linear"].detail == "linear at mini"
+    (simclr / "linear.json").rename(simclr / "linear-simclr.json")
+    by = {(s.recipe, s.kind): s for s in reproduce.plan(2, "mini", 1, tmp_path)}
+    assert by["simclr-b256", "linear"].state == "done"
+
+
 def test_plan_filters_and_refuses_bad_input(tmp_path: Path):
     steps = reproduce.plan(2, "smoke", 2, tmp_path, only=["moco-v1"])
     assert [(s.recipe, s.seed, s.kind) for s in steps] == [

@@ -29,24 +29,48 @@ def linear(
     trials: Annotated[int, typer.Option("--trials", help="Independent linear trials (mean +- std)")] = 1,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for linear.json; default: the run folder"),
+        typer.Option("--out", help="Folder for the result file; default: the run folder"),
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="recipes/<name>.toml: linear (MoCo's main_lincls.py) or linear-simclr (SimCLR v1's); "
+            "default: the one the run's recipe names",
+        ),
     ] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Loader processes")] = None,
     device: DeviceOpt = "auto",
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a linear.json of another protocol")
+        bool, typer.Option("--overwrite", help="Replace results of another checkpoint, setting or data")
     ] = False,
     trust: TrustOpt = False,
 ) -> None:
-    """Linear classification on frozen features (the paper's protocol), written to linear.json."""
+    """Linear classification on frozen features, written to <protocol>.json (linear.json by default).
+
+    One process, or `torchrun --nproc_per_node N -m mocobench linear ...` to split each batch over N.
+    """
     from mocobench.evaluate.linear import evaluate_pretrained
 
     result, path = evaluate_pretrained(
-        pretrained, scale, data, seed, trials, out_dir, device, overwrite, workers, trust=trust
+        pretrained,
+        scale,
+        data,
+        seed,
+        trials,
+        out_dir,
+        device,
+        overwrite,
+        workers,
+        trust=trust,
+        protocol=protocol,
     )
+    if result is None:  # a torchrun worker other than rank 0: rank 0 reports
+        return
     std = f" +- {result['top1_std']:.2f}" if result["n"] > 1 else ""
     out.print(
-        f"[bold green]linear[/] ({result['scale']}, n={result['n']}): top-1 {result['top1']:.2f}%{std}  "
+        f"[bold green]{result['protocol']['name']}[/] ({result['scale']}, n={result['n']}): "
+        f"top-1 {result['top1']:.2f}%{std}  "
         f"top-5 {result['top5']:.2f}%  -> {path}"
     )
 

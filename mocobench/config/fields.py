@@ -50,6 +50,7 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
     "knn_every": (int, 10, "epochs between kNN evaluations (0: only at the end)"),
     "knn_k": (int, 200, "neighbours of the weighted kNN monitor"),
     "knn_t": (float, 0.1, "temperature of the weighted kNN monitor"),
+    "linear_protocol": (str, "linear", "the linear protocol scoring this row: recipes/<name>.toml"),
     "save_every": (int, 10, "epochs between kept checkpoints (checkpoint_last is written every epoch)"),
 }
 

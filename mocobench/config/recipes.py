@@ -13,11 +13,12 @@ from typing import Any
 from mocobench.augment.spec import KINDS
 from mocobench.config.fields import FIELDS, MECHANISMS, OPTIMIZERS, check_keys, coerce, suggest
 from mocobench.config.files import read_toml, recipes_dir
+from mocobench.config.linear import protocol_names
 from mocobench.config.paper import row_position
 from mocobench.config.scales import apply_scale
 from mocobench.errors import UsageError
 
-NOT_RECIPES = ("scales.toml", "linear.toml")  # protocol files that live beside the recipes
+NOT_RECIPES = ("scales.toml",)  # and the linear protocols, linear*.toml, that live beside the recipes
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,12 @@ def load_recipe(path: Path) -> Recipe:
 
 def all_recipes() -> dict[str, Recipe]:
     folder = recipes_dir()
-    return {p.stem: load_recipe(p) for p in sorted(folder.glob("*.toml")) if p.name not in NOT_RECIPES}
+    paths = [
+        p
+        for p in sorted(folder.glob("*.toml"))
+        if p.name not in NOT_RECIPES and not p.stem.startswith("linear")
+    ]
+    return {p.stem: load_recipe(p) for p in paths}
 
 
 def get_recipe(name: str) -> Recipe:
@@ -112,6 +118,11 @@ def validate(config: dict[str, Any]) -> None:
         raise UsageError(
             f"batch_size {config['batch_size']} is not a multiple of bn_group {config['bn_group']} "
             "(images per shuffle-BN group); change one of them with --set"
+        )
+    if config["linear_protocol"] not in protocol_names():
+        raise UsageError(
+            f"linear_protocol {config['linear_protocol']!r} is not a protocol file; use one of "
+            f"{', '.join(protocol_names())}"
         )
     if not 0 <= config["moco_m"] < 1:
         raise UsageError(f"moco_m must be in [0, 1), not {config['moco_m']}")

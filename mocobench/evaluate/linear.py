@@ -1,10 +1,18 @@
-"""Linear classification on frozen features: the protocol of the official `main_lincls.py` (PAPER.md).
+"""Linear classification on frozen features, by the protocol that scores the row (`config/linear.py`).
 
-The backbone is frozen and every BatchNorm stays in eval mode for the whole run, so its running statistics
-cannot drift towards the linear-training data; only `fc` (re-initialised N(0, 0.01), bias 0) is trained, by
-SGD lr 30, momentum 0.9, no weight decay, batch 256, 100 epochs, x0.1 at 60 and 80 (scaled by --scale).
-At the end `sanity_check` proves every backbone tensor, BN statistics included, is bit-identical to the
-loaded checkpoint, and the run fails if not.
+`linear` is the official `main_lincls.py` (PAPER.md): SGD lr 30, momentum 0.9, no weight decay, batch 256,
+100 epochs, x0.1 at 60 and 80, fc ~ N(0, 0.01). `linear-simclr` is SimCLR v1's: Nesterov momentum, lr 1.6
+for batch 4096, cosine per step, weight decay 1e-6, 90 epochs, a zero-initialised head, SimCLR's crops.
+In both the backbone is frozen and every BatchNorm stays in eval mode for the whole run (main_lincls.py
+L439; SimCLR's model.py L62-64), so its running statistics cannot drift towards the linear-training data;
+only `fc` trains. At the end `sanity_check` proves every backbone tensor, BN statistics included, is
+bit-identical to the loaded checkpoint, and the run fails if not.
+
+Under torchrun (`torchrun --nproc_per_node N -m mocobench linear ...`) each process takes its slice of every
+global batch (`order.GlobalBatchSampler`, as pre-training) and DDP averages fc's gradients, as
+`main_lincls.py` wraps its model; N processes train the weights one process does on the same global batch.
+Validation is sharded without padding and the counts summed over ranks, every image counted once (the
+official script has every rank score the whole set).
 
 We report the last epoch's validation accuracy. The official script prints the best epoch's, which picks a
 model on the validation set; that figure is kept too (`best_top1`), labelled, never used in tables.
@@ -12,7 +20,6 @@ model on the validation set; that figure is kept too (`best_top1`), labelled, ne
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +30,13 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mocobench.augment.reference import eval_transform, supervised_train_transform
-from mocobench.config.linear import resolve_linear
+from mocobench.augment.reference import (
+    eval_transform,
+    simclr_eval_transform,
+    simclr_train_transform,
+    supervised_train_transform,
+)
+from mocobench.config.linear import DEFAULT, resolve_linear
 from mocobench.data.folder import FolderDataset, list_train_val, resolve_data, verify_images
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
@@ -33,12 +45,16 @@ from mocobench.models.encoders import Backbone
 from mocobench.pipeline.order import GlobalBatchSampler, batched_loader, eval_loader
 from mocobench.results import layout
 from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
-from mocobench.runtime.distributed import DistInfo, resolve_device
+from mocobench.runtime import atomic, distributed
+from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import environment
 from mocobench.runtime.progress import TrainProgress
 from mocobench.runtime.schedule import learning_rate, set_lr
 
-RESULT = layout.LINEAR
+VIEWS = {  # the protocol's training and validation views
+    "moco": (supervised_train_transform, eval_transform),
+    "simclr": (simclr_train_transform, simclr_eval_transform),
+}
 
 
 class SanityCheckError(RuntimeError):
@@ -56,7 +72,10 @@ def build_classifier(pretrained: Pretrained, num_classes: int, init_std: float) 
         )
     for name, param in model.named_parameters():
         param.requires_grad = name in ("fc.weight", "fc.bias")
-    nn.init.normal_(model.fc.weight, mean=0.0, std=init_std)
+    if init_std > 0:
+        nn.init.normal_(model.fc.weight, mean=0.0, std=init_std)
+    else:  # SimCLR's zero_init_logits_layer
+        nn.init.zeros_(model.fc.weight)
     nn.init.zeros_(model.fc.bias)
     return model
 
@@ -83,33 +102,39 @@ def sanity_check(model: nn.Module, reference: dict[str, torch.Tensor]) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
-    """Top-1 and top-5 (%) over `loader` (top-5 is top-C when there are fewer than 5 classes)."""
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float, int]:
+    """Top-1 and top-5 (%) and the images scored, summed over every process's shard (top-C below 5
+    classes)."""
     model.eval()
     k5 = min(5, model.fc.out_features)
-    correct, total = [0, 0], 0
+    counts = torch.zeros(3, dtype=torch.float64)  # top-1 hits, top-5 hits, images
     for images, targets in loader:
         logits = model(images.to(device, non_blocking=True))
         c1, c5 = topk_correct(logits, targets.to(device), (1, k5))
-        correct[0] += c1
-        correct[1] += c5
-        total += targets.numel()
-    return 100.0 * correct[0] / total, 100.0 * correct[1] / total
+        counts += torch.tensor([c1, c5, targets.numel()], dtype=torch.float64)
+    counts = distributed.all_reduce_sum(counts)
+    return float(100.0 * counts[0] / counts[2]), float(100.0 * counts[1] / counts[2]), int(counts[2])
 
 
 def build_loaders(
-    root: Path, protocol: dict[str, Any], seed: int, device: torch.device
+    root: Path, protocol: dict[str, Any], seed: int, dist: DistInfo
 ) -> tuple[DataLoader, GlobalBatchSampler, DataLoader, int]:
+    """This process's training batches (its slice of each global batch) and its shard of validation."""
     train_samples, val_samples, classes = list_train_val(root, protocol["max_images_per_class"])
-    verify_images(train_samples + val_samples)
+    if dist.is_main:
+        verify_images(train_samples + val_samples)
     size, workers, batch = protocol["image_size"], protocol["workers"], protocol["batch_size"]
-    dist = DistInfo.single(device)
-    # PAPER.md: train RandomResizedCrop + flip; val Resize(256/224 of the crop) + CenterCrop.
-    train_set = FolderDataset(train_samples, classes, supervised_train_transform(size), seed)
+    train_views, val_views = VIEWS[protocol["views"]]
+    train_set = FolderDataset(train_samples, classes, train_views(size), seed)
     train, sampler = batched_loader(train_set, batch, workers, dist, seed)
-    val_set = FolderDataset(val_samples, classes, eval_transform(size))
-    val = eval_loader(val_set, batch, workers, dist, persistent=True)  # validated after every epoch
+    shard = val_samples[dist.rank :: dist.world_size]  # no padding: every image once over the ranks
+    val_set = FolderDataset(shard, classes, val_views(size))
+    val = eval_loader(val_set, batch // dist.world_size, workers, dist, persistent=True)
     return train, sampler, val, len(classes)
+
+
+def _lr(protocol: dict[str, Any], epoch: float) -> float:
+    return learning_rate(protocol["lr"], epoch, protocol["epochs"], protocol["cos"], protocol["schedule"])
 
 
 def train_linear(
@@ -120,31 +145,44 @@ def train_linear(
     device: torch.device,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """One linear trial; returns its record (top1, top5 of the last epoch, per-epoch log, sanity check)."""
-    train, sampler, val, num_classes = build_loaders(root, protocol, seed, device)
+    """One linear trial in this process (one of the torchrun job's, if any); returns its record (top1, top5
+    of the last epoch, per-epoch log, sanity check) and keeps the trained classifier in `classifier`."""
+    dist = DistInfo.current(device)
+    train, sampler, val, num_classes = build_loaders(root, protocol, seed, dist)
     torch.manual_seed(seed)
     model = build_classifier(pretrained, num_classes, protocol["init_std"]).to(device)
     reference = backbone_snapshot(model)
     params = [p for p in model.parameters() if p.requires_grad]
     assert len(params) == 2, "only fc.weight and fc.bias may train"  # as the official main_lincls.py
     optimizer = torch.optim.SGD(
-        params, protocol["lr"], momentum=protocol["momentum"], weight_decay=protocol["weight_decay"]
+        params,
+        protocol["lr"],
+        momentum=protocol["momentum"],
+        weight_decay=protocol["weight_decay"],
+        nesterov=protocol["nesterov"],
     )
     features = Backbone(model)  # shares the model's frozen modules; fc applied separately
-    epochs, log = protocol["epochs"], []
+    head: nn.Module = model.fc
+    if dist.distributed:  # fc's gradients averaged over the processes, as main_lincls.py's DDP
+        head = nn.parallel.DistributedDataParallel(
+            model.fc, device_ids=[dist.local_rank] if device.type == "cuda" else None
+        )
+    epochs, log, steps = protocol["epochs"], [], len(sampler)
     t0 = time.perf_counter()
-    with TrainProgress(epochs, enabled=show_progress) as progress:
+    with TrainProgress(epochs, enabled=show_progress and dist.is_main) as progress:
         for epoch in range(epochs):
-            set_lr(optimizer, learning_rate(protocol["lr"], epoch, epochs, False, protocol["schedule"]))
+            set_lr(optimizer, _lr(protocol, epoch))
             sampler.set_epoch(epoch)
             frozen_mode(model)
-            progress.start_epoch(epoch, len(sampler))
-            loss_sum, correct, seen, te = 0.0, 0, 0, time.perf_counter()
-            for images, targets in train:
+            progress.start_epoch(epoch, steps)
+            totals, te = torch.zeros(3, dtype=torch.float64), time.perf_counter()  # loss sum, hits, images
+            for step, (images, targets) in enumerate(train):
+                if protocol["lr_per_step"]:
+                    set_lr(optimizer, _lr(protocol, epoch + step / steps))
                 images, targets = images.to(device, non_blocking=True), targets.to(device)
                 with torch.no_grad():
                     feats = features(images)
-                logits = model.fc(feats)
+                logits = head(feats)
                 loss = F.cross_entropy(logits, targets)
                 if not torch.isfinite(loss):
                     raise RuntimeError(
@@ -153,19 +191,22 @@ def train_linear(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                loss_sum += loss.item() * targets.numel()
-                correct += topk_correct(logits.detach(), targets, (1,))[0]
-                seen += targets.numel()
-                progress.step(loss.item(), optimizer.param_groups[0]["lr"], seen / (time.perf_counter() - te))
-            val_top1, val_top5 = evaluate(model, val, device)
+                hits = topk_correct(logits.detach(), targets, (1,))[0]
+                n = targets.numel()
+                totals += torch.tensor([loss.item() * n, hits, n], dtype=torch.float64)
+                rate = float(totals[2]) * dist.world_size / (time.perf_counter() - te)
+                progress.step(loss.item(), optimizer.param_groups[0]["lr"], rate)
+            totals = distributed.all_reduce_sum(totals)
+            val_top1, val_top5, val_images = evaluate(model, val, device)
             record = {
                 "epoch": epoch + 1,
-                "loss": loss_sum / seen,
-                "acc": 100.0 * correct / seen,
+                "loss": float(totals[0] / totals[2]),
+                "acc": float(100.0 * totals[1] / totals[2]),
                 "lr": optimizer.param_groups[0]["lr"],
-                "images_per_s": seen / (time.perf_counter() - te),
+                "images_per_s": float(totals[2]) / (time.perf_counter() - te),
                 "val_top1": val_top1,
                 "val_top5": val_top5,
+                "val_images": val_images,
             }
             log.append(record)
             progress.end_epoch(record)
@@ -179,8 +220,10 @@ def train_linear(
         "best_epoch": best["epoch"],
         "seconds": time.perf_counter() - t0,
         "num_classes": num_classes,
+        "world_size": dist.world_size,
         "sanity_check": f"passed: {checked} backbone tensors (weights and BN statistics) unchanged",
         "epochs": log,
+        "classifier": {k: v.detach().cpu() for k, v in model.fc.state_dict().items()},
     }
 
 
@@ -216,25 +259,36 @@ def run_linear(
     overwrite: bool = False,
     show_progress: bool = True,
     env: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the missing trials (seeds seed, seed+1, ...) into `out_dir/linear.json`, written after each trial.
+) -> dict[str, Any] | None:
+    """Run the missing trials (seeds seed, seed+1, ...) into `out_dir/<protocol>.json`, written after each
+    trial, with each trial's classifier beside it (`layout.linear_classifier`).
 
     Finished trials of the same checkpoint, protocol and data are kept, so an interrupted call resumes; a
-    linear.json of another protocol is refused (unless `overwrite`) rather than mixed in.
+    result file of another checkpoint or settings is refused (unless `overwrite`) rather than mixed in.
+    Under torchrun every process trains and the main one writes; the others return None.
     """
     device = device or torch.device("cpu")
-    path = Path(out_dir) / RESULT
+    out_dir = Path(out_dir)
+    path = out_dir / layout.linear_result(protocol["name"])
     ident = identity(pretrained, protocol, root)
-    done = finished_trials(path, ident, overwrite, "linear")
+    done = distributed.broadcast_object(finished_trials(path, ident, overwrite, "linear"))
+    main = distributed.get_rank() == 0
 
-    def run_one(trial: int) -> dict[str, Any]:
+    def run_one(trial: int) -> dict[str, Any] | None:
         record = train_linear(pretrained, protocol, root, seed + trial, device, show_progress)
-        return {**record, "device": (env or {}).get("device", str(device))}
+        classifier = record.pop("classifier")
+        if not main:
+            return None
+        name = layout.linear_classifier(protocol["name"], trial)
+        saved = {"protocol": protocol["name"], "seed": seed + trial, "fc": classifier}
+        atomic.torch_save(out_dir / name, saved)
+        return {**record, "classifier": name, "device": (env or {}).get("device", str(device))}
 
     def result_of(trials: list[dict[str, Any]]) -> dict[str, Any]:
         return _result(pretrained, protocol, ident, trials, env)
 
-    return result_of(run_missing_trials(path, done, trials, run_one, result_of))
+    recorded = run_missing_trials(path, done, trials, run_one, result_of)
+    return result_of(recorded) if main else None
 
 
 def _result(
@@ -260,6 +314,11 @@ def _result(
     }
 
 
+def protocol_of(pretrained: Pretrained, name: str | None) -> str:
+    """`name` if given, else the protocol the run's recipe names (`linear_protocol`), else the default."""
+    return name or (pretrained.run_config or {}).get("linear_protocol") or DEFAULT
+
+
 def evaluate_pretrained(
     source: Path,
     scale: str | None = None,
@@ -272,21 +331,29 @@ def evaluate_pretrained(
     workers: int | None = None,
     show_progress: bool = True,
     trust: bool = False,
-) -> tuple[dict[str, Any], Path]:
-    """`mocobench linear`: the protocol at the run's scale (or `scale`) on the run's data (or `data`)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UsageError("linear evaluation runs in one process; run mocobench linear without torchrun")
+    protocol: str | None = None,
+) -> tuple[dict[str, Any] | None, Path]:
+    """`mocobench linear`: the run's protocol (or `protocol`) at the run's scale (or `scale`) on the run's
+    data (or `data`), in this process or in each of a torchrun job's (the result is None in all but rank 0).
+    """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
     pretrained = load_pretrained(source, trust)
     config = pretrained.run_config or {}
     scale = scale or config.get("scale") or "paper"
-    protocol = resolve_linear(scale, workers)
+    settings = resolve_linear(scale, workers, protocol_of(pretrained, protocol))
     if data is None and config.get("data") and Path(config["data"]).is_dir():
         data = Path(config["data"])  # the run's own training data (its val split holds the labels to score)
     root = resolve_data(data)
-    dev = resolve_device(device)
+    joined = distributed.is_dist()  # a caller's process group is the caller's to close
+    dist = distributed.init_distributed(device)
     out_dir = Path(out_dir) if out_dir else results_dir(pretrained, scale)
-    env = environment(dev, 1, None)
-    result = run_linear(pretrained, protocol, out_dir, root, seed, trials, dev, overwrite, show_progress, env)
-    return result, out_dir / RESULT
+    env = environment(dist.device, dist.world_size, dist.backend)
+    try:
+        result = run_linear(
+            pretrained, settings, out_dir, root, seed, trials, dist.device, overwrite, show_progress, env
+        )
+    finally:
+        if not joined:
+            distributed.cleanup()
+    return result, out_dir / layout.linear_result(settings["name"])

@@ -3,8 +3,9 @@
     $MOCOBENCH_RUNS (default ./runs)/
       <scale>/<recipe>/seed<N>/       a pre-training run: config.json, env.json, metrics.jsonl, checkpoints
                                       (checkpoint_last.pth.tar, runtime/checkpoint.py), summary.json once
-                                      finished, curves.png; its evaluations beside them: linear.json, voc.json
-                                      (+ detection/), submitit/ (job logs of --launcher)
+                                      finished, curves.png; its evaluations beside them: linear.json (or
+                                      linear-simclr.json, by the row's protocol) with each trial's
+                                      classifier, voc.json (+ detection/), submitit/ (job logs of --launcher)
       <scale>/external/<file stem>/   evaluations of a checkpoint that is not a run (an official release, ...)
       <scale>/random-init/<arch>/     detection from a randomly initialised backbone (Table 1's floor)
       profile/table3.json             the `mocobench profile` record Table 3 is rendered from
@@ -29,11 +30,21 @@ ENV = "env.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "curves.png"
-LINEAR = "linear.json"
+LINEAR = "linear.json"  # the default protocol's; each protocol writes <name>.json (`linear_result`)
 VOC = "voc.json"
 SUBMITIT = "submitit"  # a submitted run's job logs
 EXTERNAL = "external"
 RANDOM_INIT = "random-init"
+
+
+def linear_result(protocol: str) -> str:
+    """The result file of linear protocol `protocol` (recipes/<protocol>.toml): linear.json, ..."""
+    return f"{protocol}.json"
+
+
+def linear_classifier(protocol: str, trial: int) -> str:
+    """The trained classifier (fc weights) of one linear trial, beside its result file."""
+    return f"{protocol}-fc-trial{trial}.pth"
 
 
 def runs_root(runs: Path | None = None) -> Path:

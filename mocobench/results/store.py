@@ -1,10 +1,11 @@
 """The result store: every run folder under a runs directory, read into two pandas DataFrames.
 
 Layout (`layout.py`): each pre-training run is a folder with `config.json`, `env.json`, `metrics.jsonl`,
-checkpoints and, once finished, `summary.json`; its evaluations are written beside them (`linear.json`,
-`voc.json`). Folders are found by content, not by name or timestamp, so runs moved or written with `--out`
-anywhere under the runs directory count the same. Results of checkpoints that are not runs (official
-releases in `<scale>/external/`, random initialisation in `<scale>/random-init/`) appear in `results` only.
+checkpoints and, once finished, `summary.json`; its evaluations are written beside them (`linear.json` or
+another linear protocol's `<name>.json`, `voc.json`). Folders are found by content, not by name or
+timestamp, so runs moved or written with `--out` anywhere under the runs directory count the same. Results
+of checkpoints that are not runs (official releases in `<scale>/external/`, random initialisation in
+`<scale>/random-init/`) appear in `results` only.
 """
 
 from __future__ import annotations
@@ -42,9 +43,24 @@ RUN_COLUMNS = (
     "data",
     "pipeline",  # config.json's record of the input pipeline and precision, as sorted JSON
 )
-RESULT_COLUMNS = ("run_dir", "kind", "trial", "seed", "metric", "value", "scale", "device", "seconds")
-# Result files and the metrics they contribute (kind -> file, metrics).
-RESULT_FILES = {"linear": (layout.LINEAR, ("top1", "top5")), "voc": (layout.VOC, ("AP", "AP50", "AP75"))}
+RESULT_COLUMNS = (
+    "run_dir",
+    "kind",
+    "protocol",  # the linear protocol that scored it (linear, linear-simclr); "voc" for detection
+    "trial",
+    "seed",
+    "metric",
+    "value",
+    "scale",
+    "device",
+    "seconds",
+)
+# Result files and the metrics they contribute (kind -> file pattern, metrics): every linear protocol's
+# <name>.json (`layout.linear_result`), and voc.json.
+RESULT_FILES = {
+    "linear": (layout.linear_result("linear*"), ("top1", "top5")),
+    "voc": (layout.VOC, ("AP", "AP50", "AP75")),
+}
 
 
 @dataclass
@@ -105,27 +121,36 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
 
 def read_results(folder: Path) -> list[dict[str, Any]]:
     rows = []
-    for kind, (name, metrics) in RESULT_FILES.items():
-        result = _json(folder / name)
-        if not result:
-            continue
-        for trial in result.get("trials", []):
-            for metric in metrics:
-                if trial.get(metric) is None:
-                    continue
-                rows.append(
-                    {
-                        "run_dir": str(folder),
-                        "kind": kind,
-                        "trial": int(trial["trial"]),
-                        "seed": int(trial.get("seed", 0)),
-                        "metric": metric,
-                        "value": float(trial[metric]),
-                        "scale": result.get("scale", ""),
-                        "device": trial.get("device", ""),
-                        "seconds": float(trial.get("seconds", math.nan)),
-                    }
-                )
+    for kind, (pattern, metrics) in RESULT_FILES.items():
+        for path in sorted(folder.glob(pattern)):
+            rows.extend(_result_rows(folder, kind, path, metrics))
+    return rows
+
+
+def _result_rows(folder: Path, kind: str, path: Path, metrics: tuple[str, ...]) -> list[dict[str, Any]]:
+    result = _json(path)
+    if not result or not isinstance(result.get("trials"), list):
+        return []
+    protocol = path.stem if kind == "linear" else kind
+    rows = []
+    for trial in result["trials"]:
+        for metric in metrics:
+            if trial.get(metric) is None:
+                continue
+            rows.append(
+                {
+                    "run_dir": str(folder),
+                    "kind": kind,
+                    "protocol": protocol,
+                    "trial": int(trial["trial"]),
+                    "seed": int(trial.get("seed", 0)),
+                    "metric": metric,
+                    "value": float(trial[metric]),
+                    "scale": result.get("scale", ""),
+                    "device": trial.get("device", ""),
+                    "seconds": float(trial.get("seconds", math.nan)),
+                }
+            )
     return rows
 
 

@@ -33,6 +33,14 @@ class DistInfo:
         """One process on `device`, no process group (evaluations and benchmarks)."""
         return cls(0, 1, 0, device, None)
 
+    @classmethod
+    def current(cls, device: torch.device) -> DistInfo:
+        """This process in the job already joined (`init_distributed`), or one process if none was."""
+        if not is_dist():
+            return cls.single(device)
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        return cls(dist.get_rank(), dist.get_world_size(), local_rank, device, dist.get_backend())
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0
@@ -165,6 +173,21 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     t = t.detach().clone()
     dist.all_reduce(t)
     return t / get_world_size()
+
+
+@torch.no_grad()
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum of `t` over ranks (counts that each rank took on its shard: hits, images, losses).
+
+    NCCL reduces only CUDA tensors, so a CPU tensor makes the trip through this process's GPU and back.
+    """
+    if get_world_size() == 1:
+        return t.detach().clone()
+    home = t.device
+    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else home
+    out = t.detach().to(on, copy=True)
+    dist.all_reduce(out)
+    return out.to(home)
 
 
 def broadcast_object(obj: T, src: int = 0) -> T:

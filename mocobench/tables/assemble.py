@@ -3,8 +3,9 @@
 `build_table` is a pure function of the result store (`mocobench.results.store.collect`) and the repo's
 data (paper CSVs, recipes, scales): nothing depends on the clock or on file times. Each paper row maps to
 the recipe whose `[[paper]]` names it; ours are the linear top-1 figures of that recipe's finished runs at
-the scale, scored with the linear protocol at the same scale. A row without figures shows `-` and the notes
-say which command fills it; a table with such a row says plainly that it is partial.
+the scale, scored with the linear protocol the recipe names (`linear_protocol`: MoCo's, or SimCLR's for the
+SimCLR rows) at the same scale; a figure of another protocol never fills a row. A row without figures shows
+`-` and the notes say which command fills it; a table with such a row says plainly that it is partial.
 """
 
 from __future__ import annotations
@@ -90,7 +91,12 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         at_scale = runs[(runs["recipe"] == recipe) & (runs["scale"] == scale)] if recipe else runs.iloc[:0]
         done = at_scale[at_scale["finished"]]
         res = at_this_scale[at_this_scale["run_dir"].isin(set(done["run_dir"]))]
-        top1 = res[(res["kind"] == "linear") & (res["metric"] == "top1")]
+        cfg = resolve(recipe, scale) if recipe else {}
+        top1 = res[
+            (res["kind"] == "linear")
+            & (res["protocol"] == cfg.get("linear_protocol"))
+            & (res["metric"] == "top1")
+        ]
         mean, std, count = stats(top1["value"])
         knn_mean, knn_std, knn_n = stats(done["knn_top1"])
         record: dict[str, Any] = {"row": row, "recipe": recipe}
@@ -128,13 +134,13 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         row_voc = voc if n == 1 and any_voc and _paper_has_voc(prow) else None
         notes.extend(row_notes(n, row, recipe, scale, at_scale, top1, str(runs_dir), row_voc))
         if recipe:
-            cfg = resolve(recipe, scale)
             seconds = float(done["pretrain_seconds"].astype(float).sum()) if len(done) else None
             compute.append(
                 {
                     "row": row,
                     "recipe": recipe,
                     **{k: cfg[k] for k in ("arch", "image_size", "epochs", "batch_size", "lr")},
+                    "linear_protocol": cfg["linear_protocol"],
                     "finished_runs": len(done),
                     "pretrain_seconds": seconds,
                 }
@@ -159,6 +165,13 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
     return TableResult(number=n, scale=scale, frame=frame, notes=notes, meta=meta)
 
 
+def linear_summary(name: str, scale: str, rows: list[str]) -> dict[str, Any]:
+    """Linear protocol `name` at `scale`, for the header, with the rows it scores."""
+    p = resolve_linear(scale, name=name)
+    keys = ("epochs", "batch_size", "lr", "cos", "schedule", "nesterov", "weight_decay", "image_size")
+    return {**{k: p[k] for k in keys}, "max_images_per_class": p["max_images_per_class"], "rows": rows}
+
+
 def voc_protocol(scale: str) -> dict[str, Any]:
     """Table 1's detection protocol at `scale`, for the header (read without Detectron2)."""
     p = scaled_protocol(scale)
@@ -169,7 +182,9 @@ def voc_protocol(scale: str) -> dict[str, Any]:
 def _meta(
     n: int, scale: str, rules: dict, compute: list[dict], runs: pd.DataFrame, results: pd.DataFrame
 ) -> dict[str, Any]:
-    linear = resolve_linear(scale)
+    protocols: dict[str, list[str]] = {}
+    for c in compute:
+        protocols.setdefault(c["linear_protocol"], []).append(c["row"])
     data = sorted({str(d) for d in runs["data"] if isinstance(d, str) and d})
     described = [describe_data(d) for d in data]
     pretrain_hw = sorted(
@@ -183,10 +198,7 @@ def _meta(
         "scale_description": str(rules.get("description", "")),
         "warning": warning(scale, compute, data, described),
         "compute": compute,
-        "linear_protocol": {
-            k: linear[k]
-            for k in ("epochs", "batch_size", "lr", "schedule", "image_size", "max_images_per_class")
-        },
+        "linear_protocols": {name: linear_summary(name, scale, rows) for name, rows in protocols.items()},
         "hardware": {
             "pretrain": pretrain_hw,
             "evaluation": sorted({str(d) for d in results["device"] if isinstance(d, str) and d}),

@@ -67,22 +67,31 @@ def _hours(seconds: float | None) -> str:
     return MISSING if seconds is None or math.isnan(seconds) else f"{seconds / 3600:.2f}"
 
 
+def linear_line(name: str, p: dict, count: int) -> str:
+    """One linear protocol in a table header: its schedule, and which rows it scores when there are two."""
+    if p["cos"]:
+        decay = ", cosine"
+    else:
+        milestones = ", ".join(str(m) for m in p["schedule"])
+        decay = f" (x0.1 at epochs {milestones})" if milestones else ""
+    extra = ", Nesterov" if p["nesterov"] else ""
+    extra += f", wd {p['weight_decay']:g}" if p["weight_decay"] else ""
+    rows = "every row" if count == 1 else ", ".join(p["rows"])
+    return (
+        f"**Linear protocol `{name}`** ({rows}; frozen backbone, recipes/{name}.toml): {p['epochs']} epochs, "
+        f"batch {p['batch_size']}, lr {p['lr']:g}{decay}{extra}, {p['image_size']} px."
+    )
+
+
 def header_lines(result: TableResult) -> list[str]:
     """The paragraph above the table: scale and warning, protocol, hardware, data, commits."""
     meta = result.meta
     scale_line = f"**Scale {result.scale}**: {meta.get('scale_description', '')}"
     if meta.get("warning"):
         scale_line += f" **{meta['warning']}**"
-    lin = meta.get("linear_protocol", {})
-    milestones = ", ".join(str(m) for m in lin.get("schedule", []))
-    if lin:
-        steps = f" (x0.1 at epochs {milestones})" if milestones else ""
-        protocol = (
-            f"**Linear protocol** (every row, frozen backbone): {lin['epochs']} epochs, "
-            f"batch {lin['batch_size']}, lr {lin['lr']:g}{steps}, {lin['image_size']} px."
-        )
-    else:
-        protocol = "**Linear protocol**: unknown."
+    protocols = meta.get("linear_protocols") or {}
+    lines = [linear_line(name, p, len(protocols)) for name, p in protocols.items()]
+    protocol = "  \n".join(lines) or "**Linear protocol**: unknown."
     voc = meta.get("voc_protocol") or {}
     if voc:
         sizes = voc["min_size_train"]

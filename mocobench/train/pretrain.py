@@ -116,7 +116,7 @@ def _metrics_upto(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
 
 def _check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
     saved = json.loads((run_dir / layout.CONFIG).read_text())
-    ignore = {"workers", "knn_every", "save_every"}
+    ignore = {"workers", "knn_every", "save_every", "linear_protocol"}  # none shapes the training
     diff = [k for k in config if k not in ignore and saved.get(k) != config[k]]
     if diff:
         k = diff[0]

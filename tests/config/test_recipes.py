@@ -66,7 +66,8 @@ def test_moco_rows_match_paper(name):
 )
 def test_simclr_rows_use_simclr_settings(name, batch, epochs):
     c = resolve(name)
-    assert c["mechanism"] == "end-to-end" and c["optimizer"] == "lars" and c["augmentation"] == "simclr"
+    assert c["mechanism"] == "simclr" and c["optimizer"] == "lars" and c["augmentation"] == "simclr"
+    assert c["linear_protocol"] == "linear-simclr"  # scored as SimCLR scored itself
     assert c["batch_size"] == batch and c["epochs"] == epochs
     assert c["lr"] == pytest.approx(0.3 * batch / 256)
     assert (c["weight_decay"], c["moco_t"], c["sync_bn"], c["mlp"], c["cos"]) == (1e-6, 0.1, True, True, True)
@@ -76,6 +77,7 @@ def test_end_to_end_rows_keep_moco_v2_settings():
     for name, batch in (("end-to-end-b256", 256), ("end-to-end-b4096", 4096)):
         c = resolve(name)
         assert c["mechanism"] == "end-to-end" and c["batch_size"] == batch
+        assert c["linear_protocol"] == "linear"
         assert c["lr"] == pytest.approx(0.03 * batch / 256)
         assert (c["mlp"], c["augmentation"], c["cos"], c["moco_t"]) == (True, "aug_plus", True, 0.2)
 

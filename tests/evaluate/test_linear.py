@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from checkpoints import moco_model, official_moco_file, write_run
+from launch import torchrun
 from typer.testing import CliRunner
 
 from mocobench.cli import app
@@ -93,7 +97,8 @@ def test_trials_resume_and_another_protocol_is_refused(tiny_data: Path, tmp_path
 
     def fake_trial(pretrained, protocol, root, seed, device, show_progress=True):
         calls.append(seed)
-        return {"seed": seed, "top1": 10.0 + seed, "top5": 50.0, "seconds": 1.0}
+        fc = {"weight": torch.full((3, 4), float(seed)), "bias": torch.zeros(3)}
+        return {"seed": seed, "top1": 10.0 + seed, "top5": 50.0, "seconds": 1.0, "classifier": fc}
 
     monkeypatch.setattr(linear, "train_linear", fake_trial)
     first = linear.run_linear(p, _protocol(), run, tiny_data, seed=5, trials=1, show_progress=False)
@@ -104,6 +109,10 @@ def test_trials_resume_and_another_protocol_is_refused(tiny_data: Path, tmp_path
     saved = json.loads((run / "linear.json").read_text())
     assert [t["trial"] for t in saved["trials"]] == [0, 1] and saved["scale"] == "smoke"
     assert saved["recipe"] == "mlp+aug+cos" and saved["protocol"]["lr"] == _protocol()["lr"]
+    assert [t["classifier"] for t in saved["trials"]] == ["linear-fc-trial0.pth", "linear-fc-trial1.pth"]
+    fc = torch.load(run / "linear-fc-trial1.pth", weights_only=True)
+    assert fc["protocol"] == "linear" and fc["seed"] == 6
+    assert torch.equal(fc["fc"]["weight"], torch.full((3, 4), 6.0))
     with pytest.raises(UsageError, match="another checkpoint, protocol or data"):
         linear.run_linear(p, _protocol(lr=1.0), run, tiny_data, trials=1, show_progress=False)
     replaced = linear.run_linear(p, _protocol(lr=1.0), run, tiny_data, trials=1, overwrite=True)
@@ -128,9 +137,6 @@ def test_cli_writes_linear_json_for_runs_and_external_checkpoints(tiny_data: Pat
 
 
 def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path):
-    import subprocess
-    import sys
-
     r = subprocess.run(
         [sys.executable, "-m", "mocobench", "linear", "--pretrained", str(tmp_path / "missing")],
         capture_output=True,
@@ -138,3 +144,63 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path):
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_simclr_protocol_is_simclr_v1s():
+    """recipes/linear-simclr.toml against SimCLR v1's code (tag 1.0): README.md L96-103 (momentum, lr 0.1,
+    wd 1e-6, 90 epochs, batch 4096, zero-initialised head), model_util.py L53-54 (lr x batch / 256),
+    model.py L169-170 (Nesterov), data.py L164 (crop + flip, no colour, for fine-tuning)."""
+    p = resolve_linear("paper", name="linear-simclr")
+    assert (p["epochs"], p["batch_size"], p["lr"], p["momentum"]) == (90, 4096, 0.1 * 4096 / 256, 0.9)
+    assert (p["nesterov"], p["weight_decay"], p["cos"], p["lr_per_step"]) == (True, 1e-6, True, True)
+    assert (p["init_std"], p["views"], p["image_size"], p["schedule"]) == (0.0, "simclr", 224, [])
+    moco = resolve_linear("paper")
+    assert (moco["nesterov"], moco["cos"], moco["lr_per_step"]) == (False, False, False)
+    assert moco["views"] == "moco"
+    with pytest.raises(UsageError, match=r"no linear protocol 'linear-byol'.*linear, linear-simclr"):
+        resolve_linear("paper", name="linear-byol")
+
+
+def test_simclr_protocol_trains_with_cosine_per_step_from_a_zero_head(
+    tiny_data: Path, tmp_path: Path, monkeypatch
+):
+    p = load_pretrained(write_run(tmp_path / "run", moco_model(), data=tiny_data))
+    head = linear.build_classifier(p, 10, init_std=0.0).fc  # SimCLR's zero_init_logits_layer
+    assert head.weight.abs().sum() == 0 and head.bias.abs().sum() == 0
+    protocol = {**resolve_linear("smoke", name="linear-simclr"), "batch_size": 8, "epochs": 2}
+    seen, real = [], linear.set_lr
+    monkeypatch.setattr(linear, "set_lr", lambda opt, lr: (seen.append(lr), real(opt, lr)))
+    rec = linear.train_linear(p, protocol, tiny_data, 0, torch.device("cpu"), show_progress=False)
+    steps, lr = 40 // 8, protocol["lr"]
+    per_step = [[learning_rate(lr, e + s / steps, 2, True, []) for s in range(steps)] for e in range(2)]
+    assert seen == [*per_step[0][:1], *per_step[0], *per_step[1][:1], *per_step[1]]  # epoch start, each step
+    assert rec["epochs"][-1]["lr"] == pytest.approx(per_step[1][-1]) and per_step[1][-1] < per_step[0][1] < lr
+    assert rec["sanity_check"].startswith("passed") and rec["classifier"]["weight"].abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_classifier_one_process_does(tiny_data: Path, tmp_path: Path):
+    """`torchrun --nproc_per_node 2 -m mocobench linear` (gloo) == one process: each rank takes half of every
+    global batch and DDP averages fc's gradients; validation is sharded and every image counted once."""
+    run = write_run(tmp_path / "run", moco_model(), data=tiny_data)
+    args = ["linear", "--pretrained", str(run), "--device", "cpu", "--workers", "0", "--trials", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([*torchrun(2), *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "mocobench", *args, "--out", str(tmp_path / "one")],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    ddp, one = (json.loads((tmp_path / d / "linear.json").read_text()) for d in ("ddp", "one"))
+    assert [t["world_size"] for t in ddp["trials"]] == [2, 2] and ddp["env"]["world_size"] == 2
+    assert [t["world_size"] for t in one["trials"]] == [1, 1]
+    for a, b in zip(ddp["trials"], one["trials"], strict=True):
+        assert [e["val_images"] for e in a["epochs"]] == [e["val_images"] for e in b["epochs"]] == [20]
+        assert a["top1"] == b["top1"] and a["top5"] == b["top5"]
+        assert a["epochs"][0]["loss"] == pytest.approx(b["epochs"][0]["loss"], rel=1e-5)
+        fc_a, fc_b = (
+            torch.load(tmp_path / d / a["classifier"], weights_only=True)["fc"] for d in ("ddp", "one")
+        )
+        for key in ("weight", "bias"):
+            torch.testing.assert_close(fc_a[key], fc_b[key], atol=1e-5, rtol=1e-4)

@@ -7,13 +7,13 @@ sides (GlobalBatchNorm across the 2 processes, plain BatchNorm over the whole ba
 import dataclasses
 import functools
 import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from launch import free_port
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -130,12 +130,6 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         cleanup()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 KINDS = ("moco", "moco_split", "end_to_end")
 
 
@@ -143,7 +137,7 @@ KINDS = ("moco", "moco_split", "end_to_end")
 def runs(tmp_path_factory) -> tuple[list[dict], dict]:
     """(per-rank results of the DDP job, single-process results), for every kind of run."""
     out = tmp_path_factory.mktemp("ddp")
-    context = mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=False)
+    context = mp.spawn(_worker, args=(free_port(), str(out)), nprocs=WORLD, join=False)
     single = {kind: _run(kind, rank=0, world=1) for kind in KINDS}  # while the workers start up
     while not context.join():
         pass

@@ -86,3 +86,26 @@ def test_empty_or_missing_runs_folder_gives_empty_frames(tmp_path: Path):
         store = collect(folder)
         assert store.runs.empty and store.results.empty
         assert list(store.runs.columns) == list(RUN_COLUMNS)
+
+
+def test_every_linear_protocols_result_file_is_read_with_its_protocol(tmp_path: Path):
+    """linear.json and linear-simclr.json side by side: rows tagged by the protocol that made them."""
+    a = _run(tmp_path / "mini" / "simclr-b256" / "seed0", "simclr-b256", 0, linear=[30.0])
+    (a / "linear-simclr.json").write_text(
+        json.dumps({"scale": "mini", "trials": [{"trial": 0, "top1": 41.0}]})
+    )
+    (a / "linear-fc-trial0.pth").write_bytes(b"not a result")  # a classifier beside them: not read
+    (a / "voc.json").write_text(json.dumps({"scale": "mini", "trials": [{"trial": 0, "AP50": 9.0}]}))
+    only = tmp_path / "elsewhere"
+    only.mkdir()
+    (only / "linear-simclr.json").write_text(
+        json.dumps({"scale": "mini", "trials": [{"trial": 0, "top1": 7.0}]})
+    )
+    r = collect(tmp_path).results
+    top1 = r[r.metric == "top1"].set_index(["run_dir", "protocol"])["value"].to_dict()
+    assert top1 == {
+        (str(a), "linear"): 30.0,
+        (str(a), "linear-simclr"): 41.0,
+        (str(only), "linear-simclr"): 7.0,
+    }
+    assert r[r.kind == "voc"][["protocol", "value"]].values.tolist() == [["voc", 9.0]]

@@ -11,7 +11,9 @@ RUN_COLUMNS = [
     "finished", "epochs_done", "knn_top1", "knn_top1_init", "pretrain_seconds", "images_per_s", "device",
     "device_type", "world_size", "commit", "data", "pipeline",
 ]  # fmt: skip
-RESULT_COLUMNS = ["run_dir", "kind", "trial", "seed", "metric", "value", "scale", "device", "seconds"]
+RESULT_COLUMNS = [
+    "run_dir", "kind", "protocol", "trial", "seed", "metric", "value", "scale", "device", "seconds",
+]  # fmt: skip
 CPU = "CPU (x86_64, 2 cores, 2 threads)"
 GPU = "NVIDIA H100 80GB HBM3"
 SHAPES = "/home/u/.cache/mocobench/data/shapes-9652c2afaa"
@@ -55,6 +57,7 @@ def result(run_dir: str, value: float, metric: str = "top1", kind: str = "linear
     row = {
         "run_dir": run_dir,
         "kind": kind,
+        "protocol": kind if kind != "linear" else "linear-simclr" if "/simclr-" in run_dir else "linear",
         "trial": 0,
         "seed": 0,
         "metric": metric,

@@ -14,7 +14,7 @@ from mocobench.errors import UsageError
 from mocobench.results.store import collect
 from mocobench.tables.assemble import build_table
 from mocobench.tables.notes import VOC_NOT_YET
-from mocobench.tables.render import display_frame
+from mocobench.tables.render import display_frame, header_lines
 
 T1_COLUMNS = [
     "row", "recipe", "mlp", "aug_plus", "cos", "epochs", "paper_top1", "top1_mean", "top1_std", "top1_n",
@@ -182,8 +182,10 @@ def test_meta(store):
         "These are mini-scale numbers (ResNet-18 at 32 px on the embedded generated shapes dataset)"
     )
     assert "not comparable in absolute value to the paper's ImageNet figures; compare orderings only." in w
-    assert meta["linear_protocol"]["image_size"] == 32
-    assert set(meta["linear_protocol"]) >= {"epochs", "batch_size", "lr", "schedule", "image_size"}
+    assert list(meta["linear_protocols"]) == ["linear"]  # Table 1: one protocol scores every row
+    linear = meta["linear_protocols"]["linear"]
+    assert linear["image_size"] == 32 and linear["rows"] == list(meta["pretrain_seconds"])
+    assert set(linear) >= {"epochs", "batch_size", "lr", "schedule", "cos", "nesterov", "weight_decay"}
     compute = {c["row"]: c for c in meta["compute"]}
     assert compute["(d)"]["arch"] == "resnet18" and compute["(d)"]["batch_size"] == 128
     assert compute["(e)"]["epochs"] == 4 * compute["(d)"]["epochs"]
@@ -285,3 +287,35 @@ def test_notes_say_which_pipeline_made_the_figures():
     notes = build_table(1, make(runs, results), "mini").notes
     by_row = [n for n in notes if n.startswith("Input pipelines and precision, by row:")]
     assert len(by_row) == 1 and "fast: ffcv loader, colour on the device, bf16 autocast" in by_row[0]
+
+
+def test_each_row_is_scored_by_its_recipes_linear_protocol():
+    """Table 2's SimCLR rows take SimCLR's linear protocol, the MoCo rows MoCo's; a figure of the other
+    protocol never fills a row, and the header names both protocols and the rows each scores."""
+    simclr, moco = "runs/mini/simclr-b256/seed0", "runs/mini/moco-v1/seed0"
+    store = make(
+        [run("simclr-b256"), run("moco-v1")],
+        [
+            result(simclr, 40.0, protocol="linear"),  # scored with MoCo's protocol: not this row's figure
+            result(moco, 35.0, protocol="linear-simclr"),
+            result(moco, 30.0, protocol="linear"),
+        ],
+    )
+    t = build_table(2, store, "mini")
+    assert (
+        math.isnan(_row(t, "SimCLR, b256, 200 ep")["top1_mean"]) and _row(t, "MoCo v1")["top1_mean"] == 30.0
+    )
+    assert any("no linear top-1" in n and simclr in n for n in t.notes)
+    store.results.loc[0, "protocol"] = "linear-simclr"
+    t = build_table(2, store, "mini")
+    assert _row(t, "SimCLR, b256, 200 ep")["top1_mean"] == 40.0
+    protocols = t.meta["linear_protocols"]
+    assert list(protocols) == ["linear", "linear-simclr"]
+    assert [r for r in protocols["linear-simclr"]["rows"] if "SimCLR" not in r] == []
+    assert "MoCo v1" in protocols["linear"]["rows"] and protocols["linear-simclr"]["nesterov"]
+    header = "\n".join(header_lines(t))
+    assert (
+        "**Linear protocol `linear-simclr`** (SimCLR, b256, 200 ep, " in header
+        and ", cosine, Nesterov" in header
+    )
+    assert "**Linear protocol `linear`** (MoCo v1, " in header and "(x0.1 at epochs" in header

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launch import free_port, torchrun
 
 from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
@@ -101,12 +101,6 @@ def test_every_mechanism_trains(name: str, tiny_data: Path, tmp_path: Path):
         assert any(k.startswith("module.encoder") for k in keys)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
     """torchrun with 2 gloo processes (DDP shuffle BN) == 1 process with BatchNorm in 2 groups.
@@ -129,19 +123,7 @@ def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
     for s in [*TINY, "image_size=32", "batch_size=40", "bn_group=20", "epochs=2", "knn_every=0"]:
         args += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ddp = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
-        "-m",
-        "mocobench",
-    ]
+    ddp = torchrun(2)
     subprocess.run([*ddp, *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300)
     subprocess.run(
         [sys.executable, "-m", "mocobench", *args, "--out", str(tmp_path / "one")],
@@ -170,7 +152,7 @@ def test_two_nodes_by_rendezvous_match_one_node(tiny_data: Path, tmp_path: Path)
         args += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = [sys.executable, "-m", "torch.distributed.run"]
-    endpoint = f"127.0.0.1:{_free_port()}"
+    endpoint = f"127.0.0.1:{free_port()}"
     nodes = [
         subprocess.Popen(
             [*run, "--nnodes", "2", "--nproc_per_node", "2", "--rdzv_backend", "c10d",
@@ -181,7 +163,7 @@ def test_two_nodes_by_rendezvous_match_one_node(tiny_data: Path, tmp_path: Path)
         for _ in range(2)
     ]  # fmt: skip
     assert [node.wait(timeout=600) for node in nodes] == [0, 0]
-    one_node = [*run, "--nproc_per_node", "4", "--master_port", str(_free_port())]
+    one_node = [*run, "--nproc_per_node", "4", "--master_port", str(free_port())]
     subprocess.run(
         [*one_node, "-m", "mocobench", *args, "--out", str(tmp_path / "one-node")], check=True, env=env
     )
