@@ -9,6 +9,7 @@ Both shrink by the same scale rules as pre-training, so a mini-scale table score
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mocobench.config.files import read_toml, recipes_dir
@@ -42,12 +43,22 @@ def protocol_names() -> list[str]:
     return sorted(p.stem for p in recipes_dir().glob("linear*.toml"))
 
 
-def paper_protocol(name: str = DEFAULT) -> dict[str, Any]:
+def _read(name: str) -> tuple[Path, dict[str, Any]]:
     path = recipes_dir() / f"{name}.toml"
     if not path.is_file():
         known = ", ".join(protocol_names()) or "none"
         raise UsageError(f"no linear protocol {name!r} ({path} is missing); use one of {known}")
-    config = read_toml(path).get("config", {})
+    return path, read_toml(path)
+
+
+def protocol_title(name: str) -> str:
+    """The protocol file's one-line title, for table notes."""
+    return str(_read(name)[1].get("title", name))
+
+
+def paper_protocol(name: str = DEFAULT) -> dict[str, Any]:
+    path, data = _read(name)
+    config = data.get("config", {})
     missing = [k for k in LINEAR_FIELDS if k not in config]
     unknown = [k for k in config if k not in LINEAR_FIELDS]
     if missing or unknown:

@@ -22,7 +22,14 @@ from mocobench.config.recipes import recipes_for_table, resolve
 from mocobench.config.scales import scale_rules
 from mocobench.errors import UsageError
 from mocobench.tables.format import KNOBS, VOC_METRICS, describe_data, stats
-from mocobench.tables.notes import pipeline_notes, random_init_notes, row_notes, table_notes, warning
+from mocobench.tables.notes import (
+    pipeline_notes,
+    protocol_notes,
+    random_init_notes,
+    row_notes,
+    table_notes,
+    warning,
+)
 
 
 @dataclass
@@ -156,12 +163,15 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         for prefix, _, _ in VOC_METRICS:
             frame[f"{prefix}_n"] = frame[f"{prefix}_n"].astype(int)
 
+    protocols: dict[str, list[str]] = {}
+    for c in compute:
+        protocols.setdefault(c["linear_protocol"], []).append(c["row"])
     pipelines = pipeline_notes([(r["row"], d) for r, d in zip(records, used_runs, strict=True)])
-    extra = pipelines + random_init_notes(n, scale, results, str(runs_dir))
+    extra = protocol_notes(protocols) + pipelines + random_init_notes(n, scale, results, str(runs_dir))
     notes = table_notes(n, scale, frame) + extra + notes
     runs_used = pd.concat(used_runs).drop_duplicates("run_dir") if used_runs else runs.iloc[:0]
     results_used = pd.concat(used_results) if used_results else results.iloc[:0]
-    meta = _meta(n, scale, rules, compute, runs_used, results_used)
+    meta = _meta(n, scale, rules, compute, protocols, runs_used, results_used)
     return TableResult(number=n, scale=scale, frame=frame, notes=notes, meta=meta)
 
 
@@ -180,11 +190,14 @@ def voc_protocol(scale: str) -> dict[str, Any]:
 
 
 def _meta(
-    n: int, scale: str, rules: dict, compute: list[dict], runs: pd.DataFrame, results: pd.DataFrame
+    n: int,
+    scale: str,
+    rules: dict,
+    compute: list[dict],
+    protocols: dict[str, list[str]],
+    runs: pd.DataFrame,
+    results: pd.DataFrame,
 ) -> dict[str, Any]:
-    protocols: dict[str, list[str]] = {}
-    for c in compute:
-        protocols.setdefault(c["linear_protocol"], []).append(c["row"])
     data = sorted({str(d) for d in runs["data"] if isinstance(d, str) and d})
     described = [describe_data(d) for d in data]
     pretrain_hw = sorted(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mocobench.config.linear import protocol_title
 from mocobench.config.paper import paper_row_notes
 from mocobench.results import layout
 from mocobench.tables.format import MISSING, VOC_METRICS, arch_name, format_figure, is_embedded, stats
@@ -134,6 +135,20 @@ def pipeline_notes(used: list[tuple[str, pd.DataFrame]]) -> list[str]:
         return [f"Input pipeline and precision of every run shown: {next(iter(by_pipeline))}."]
     parts = [f"{desc} ({', '.join(rows)})" for desc, rows in by_pipeline.items()]
     return ["Input pipelines and precision, by row: " + "; ".join(parts) + "."]
+
+
+def protocol_notes(protocols: dict[str, list[str]]) -> list[str]:
+    """Which linear protocol scored which rows (`linear_protocol` of each row's recipe)."""
+    if len(protocols) == 1:
+        name = next(iter(protocols))
+        return [
+            f"Linear top-1 of every row by protocol `{name}` ({protocol_title(name)}, recipes/{name}.toml)."
+        ]
+    parts = [
+        f"`{name}` ({protocol_title(name)}, recipes/{name}.toml) for {', '.join(rows)}"
+        for name, rows in protocols.items()
+    ]
+    return ["Linear top-1 by protocol, as each row's authors scored it: " + "; ".join(parts) + "."]
 
 
 def random_init_notes(n: int, scale: str, results: pd.DataFrame, runs_dir: str) -> list[str]:

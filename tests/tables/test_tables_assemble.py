@@ -313,6 +313,16 @@ def test_each_row_is_scored_by_its_recipes_linear_protocol():
     assert list(protocols) == ["linear", "linear-simclr"]
     assert [r for r in protocols["linear-simclr"]["rows"] if "SimCLR" not in r] == []
     assert "MoCo v1" in protocols["linear"]["rows"] and protocols["linear-simclr"]["nesterov"]
+    notes = "\n".join(t.notes)
+    simclr_rows = ", ".join(protocols["linear-simclr"]["rows"])
+    assert (
+        "Linear top-1 by protocol, as each row's authors scored it: `linear` (Linear classification" in notes
+    )
+    assert "(ImageNet protocol), recipes/linear.toml) for MoCo v1, " in notes
+    assert "`linear-simclr` (Linear classification on frozen features (SimCLR v1's protocol), " in notes
+    assert f"recipes/linear-simclr.toml) for {simclr_rows}." in notes
+    one = "\n".join(build_table(1, store, "mini").notes)
+    assert "Linear top-1 of every row by protocol `linear` (Linear classification on frozen features" in one
     header = "\n".join(header_lines(t))
     assert (
         "**Linear protocol `linear-simclr`** (SimCLR, b256, 200 ep, " in header
