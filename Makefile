@@ -19,7 +19,7 @@ else
 EXTRAS := dev,detection
 endif
 
-.PHONY: venv demo test lint clean-demo
+.PHONY: venv demo test lint clean-demo gpu-check gpu-check-cpu gpu-wheels
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "mocobench needs Python >= 3.10")'
@@ -61,9 +61,25 @@ test: lint
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: venv
-	$(VENV)/bin/ruff check mocobench tests
-	$(VENV)/bin/ruff format --check mocobench tests
+	$(VENV)/bin/ruff check mocobench tests scripts
+	$(VENV)/bin/ruff format --check mocobench tests scripts
 	$(VENV)/bin/lint-imports
+
+# The GPU acceptance run (README "GPU check"): every GPU path as a time-capped stage, the report rewritten
+# after each, exit 1 on any failure. It needs no set-up and no network: on the lent GPU machine its python3
+# already has torch, and the wheels it lacks come from .whl/ (made here by `make gpu-wheels`, ~15 MiB).
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_CHECK_REPORT ?= tables/gpu-check
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(GPU_PY) scripts/gpu_check.py --device cuda --report $(GPU_CHECK_REPORT) $(GPU_CHECK_ARGS)
+
+# The same stages as a CPU smoke on tiny data (~1.5 min on 2 cores; the test suite runs it too).
+gpu-check-cpu: venv
+	$(PY) scripts/gpu_check.py --device cpu --wheels none --report $(GPU_CHECK_REPORT)-cpu
+
+gpu-wheels: venv
+	$(PY) scripts/gpu_check.py --fetch-wheels .whl
 
 clean-demo:
 	rm -rf $(DEMO_OUT)

@@ -11,7 +11,7 @@ later stages still run. After every stage it rewrites `gpu_check.json` and `gpu_
                                 [--wheels DIR|none] [--work DIR] [--stages a,b,...]
     python scripts/gpu_check.py --fetch-wheels DIR      # here, with network: what the GPU machine lacks
 
-Stages, in priority order (`--device cpu` runs each as a seconds-long smoke on tiny data instead):
+Stages, in priority order (`--device cpu` runs each as a smoke on tiny data: ~1.5 min on 2 cores):
 
 1. pretrain-fast       smoke pre-training of MoCo v2 with the GPU defaults (loader, colour on the device,
                        bf16, compile): loss, kNN, the pipeline that ran (config.json)
@@ -31,9 +31,11 @@ config.json, linear.json, voc.json, the profile record). Status per stage: passe
 skipped (with the reason: budget, not selected, a missing dependency), or for mini stopped at budget.
 The script exits 1 if any stage failed or timed out (or the set-up failed), 0 otherwise.
 
-`--budget` (default 780 s: a 15-minute lease less the machine's start) is the whole run's, set-up
-included; each stage gets min(its cap, budget left) and is skipped when that is below its minimum. One
-device command may run 600 s at most, so a single device call should pass `--budget 560`.
+`--budget` (default 780 s: a 15-minute lease less the machine's start) is the whole run's; the set-up
+(wheels, a probe of the device and imports) runs first whatever it is, then each stage gets min(its cap,
+budget left) and is skipped ("budget") when that is below its minimum. One device command may run 600 s
+at most, so a single device call passes `--budget 560`, which leaves the report its time. `--stages`
+runs a subset (the others are listed as skipped, "not selected").
 
 Wheels. The GPU machine's Python 3.12 (torch 2.11) lacks kornia, kornia_rs, submitit, platformdirs,
 Detectron2 and Detectron2's pure-Python dependencies. `--fetch-wheels .whl`, run here with the repo's
@@ -73,6 +75,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# mocobench from this checkout, not installed; these two modules need only the standard library.
+sys.path.insert(0, str(REPO))
+from mocobench.results.layout import read_metrics  # noqa: E402
+from mocobench.runtime.atomic import write_text  # noqa: E402
+
 RECIPE = "mlp+aug+cos"
 STAGES = (
     "pretrain-fast",
@@ -228,6 +235,7 @@ class Outcome:
     seconds: float = 0.0
     returncode: int | None = None
     timeout: float = 0.0
+    minimum: float = 0.0
 
 
 class Interrupted(BaseException):
@@ -245,28 +253,8 @@ def _raise_interrupted(signum: int, _frame: Any) -> None:
 # ---------------------------------------------------------------------------------------------- files
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a temporary sibling, then rename it over `path`: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -373,11 +361,17 @@ class Check:
     def data_args(self) -> list[str]:
         return ["--data", str(self.data)] if self.data else []
 
-    def run(self, argv: list[str], cap: Cap, log: Path, stage: Stage | None = None) -> Outcome:
-        """Run `argv` for at most min(cap, budget left); skip it when that is below the cap's minimum."""
-        timeout = min(cap.cap, self.left())
+    def run(
+        self, argv: list[str], cap: Cap, log: Path, stage: Stage | None = None, budgeted: bool = True
+    ) -> Outcome:
+        """Run `argv` for at most min(cap, budget left); skip it when that is below the cap's minimum.
+
+        The set-up (wheels, probe, data) is not `budgeted`: without it no stage can run, so it gets its
+        cap whatever the budget (its time still counts against the stages').
+        """
+        timeout = min(cap.cap, self.left()) if budgeted else cap.cap
         if timeout < cap.minimum:
-            return Outcome("skipped", timeout=max(0.0, timeout))
+            return Outcome("skipped", timeout=max(0.0, timeout), minimum=cap.minimum)
         command = shlex.join(argv)
         if stage is not None:
             stage.commands.append(command)
@@ -455,8 +449,8 @@ class Check:
 
     def write_report(self) -> None:
         record = self.report()
-        write_atomic(self.report_dir / "gpu_check.json", json.dumps(record, indent=2) + "\n")
-        write_atomic(self.report_dir / "gpu_check.md", markdown(record))
+        write_text(self.report_dir / "gpu_check.json", json.dumps(record, indent=2) + "\n")
+        write_text(self.report_dir / "gpu_check.md", markdown(record))
 
 
 def settle(stage: Stage, outcome: Outcome, figures: Callable[[], dict[str, Any]]) -> None:
@@ -464,7 +458,7 @@ def settle(stage: Stage, outcome: Outcome, figures: Callable[[], dict[str, Any]]
     if outcome.kind == "skipped":
         if stage.status == PENDING or stage.status == RUNNING:
             stage.status = SKIPPED
-            stage.reason = f"budget: {outcome.timeout:.0f} s left, below the stage's minimum"
+            stage.reason = f"budget: {outcome.timeout:.0f} s left, it needs at least {outcome.minimum:.0f} s"
         return
     try:
         stage.figures.update(figures())
@@ -492,7 +486,7 @@ def settle(stage: Stage, outcome: Outcome, figures: Callable[[], dict[str, Any]]
 
 def pretrain_figures(run: Path) -> dict[str, Any]:
     """Loss and kNN per the run's metrics.jsonl, and what ran (config.json's pipeline)."""
-    records = read_jsonl(run / "metrics.jsonl")
+    records = read_metrics(run / "metrics.jsonl")
     init = next(r for r in records if r["epoch"] == 0)
     epochs = [r for r in records if r["epoch"] >= 1]
     config = read_json(run / "config.json")
@@ -797,7 +791,8 @@ def install_wheels(c: Check, wheels: Path) -> None:
     for group, extra in ((rest, []), (detectron2, ["--python-version", "3.10", "--only-binary=:all:"])):
         if not group:
             continue
-        outcome = c.run([*base, *extra, *map(str, group)], c.sizes.caps["setup"], c.logs / "wheels.log")
+        argv = [*base, *extra, *map(str, group)]
+        outcome = c.run(argv, c.sizes.caps["setup"], c.logs / "wheels.log", budgeted=False)
         if outcome.kind != "ok":
             entry["status"] = FAILED if outcome.kind != "timed out" else TIMED_OUT
             entry["log_tail"] = log_tail(c.logs / "wheels.log")
@@ -815,7 +810,8 @@ def run_probe(c: Check) -> None:
         modules.append("ffcv")
     if "detect-voc" in c.args.stages:
         modules.append("detectron2.engine")
-    outcome = c.run([sys.executable, "-c", PROBE, c.device, *modules], c.sizes.caps["setup"], log)
+    argv = [sys.executable, "-c", PROBE, c.device, *modules]
+    outcome = c.run(argv, c.sizes.caps["setup"], log, budgeted=False)
     lines = [r for r in log.read_text(errors="replace").splitlines() if r.startswith("PROBE ")]
     if outcome.kind == "ok" and lines:
         c.probe = json.loads(lines[-1][len("PROBE ") :])
@@ -832,7 +828,7 @@ def make_tiny_data(c: Check) -> None:
         "data", "synth", "--out", str(out), "--train-per-class", "8", "--val-per-class", "2",
         "--image-size", "32",
     )  # fmt: skip
-    outcome = c.run(argv, c.sizes.caps["setup"], c.logs / "data.log")
+    outcome = c.run(argv, c.sizes.caps["setup"], c.logs / "data.log", budgeted=False)
     c.setup["data"] = {"status": PASSED if outcome.kind == "ok" else FAILED, "dir": str(out)}
     if outcome.kind != "ok":
         c.setup["data"]["log_tail"] = log_tail(c.logs / "data.log")
@@ -854,7 +850,15 @@ def key_figures(name: str, f: dict[str, Any]) -> str:
     """One line of a stage's figures for the summary table."""
     if not f:
         return ""
-    if name in ("pretrain-fast", "pretrain-official", "mini"):
+    if name == "mini":
+        per_epoch = ", ".join(f"{e}: {_pct(k)}" for e, k in f.get("knn_per_epoch", {}).items()) or "none"
+        return (
+            f"kNN per finished epoch {per_epoch} against random init {_pct(f.get('knn_random_init'))}; "
+            f"{f.get('epochs_done')}/{f.get('epochs_planned')} epochs, "
+            f"{'finished' if f.get('finished') else 'not finished'}; loss {_num(f.get('loss_first'), 3)}"
+            f"→{_num(f.get('loss_last'), 3)}, {_num(f.get('images_per_s'))} img/s"
+        )
+    if name in ("pretrain-fast", "pretrain-official"):
         p = f.get("pipeline", {})
         text = (
             f"loss {_num(f.get('loss_first'), 3)}→{_num(f.get('loss_last'), 3)}, "
@@ -1033,9 +1037,15 @@ def fetch_wheels(dest: Path) -> int:
     if total > WHEELS_MAX_MIB:
         print(f"over {WHEELS_MAX_MIB} MiB: the device tool carries 64 MiB of working tree in all")
         return 1
+    try:
+        carry = dest.resolve().relative_to(REPO)
+    except ValueError:
+        print(f"{dest} is outside the repository: the device tool carries only paths inside it")
+        return 0
+    option = "" if carry == Path(".whl") else f" --wheels {carry}"
     print(
         'device call: run(command="python3 scripts/gpu_check.py --device cuda --report $OUT/gpu-check '
-        f'--budget 560", carry=["{dest}"], timeout_s=600)'
+        f'--budget 560{option}", carry=["{carry}"], timeout_s=600)'
     )
     return 0
 
@@ -1044,26 +1054,40 @@ def fetch_wheels(dest: Path) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
-    p.add_argument("--report", type=Path, default=Path("tables/gpu-check"), help="gpu_check.json/.md here")
-    p.add_argument("--budget", type=float, default=780.0, help="seconds for the whole run")
-    p.add_argument("--data", type=Path, help="ImageNet-layout folder; default embedded (cpu: a tiny one)")
-    p.add_argument("--wheels", help="wheels to install into /tmp/site first; default .whl if it exists")
-    p.add_argument("--work", type=Path, help="run folders and logs (new or empty); default a temp folder")
-    p.add_argument("--stages", default=",".join(STAGES), help="comma list; the others are skipped")
-    p.add_argument("--fetch-wheels", type=Path, metavar="DIR", help="download the GPU machine's wheels")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog=f"stages, in priority order: {', '.join(STAGES)}"
+    )
+    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: every stage as a smoke")
+    p.add_argument(
+        "--report", type=Path, default=REPO / "tables" / "gpu-check", help="gpu_check.json/.md go here"
+    )
+    p.add_argument("--budget", type=float, default=780.0, help="seconds for the whole run (default 780)")
+    p.add_argument(
+        "--data", type=Path, help="ImageNet-layout folder; default the embedded set (cpu: a tiny one)"
+    )
+    p.add_argument(
+        "--wheels", help="wheels to pip-install into /tmp/site first (default .whl if it exists; none)"
+    )
+    p.add_argument(
+        "--work", type=Path, help="run folders and logs, new or empty (default a temporary folder)"
+    )
+    p.add_argument("--stages", default=",".join(STAGES), help="comma list to run (default all)")
+    p.add_argument(
+        "--fetch-wheels", type=Path, metavar="DIR", help="download the GPU machine's wheels, then exit"
+    )
     args = p.parse_args(argv)
     selected = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = [s for s in selected if s not in STAGES]
     if unknown:
         p.error(f"unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
     args.stages = [s for s in STAGES if s in selected]  # always in priority order
+    if args.fetch_wheels:
+        return args
     if args.work is None:
         args.work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     elif args.work.exists() and any(args.work.iterdir()):
         p.error(f"--work {args.work} is not empty (run folders are never overwritten)")
-    args.report = args.report if args.report.is_absolute() else Path.cwd() / args.report
+    args.report = args.report.resolve()
     args.work = args.work.resolve()
     if args.data is not None:
         args.data = args.data.resolve()
@@ -1076,8 +1100,7 @@ def wheels_dir(option: str | None) -> Path | None:
         return default if default.is_dir() else None
     if option.lower() in ("", "none"):
         return None
-    path = Path(option)
-    return path if path.is_absolute() else REPO / path
+    return Path(option).resolve()
 
 
 def main(argv: list[str] | None = None) -> int:

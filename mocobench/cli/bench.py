@@ -1,4 +1,4 @@
-"""`mocobench bench loader|step` and `mocobench profile`: measured throughput, memory and Table 3."""
+"""`mocobench bench loader|views|step` and `mocobench profile`: measured throughput, memory and Table 3."""
 
 from __future__ import annotations
 
@@ -89,6 +89,32 @@ def bench_loader(
     )
     out.print(rich_table(record))
     out.print(f"images: {record['data']} ({record['images']}), {augmentation}", highlight=False)
+    if json_out:
+        atomic.write_json(json_out, record)
+
+
+@bench_app.command("views")
+def bench_views(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: generated 500x375 JPEGs")
+    ] = None,
+    images: Annotated[int, typer.Option("--images", help="Images compared (one view each)")] = 64,
+    image_size: Annotated[int, typer.Option("--image-size", help="View size, px")] = 224,
+    augmentation: Annotated[str, typer.Option("--augmentation", help="aug_plus | moco_v1")] = "aug_plus",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the drawn parameters")] = 0,
+    json_out: JsonOpt = None,
+) -> None:
+    """How far each loader's views are from the official PIL pipeline's, for the same parameters."""
+    from mocobench.bench.images import bench_images
+    from mocobench.bench.views import bench_views as run_views
+    from mocobench.bench.views import rich_table
+    from mocobench.data.folder import resolve_data
+    from mocobench.runtime import atomic
+
+    root = resolve_data(data) if data else bench_images()
+    record = run_views(root, images, image_size, augmentation, seed, log=say)
+    out.print(rich_table(record))
+    out.print(f"images: {record['data']}; ffcv: {record['ffcv']}", highlight=False)
     if json_out:
         atomic.write_json(json_out, record)
 

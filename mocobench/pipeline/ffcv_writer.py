@@ -96,7 +96,7 @@ def _chunks(n: int) -> Iterator[range]:
         yield range(start, min(start + CHUNK, n))
 
 
-def _load_image(path: Path, max_resolution: int) -> np.ndarray:
+def load_image(path: Path, max_resolution: int) -> np.ndarray:
     """RGB pixels as the PIL loader sees them (same decoder and mode conversion), longer side capped.
 
     Capped here with rounding: ffcv's own `resizer` floors the scaled size, leaving the longer side one
@@ -168,7 +168,7 @@ def _write_file(
                             if abort.is_set():
                                 return
                             path, label = samples[ix]
-                            sample = (_load_image(Path(path), max_resolution), int(label))
+                            sample = (load_image(Path(path), max_resolution), int(label))
                             handle_sample(sample, ix, names, metadata, allocator, fields)
                             with lock:
                                 done[0] += 1

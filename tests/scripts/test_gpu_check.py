@@ -1,0 +1,113 @@
+"""scripts/gpu_check.py on the CPU: the GPU acceptance run's every stage as a smoke, so its commands,
+figure readers and report are exercised on every CI run even though CI has no GPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "gpu_check.py"
+STAGES = [
+    "pretrain-fast",
+    "pretrain-official",
+    "bench-step",
+    "bench-loader",
+    "profile",
+    "linear",
+    "detect-voc",
+    "mini",
+]
+FINE = {"passed", "skipped", "stopped at budget"}
+
+
+def run_check(
+    tmp_path: Path, *args: str, timeout: float
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], str, float]:
+    """The script in a subprocess, its caches, runs, work folder and report all under tmp_path."""
+    env = {**os.environ, "MOCOBENCH_HOME": str(tmp_path / "home"), "MOCOBENCH_RUNS": str(tmp_path / "runs")}
+    report = tmp_path / "report"
+    argv = [
+        sys.executable, str(SCRIPT), "--device", "cpu", "--report", str(report), "--work",
+        str(tmp_path / "work"), "--wheels", "none", *args,
+    ]  # fmt: skip
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.monotonic() - t0
+    record = json.loads((report / "gpu_check.json").read_text())
+    markdown = (report / "gpu_check.md").read_text()
+    return proc, record, markdown, wall
+
+
+def by_name(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in record["stages"]}
+
+
+@pytest.mark.slow
+def test_cpu_smoke_runs_every_stage_within_the_budget(tmp_path: Path) -> None:
+    budget = 170
+    proc, record, markdown, wall = run_check(tmp_path, "--budget", str(budget), timeout=budget + 90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert record["elapsed_s"] <= budget
+    assert wall < budget + 30
+    assert [s["name"] for s in record["stages"]] == STAGES
+    for stage in record["stages"]:
+        assert stage["status"] in FINE, stage
+        if stage["status"] != "passed":
+            assert stage["reason"], stage
+        if stage["status"] == "stopped at budget":
+            assert stage["name"] == "mini"
+    stages = by_name(record)
+    fast = stages["pretrain-fast"]
+    assert fast["status"] == "passed"
+    assert fast["figures"]["pipeline"]["name"] == "fast" and fast["figures"]["loss_last"] > 0
+    official = stages["pretrain-official"]["figures"]
+    if official:  # both pipelines' losses, read from both runs' metrics.jsonl
+        assert official["pipeline"]["loader"] == "pil"
+        assert official["fast_loss_last"] == fast["figures"]["loss_last"]
+    step = stages["bench-step"]["figures"].get("runs", {})
+    assert step["channels_last,bf16,fused,compile"]["status"] == "skipped"
+    if step.get("fp32", {}).get("status") == "passed":
+        assert step["fp32"]["synthetic_pairs_per_s"] > 0 and step["fp32"]["loss_check"]["rel_diff"] == 0
+    assert record["device"].startswith("CPU")
+    assert record["device"] in markdown and record["torch"] in markdown
+    for name in STAGES:
+        assert f"| {name} | {stages[name]['status']}" in markdown
+
+
+@pytest.mark.slow
+def test_a_failing_stage_fails_the_run_and_later_stages_still_run(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-data"
+    proc, record, markdown, _ = run_check(
+        tmp_path, "--data", str(missing), "--stages", "pretrain-fast,bench-step,linear", timeout=240
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [s["name"] for s in record["stages"]] == STAGES
+    stages = by_name(record)
+    failed = stages["pretrain-fast"]
+    assert failed["status"] == "failed" and "exit code 2" in failed["reason"]
+    assert str(missing) in failed["log_tail"]
+    assert stages["bench-step"]["status"] == "passed"  # ran after the failure
+    assert stages["linear"]["status"] == "skipped" and "pretrain-fast" in stages["linear"]["reason"]
+    for name in ("pretrain-official", "bench-loader", "profile", "detect-voc", "mini"):
+        assert stages[name]["status"] == "skipped" and "not selected" in stages[name]["reason"]
+    assert record["failed"] == ["pretrain-fast"]
+    assert "pretrain-fast | failed" in markdown and str(missing) in markdown
+
+
+def test_stages_the_budget_cannot_hold_are_skipped_not_failed(tmp_path: Path) -> None:
+    proc, record, _, _ = run_check(tmp_path, "--budget", "1", "--stages", "pretrain-fast,mini", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stages = by_name(record)
+    for name in ("pretrain-fast", "mini"):
+        assert stages[name]["status"] == "skipped" and stages[name]["reason"].startswith("budget"), stages[
+            name
+        ]
+        assert stages[name]["commands"] == []
