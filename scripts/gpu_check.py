@@ -75,10 +75,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-# mocobench from this checkout, not installed; these two modules need only the standard library.
+# mocobench from this checkout, not installed; these modules need only the standard library.
 sys.path.insert(0, str(REPO))
 from mocobench.results.layout import read_metrics  # noqa: E402
 from mocobench.runtime.atomic import write_text  # noqa: E402
+from mocobench.runtime.git import git_commit  # noqa: E402
 
 RECIPE = "mlp+aug+cos"
 STAGES = (
@@ -270,26 +271,6 @@ def log_tail(path: Path, lines: int = 30) -> str:
         return ""
     rows = [r.rstrip()[:300] for r in re.split(r"[\r\n]+", ANSI.sub("", text)) if r.strip()]
     return "\n".join(rows[-lines:])
-
-
-def git_commit() -> dict[str, Any]:
-    """HEAD and whether tracked files differ from it; None where this is no git checkout (a GPU copy)."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}
-    if sha.returncode:
-        return {"commit": None, "dirty": None}
-    return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
 
 
 # --------------------------------------------------------------------------------------------- runner

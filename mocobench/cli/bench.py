@@ -14,6 +14,9 @@ bench_app = typer.Typer(
     help="Measure throughput: the data loader and the training step.", no_args_is_help=True
 )
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the figures here")]
+BenchDataOpt = Annotated[
+    Path | None, typer.Option("--data", help="ImageNet-layout folder; default: generated 500x375 JPEGs")
+]
 
 
 def profile(
@@ -55,9 +58,7 @@ def profile(
 
 @bench_app.command("loader")
 def bench_loader(
-    data: Annotated[
-        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: generated 500x375 JPEGs")
-    ] = None,
+    data: BenchDataOpt = None,
     workers: Annotated[int, typer.Option("--workers", help="Loader workers (processes; FFCV threads)")] = 2,
     batches: Annotated[int, typer.Option("--batches", help="Timed batches per loader")] = 10,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed batches first")] = 2,
@@ -95,9 +96,7 @@ def bench_loader(
 
 @bench_app.command("views")
 def bench_views(
-    data: Annotated[
-        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: generated 500x375 JPEGs")
-    ] = None,
+    data: BenchDataOpt = None,
     images: Annotated[int, typer.Option("--images", help="Images compared (one view each)")] = 64,
     image_size: Annotated[int, typer.Option("--image-size", help="View size, px")] = 224,
     augmentation: Annotated[str, typer.Option("--augmentation", help="aug_plus | moco_v1")] = "aug_plus",

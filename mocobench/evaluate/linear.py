@@ -344,9 +344,11 @@ def evaluate_pretrained(
     settings = resolve_linear(scale, workers, protocol_of(pretrained, protocol))
     if data is None and config.get("data") and Path(config["data"]).is_dir():
         data = Path(config["data"])  # the run's own training data (its val split holds the labels to score)
-    root = resolve_data(data)
     joined = distributed.is_dist()  # a caller's process group is the caller's to close
     dist = distributed.init_distributed(device)
+    # rank 0 generates the embedded set if needed; the others wait for its path (as pre-training)
+    root = distributed.broadcast_object(resolve_data(data) if dist.is_main else None)
+    assert root is not None
     out_dir = Path(out_dir) if out_dir else results_dir(pretrained, scale)
     env = environment(dist.device, dist.world_size, dist.backend)
     try:

@@ -5,36 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torchvision
 
 import mocobench
-
-
-def git_commit() -> dict[str, Any]:
-    repo = Path(mocobench.__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}
-    if sha.returncode:
-        return {"commit": None, "dirty": None}
-    return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+from mocobench.runtime.git import git_commit
 
 
 def device_name(device: torch.device) -> str:
