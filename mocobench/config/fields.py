@@ -19,6 +19,12 @@ OPTIMIZERS = ("sgd", "lars")
 FIELDS: dict[str, tuple[type, Any, str]] = {
     "mechanism": (str, "moco", " | ".join(MECHANISMS)),
     "arch": (str, "resnet50", "torchvision ResNet constructor name"),
+    "stem": (
+        str,
+        "imagenet",
+        "ResNet stem: imagenet (7x7 stride-2 conv + max-pool) | cifar (3x3 stride-1 conv, no max-pool: "
+        "small images, as the official MoCo CIFAR-10 demo)",
+    ),
     "epochs": (int, 200, "training epochs"),
     "batch_size": (int, 256, "global batch (all processes together)"),
     "lr": (float, 0.03, "base learning rate for this global batch"),
@@ -50,6 +56,12 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
     "knn_every": (int, 10, "epochs between kNN evaluations (0: only at the end)"),
     "knn_k": (int, 200, "neighbours of the weighted kNN monitor"),
     "knn_t": (float, 0.1, "temperature of the weighted kNN monitor"),
+    "knn_on": (
+        str,
+        "backbone",
+        "features of the kNN monitor: backbone (pooled, what linear evaluation reads) | output (the "
+        "encoder's moco_dim output, as the official CIFAR-10 demo scores it)",
+    ),
     "linear_protocol": (str, "linear", "the linear protocol scoring this row: recipes/<name>.toml"),
     "save_every": (int, 10, "epochs between kept checkpoints (checkpoint_last is written every epoch)"),
 }
