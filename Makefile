@@ -19,7 +19,12 @@ else
 EXTRAS := dev,detection
 endif
 
-.PHONY: venv demo test lint clean-demo gpu-check gpu-check-cpu gpu-wheels
+# Real images for one end-to-end test: Debian's dataset-fashion-mnist (Fashion-MNIST, 70,000 product photos,
+# MIT) into /usr/share/datasets/fashion-mnist, where apt exists and we are root; elsewhere the test skips
+# (under CI=1 it fails instead, so CI cannot pass without them).
+FASHION_MNIST ?= /usr/share/datasets/fashion-mnist
+
+.PHONY: venv demo test lint clean-demo gpu-check gpu-check-cpu gpu-wheels real-data
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "mocobench needs Python >= 3.10")'
@@ -56,8 +61,19 @@ demo: venv
 	@echo "Runs: $(DEMO_OUT)/smoke/<recipe>/seed0 (config, metrics, checkpoints, linear.json, voc.json, curves.png)"
 	@echo "Table: $(DEMO_OUT)/tables/table1_smoke.md (.csv, .png)"
 
+real-data:
+	@test -f $(FASHION_MNIST)/train-images-idx3-ubyte.gz || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's dataset-fashion-mnist (real Fashion-MNIST for the end-to-end test)"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -q dataset-fashion-mnist >/dev/null || \
+				{ apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; }; \
+		else \
+			echo "no $(FASHION_MNIST): its end-to-end test will skip (sudo apt-get install dataset-fashion-mnist)"; \
+		fi; }
+
 # The lint first (ruff, and the layers contract of pyproject.toml: every import points down), then the suite.
-test: lint
+test: lint real-data
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: venv

@@ -17,14 +17,15 @@ from typing import Any
 import torch
 from rich.table import Table
 
+from mocobench.config.linear import resolve_linear
 from mocobench.config.paper import load_paper_table
 from mocobench.config.recipes import recipes_for_table, resolve
-from mocobench.data.folder import list_split
-from mocobench.data.synth import SynthSpec
+from mocobench.config.scales import canonical_scale, row_refusal, steps_refusal
 from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.results.store import Store, collect
 from mocobench.runtime import checkpoint
+from mocobench.train.data import count_images
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Step:
     recipe: str
     seed: int
     run_dir: Path
-    state: str  # "done" | "resume" | "run"
+    state: str  # "done" | "resume" | "run" | "refused" (the tier would make it meaningless: detail says why)
     detail: str
     estimate_s: float | None  # None: no measured speed to estimate from
 
@@ -52,13 +53,11 @@ def table_rows(number: int) -> list[tuple[str, str]]:
     return rows
 
 
-def _train_images(config: dict[str, Any], data: Path | None) -> int:
-    """Training images per epoch (the embedded set's size is known without generating it)."""
-    if data is not None:
-        return len(list_split(Path(data), "train", config["max_images_per_class"])[0])
-    spec = SynthSpec()
-    cap = config["max_images_per_class"] or spec.train_per_class
-    return spec.num_classes * min(cap, spec.train_per_class)
+def _refused(config: dict[str, Any], images: int, labelled: int, scale: str) -> tuple[str | None, str | None]:
+    """Why the tier refuses this row's pre-training, and its linear evaluation (one line each, or None)."""
+    protocol = resolve_linear(scale, name=config["linear_protocol"])
+    where = f"{config['recipe']}'s linear protocol {protocol['name']}"
+    return row_refusal(config, images), steps_refusal(scale, protocol["batch_size"], labelled, where)
 
 
 def _median(values: Any) -> float | None:
@@ -108,7 +107,9 @@ def _trial0_done(path: Path, scale: str) -> bool:
     if not path.is_file():
         return False
     result = json.loads(path.read_text())
-    return result.get("scale") == scale and any(t["trial"] == 0 for t in result.get("trials", []))
+    return canonical_scale(result.get("scale") or "") == scale and any(
+        t["trial"] == 0 for t in result.get("trials", [])
+    )
 
 
 def _linear_done(run_dir: Path, scale: str, protocol: str) -> bool:
@@ -120,7 +121,7 @@ def plan(
     scale: str,
     trials: int,
     runs_dir: Path,
-    data: Path | None = None,
+    data: str | Path | None = None,
     only: list[str] | None = None,
     detection: bool = True,
 ) -> list[Step]:
@@ -130,6 +131,7 @@ def plan(
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
+    scale = canonical_scale(scale)
     rows = table_rows(number)
     if only:
         unknown = sorted(set(only) - {recipe for _, recipe in rows})
@@ -145,10 +147,14 @@ def plan(
     steps = []
     for row, recipe in rows:
         config = resolve(recipe, scale)
-        images = _train_images(config, data)
+        images, labelled = count_images(config, data)
+        no_pretrain, no_linear = _refused(config, images, labelled, scale)
         for seed in range(trials):
             run_dir = layout.run_dir(scale, recipe, seed, Path(runs_dir))
             epochs = config["epochs"]
+            if no_pretrain:
+                steps.append(Step("pretrain", row, recipe, seed, run_dir, "refused", no_pretrain, 0.0))
+                continue
             if (run_dir / layout.SUMMARY).is_file():
                 state, detail, left = "done", f"{epochs} epochs", 0
             elif (run_dir / checkpoint.LAST).is_file():
@@ -161,20 +167,25 @@ def plan(
             protocol = config["linear_protocol"]
             lin = "done" if _linear_done(run_dir, scale, protocol) else "run"
             estimate = 0.0 if lin == "done" else _linear_estimate(store, scale, protocol)
-            steps.append(Step("linear", row, recipe, seed, run_dir, lin, f"{protocol} at {scale}", estimate))
+            detail = f"{protocol} at {scale}"
+            if no_linear:
+                lin, detail, estimate = "refused", no_linear, 0.0
+            steps.append(Step("linear", row, recipe, seed, run_dir, lin, detail, estimate))
             if detection and _has_voc(number, row):
                 voc = "done" if _trial0_done(run_dir / layout.VOC, scale) else "run"
                 estimate = 0.0 if voc == "done" else voc_s
-                steps.append(
-                    Step("voc", row, recipe, seed, run_dir, voc, f"VOC fine-tune at {scale}", estimate)
-                )
+                detail = f"VOC fine-tune at {scale}"
+                if config["stem"] != "imagenet":
+                    voc, estimate = "refused", 0.0
+                    detail = f"{config['stem']}-stem encoders have no Detectron2 counterpart (detect-voc)"
+                steps.append(Step("voc", row, recipe, seed, run_dir, voc, detail, estimate))
     return steps
 
 
 def run_plan(
     steps: list[Step],
     scale: str,
-    data: Path | None = None,
+    data: str | Path | None = None,
     device: str = "auto",
     show_progress: bool = True,
     on_step: Any = None,
@@ -186,7 +197,7 @@ def run_plan(
     from mocobench.train.pretrain import pretrain
 
     for step in steps:
-        if step.state == "done":
+        if step.state in ("done", "refused"):
             continue
         if on_step is not None:
             on_step(step)
@@ -222,19 +233,19 @@ def format_seconds(seconds: float | None) -> str:
 
 def plan_table(steps: list[Step], number: int, scale: str) -> Table:
     """The plan for the terminal: every step, its state and a rough duration."""
-    todo = [s for s in steps if s.state != "done"]
+    todo = [s for s in steps if s.state not in ("done", "refused")]
     grid = Table(title=f"reproduce table {number} at scale {scale}: {len(todo)} of {len(steps)} steps to run")
     for col in ("row", "recipe", "seed", "step", "state", "detail", "estimate"):
         grid.add_column(col)
     for s in steps:
-        estimate = "-" if s.state == "done" else format_seconds(s.estimate_s)
+        estimate = "-" if s.state in ("done", "refused") else format_seconds(s.estimate_s)
         grid.add_row(s.row, s.recipe, str(s.seed), s.kind, s.state, s.detail, estimate)
     return grid
 
 
 def plan_total(steps: list[Step]) -> str:
     """The rough total of the steps to run, and how many have no measured speed to estimate from."""
-    todo = [s for s in steps if s.state != "done"]
+    todo = [s for s in steps if s.state not in ("done", "refused")]
     known = [s.estimate_s for s in todo if s.estimate_s is not None]
     unknown = len(todo) - len(known)
     total = format_seconds(sum(known)) if known else "-"

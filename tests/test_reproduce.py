@@ -44,10 +44,10 @@ def _fake_run(run: Path, epochs_done: int, finished: bool, linear_scale: str | N
 
 def test_plan_marks_done_resume_and_run(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(reproduce.torch.cuda, "is_available", lambda: False)
-    _fake_run(tmp_path / "mini" / "mlp+aug+cos" / "seed0", 20, True, "mini", speed=50.0)
-    _fake_run(tmp_path / "mini" / "moco-v1" / "seed0", 7, False)
-    _fake_run(tmp_path / "mini" / "mlp" / "seed0", 20, True, linear_scale="smoke")  # linear of another scale
-    steps = reproduce.plan(1, "mini", 1, tmp_path)
+    _fake_run(tmp_path / "cpu" / "mlp+aug+cos" / "seed0", 20, True, "cpu", speed=50.0)
+    _fake_run(tmp_path / "cpu" / "moco-v1" / "seed0", 7, False)
+    _fake_run(tmp_path / "cpu" / "mlp" / "seed0", 20, True, linear_scale="smoke")  # linear of another scale
+    steps = reproduce.plan(1, "cpu", 1, tmp_path)
     by = {(s.recipe, s.kind): s for s in steps}
     assert [s.recipe for s in steps if s.kind == "pretrain"] == [
         "supervised",
@@ -75,38 +75,54 @@ def test_plan_marks_done_resume_and_run(tmp_path: Path, monkeypatch):
 
 
 def test_table_1_rows_with_paper_voc_figures_get_a_detection_step(tmp_path: Path):
-    run = tmp_path / "mini" / "mlp+aug+cos" / "seed0"
-    _fake_run(run, 20, True, "mini", speed=50.0)
+    run = tmp_path / "cpu" / "mlp+aug+cos" / "seed0"
+    _fake_run(run, 20, True, "cpu", speed=50.0)
     trials = [{"trial": 0, "seed": 0, "AP": 1.0, "AP50": 2.0, "AP75": 0.5, "seconds": 900.0}]
-    (run / "voc.json").write_text(json.dumps({"scale": "mini", "trials": trials}))
-    _fake_run(tmp_path / "mini" / "mlp" / "seed0", 20, True, "mini")
-    (tmp_path / "mini" / "mlp" / "seed0" / "voc.json").write_text(
+    (run / "voc.json").write_text(json.dumps({"scale": "cpu", "trials": trials}))
+    _fake_run(tmp_path / "cpu" / "mlp" / "seed0", 20, True, "cpu")
+    (tmp_path / "cpu" / "mlp" / "seed0" / "voc.json").write_text(
         json.dumps({"scale": "smoke", "trials": trials})
     )
-    by = {(s.recipe, s.kind): s for s in reproduce.plan(1, "mini", 1, tmp_path)}
+    by = {(s.recipe, s.kind): s for s in reproduce.plan(1, "cpu", 1, tmp_path)}
     assert by["mlp+aug+cos", "voc"].state == "done"
     assert by["mlp", "voc"].state == "run"  # a VOC result of another scale does not count
     assert by["aug", "voc"].estimate_s == 900.0  # from the measured detection run
     assert ("mlp-t0.07", "voc") not in by  # the paper gives no VOC figures for T=0.07
-    assert not [s for s in reproduce.plan(1, "mini", 1, tmp_path, detection=False) if s.kind == "voc"]
-    assert not [s for s in reproduce.plan(2, "mini", 1, tmp_path) if s.kind == "voc"]  # Table 2: linear only
+    assert not [s for s in reproduce.plan(1, "cpu", 1, tmp_path, detection=False) if s.kind == "voc"]
+    assert not [s for s in reproduce.plan(2, "cpu", 1, tmp_path) if s.kind == "voc"]  # Table 2: linear only
 
 
 def test_simclr_rows_wait_for_simclrs_linear_protocol(tmp_path: Path):
     """A SimCLR row's linear step is done only by a linear-simclr.json (its recipe's protocol)."""
-    simclr, moco = tmp_path / "mini" / "simclr-b256" / "seed0", tmp_path / "mini" / "moco-v1" / "seed0"
-    _fake_run(simclr, 20, True, "mini")  # a linear.json (MoCo's protocol) of the right scale
-    _fake_run(moco, 20, True, "mini")
-    by = {(s.recipe, s.kind): s for s in reproduce.plan(2, "mini", 1, tmp_path)}
+    simclr, moco = tmp_path / "gpu" / "simclr-b256" / "seed0", tmp_path / "gpu" / "moco-v1" / "seed0"
+    _fake_run(simclr, 20, True, "gpu")  # a linear.json (MoCo's protocol) of the right scale
+    _fake_run(moco, 20, True, "gpu")
+    by = {(s.recipe, s.kind): s for s in reproduce.plan(2, "gpu", 1, tmp_path)}
     assert (
         by["simclr-b256", "linear"].state == "run"
-        and by["simclr-b256", "linear"].detail == "linear-simclr at mini"
+        and by["simclr-b256", "linear"].detail == "linear-simclr at gpu"
     )
     assert by["simclr-b256", "linear"].estimate_s is None  # no linear-simclr trial measured yet
-    assert by["moco-v1", "linear"].state == "done" and by["moco-v1", "linear"].detail == "linear at mini"
+    assert by["moco-v1", "linear"].state == "done" and by["moco-v1", "linear"].detail == "linear at gpu"
     (simclr / "linear.json").rename(simclr / "linear-simclr.json")
-    by = {(s.recipe, s.kind): s for s in reproduce.plan(2, "mini", 1, tmp_path)}
+    by = {(s.recipe, s.kind): s for s in reproduce.plan(2, "gpu", 1, tmp_path)}
     assert by["simclr-b256", "linear"].state == "done"
+
+
+def test_plan_refuses_the_rows_a_tier_makes_meaningless(tmp_path: Path):
+    """cpu (8,000 embedded images): Table 2's 4096/8192 rows take 1-3 steps an epoch, and linear-simclr's
+    batch 2048 three; gpu: Table 1's VOC steps, whose CIFAR-stem encoders Detectron2 cannot take."""
+    by = {(s.recipe, s.kind): s for s in reproduce.plan(2, "cpu", 1, tmp_path)}
+    assert by["simclr-b8192", "pretrain"].state == "refused" and ("simclr-b8192", "linear") not in by
+    assert "takes 1 step an epoch over 8,000 images" in by["simclr-b8192", "pretrain"].detail
+    assert by["simclr-b4096-1000ep", "pretrain"].state == "refused"  # 2048: 3 steps
+    assert by["simclr-b256", "pretrain"].state == "run" and by["simclr-b256", "linear"].state == "refused"
+    assert by["mlp+aug+cos", "linear"].state == "run"
+    gpu = {(s.recipe, s.kind): s for s in reproduce.plan(1, "gpu", 1, tmp_path)}
+    assert gpu["mlp+aug+cos", "voc"].state == "refused" and "Detectron2" in gpu["mlp+aug+cos", "voc"].detail
+    assert all(s.state == "run" for (_, kind), s in gpu.items() if kind != "voc")
+    assert "refused" not in {s.state for s in reproduce.plan(2, "gpu", 1, tmp_path)}  # 50,000 images
+    assert "refused" not in {s.state for s in reproduce.plan(2, "smoke", 1, tmp_path)}  # a pipeline check
 
 
 def test_plan_filters_and_refuses_bad_input(tmp_path: Path):
@@ -127,7 +143,7 @@ def test_plan_filters_and_refuses_bad_input(tmp_path: Path):
 
 def test_dry_run_lists_steps_and_runs_nothing(tmp_path: Path):
     res = CliRunner().invoke(
-        app, ["reproduce", "table", "1", "--scale", "mini", "--dry-run", "--runs", str(tmp_path)]
+        app, ["reproduce", "table", "1", "--scale", "cpu", "--dry-run", "--runs", str(tmp_path)]
     )
     assert res.exit_code == 0, res.output
     assert "23 of 23 steps to run" in res.output and "mlp+aug+cos+800ep" in res.output

@@ -31,7 +31,7 @@ device.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import kornia
 import torch
@@ -111,7 +111,7 @@ class DeviceAugment(torch.nn.Module):
         """x: (N, 3, H, W) uint8 (0-255) or float in [0, 1], on any device, any memory format.
 
         Returns float32 (N, 3, H, W) on x's device: spec.colour applied in order with independent random
-        parameters per sample, then ImageNet-normalised (spec.IMAGENET_MEAN/STD) if normalize.
+        parameters per sample, then normalised by spec.mean/std (ImageNet's by default) if normalize.
         """
         _check_batch(x)
         draw_device = generator.device if generator is not None else torch.device("cpu")
@@ -138,22 +138,24 @@ class DeviceAugment(torch.nn.Module):
                 mine = {k[len(prefix) :]: v for k, v in host.items() if k.startswith(prefix)}
                 img = simclr.apply(op, img, mine)
         if self.normalize:
-            img = _normalize_(img)
+            img = _normalize_(img, self.spec.mean, self.spec.std)
         return img
 
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}, normalize={self.normalize}"
 
 
-def normalize_uint8(x: torch.Tensor) -> torch.Tensor:
-    """(N,3,H,W) uint8 -> float32 ImageNet-normalised, on x's device (used when colour ran in the loader).
+def normalize_uint8(
+    x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """(N,3,H,W) uint8 -> float32 normalised by mean/std, on x's device (when colour ran in the loader).
 
     Same arithmetic as torchvision's ToTensor + Normalize, so the two agree to the last bit.
     """
     if x.dtype != torch.uint8:
         raise TypeError(f"normalize_uint8 expects uint8, got {x.dtype}")
     _check_batch(x)
-    return _normalize_(x.to(torch.float32).div_(255))
+    return _normalize_(x.to(torch.float32).div_(255), mean, std)
 
 
 def _check_spec(spec: ViewSpec) -> None:
@@ -185,11 +187,11 @@ def _unit_float(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32, copy=True)
 
 
-def _normalize_(img: torch.Tensor) -> torch.Tensor:
-    """In-place ImageNet normalisation (PAPER.md pre-training hyper-parameters), as T.Normalize."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=img.dtype).view(1, 3, 1, 1).to(img.device, non_blocking=True)
-    std = torch.tensor(IMAGENET_STD, dtype=img.dtype).view(1, 3, 1, 1).to(img.device, non_blocking=True)
-    return img.sub_(mean).div_(std)
+def _normalize_(img: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """In-place normalisation (PAPER.md pre-training hyper-parameters: ImageNet's), as T.Normalize."""
+    m = torch.tensor(mean, dtype=img.dtype).view(1, 3, 1, 1).to(img.device, non_blocking=True)
+    s = torch.tensor(std, dtype=img.dtype).view(1, 3, 1, 1).to(img.device, non_blocking=True)
+    return img.sub_(m).div_(s)
 
 
 def _apply_where(

@@ -40,7 +40,10 @@ from mocobench.augment.spec import (
     view_spec,
 )
 
-NORMALIZE = T.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+def normalize(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> T.Normalize:
+    """The last step of every view: ImageNet's statistics unless the dataset has its own."""
+    return T.Normalize(mean=list(mean), std=list(std))
 
 
 class GaussianBlur:
@@ -131,12 +134,13 @@ def view_transform(spec: ViewSpec) -> T.Compose:
     """One view of `spec` as the official code composes it, on a PIL image, ending ImageNet-normalised."""
     if spec.crop == "tensorflow" or spec.float_colour:  # SimCLR: crop, flip, colour, blur (data_util.py L431)
         crop = SimCLRCrop(spec.image_size, spec.crop_scale, spec.crop_ratio)
-        return T.Compose([crop, T.RandomHorizontalFlip(p=spec.flip_p), SimCLRColour(spec.colour), NORMALIZE])
+        flip = T.RandomHorizontalFlip(p=spec.flip_p)
+        return T.Compose([crop, flip, SimCLRColour(spec.colour), normalize(spec.mean, spec.std)])
     flip = T.RandomHorizontalFlip(p=spec.flip_p)
     colour = [_colour_transform(op) for op in spec.colour]
     ops: list[Callable] = [T.RandomResizedCrop(spec.image_size, scale=spec.crop_scale, ratio=spec.crop_ratio)]
     ops += [*colour, flip] if spec.flip_last else [flip, *colour]
-    return T.Compose([*ops, T.ToTensor(), NORMALIZE])
+    return T.Compose([*ops, T.ToTensor(), normalize(spec.mean, spec.std)])
 
 
 def moco_v1_transform(image_size: int) -> T.Compose:
@@ -164,38 +168,45 @@ def pretrain_transform(
     return TwoCropsTransform(view_transform(view_spec(kind, image_size, blur_sigma)))
 
 
-def supervised_train_transform(image_size: int) -> T.Compose:
+def supervised_train_transform(
+    image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> T.Compose:
     """Standard ImageNet training recipe, also the linear protocol's train set (PAPER.md: crop + flip)."""
     return T.Compose(
         [
             T.RandomResizedCrop(image_size),
             T.RandomHorizontalFlip(),
             T.ToTensor(),
-            NORMALIZE,
+            normalize(mean, std),
         ]
     )
 
 
-def eval_transform(image_size: int) -> T.Compose:
-    """Validation: short side to size * 256/224, centre crop (PAPER.md: Resize(256) + CenterCrop(224))."""
-    return T.Compose(
-        [
-            T.Resize(round(image_size * 256 / 224)),
-            T.CenterCrop(image_size),
-            T.ToTensor(),
-            NORMALIZE,
-        ]
-    )
+def eval_transform(
+    image_size: int,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    native: bool = False,
+) -> T.Compose:
+    """Validation: short side to size * 256/224, centre crop (PAPER.md: Resize(256) + CenterCrop(224)).
+
+    `native`: the images already have the crop's size (CIFAR at 32 px), and are used whole, as the official
+    CIFAR-10 demo, solo-learn and lightly evaluate them (a 37-px resize and centre crop would cut the border).
+    """
+    resize = [] if native else [T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size)]
+    return T.Compose([*resize, T.ToTensor(), normalize(mean, std)])
 
 
 SIMCLR_CROP_PROPORTION = 0.875  # simclr data_util.py L29@85e8552
 
 
-def simclr_train_transform(image_size: int) -> T.Compose:
+def simclr_train_transform(
+    image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> T.Compose:
     """SimCLR's linear-evaluation training views: its crop and a flip, no colour (data.py L164: colour only
     when pre-training; blur likewise, model.py L55)."""
     crop = SimCLRCrop(image_size, (0.08, 1.0), (3 / 4, 4 / 3))
-    return T.Compose([crop, T.RandomHorizontalFlip(), NORMALIZE])
+    return T.Compose([crop, T.RandomHorizontalFlip(), normalize(mean, std)])
 
 
 class SimCLRCentreCrop:
@@ -210,6 +221,8 @@ class SimCLRCentreCrop:
         return _bicubic(TF.to_tensor(img.crop((left, top, left + side, top + side))), self.size)
 
 
-def simclr_eval_transform(image_size: int) -> T.Compose:
+def simclr_eval_transform(
+    image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> T.Compose:
     """SimCLR's evaluation view (data_util.py L455): centre crop of 0.875, bicubic, then normalised."""
-    return T.Compose([SimCLRCentreCrop(image_size), NORMALIZE])
+    return T.Compose([SimCLRCentreCrop(image_size), normalize(mean, std)])

@@ -93,9 +93,16 @@ ColourOp = Jitter | Grayscale | Blur | Solarize | TFJitter | TFGrayscale | TFBlu
 TF_OPS = (TFJitter, TFGrayscale, TFBlur)
 
 
+# PAPER.md "Pre-training hyper-parameters": ImageNet mean/std, the last step of every view; a dataset with
+# published statistics of its own (CIFAR, STL, MNIST: data/sources.py) normalises with those instead.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+Triple = tuple[float, float, float]
+
+
 @dataclass(frozen=True)
 class ViewSpec:
-    """One view: crop + flip (geometry), then `colour` in order, then ImageNet normalisation."""
+    """One view: crop + flip (geometry), then `colour` in order, then normalisation by `mean`/`std`."""
 
     kind: str
     image_size: int
@@ -108,6 +115,8 @@ class ViewSpec:
     )
     crop: str = "torchvision"  # the crop box algorithm: torchvision's RandomResizedCrop or TensorFlow's
     resize: str = "bilinear"  # the crop's resize: antialiased bilinear (torchvision on PIL) or bicubic (TF)
+    mean: Triple = IMAGENET_MEAN
+    std: Triple = IMAGENET_STD
 
     @property
     def float_colour(self) -> bool:
@@ -115,11 +124,9 @@ class ViewSpec:
         return any(isinstance(op, TF_OPS) for op in self.colour)
 
 
-PRETRAIN_KINDS = ("moco_v1", "aug_plus", "simclr")
+# The official MoCo CIFAR-10 demo's views (colab/moco_cifar10_demo.ipynb, PAPER.md "Small-scale reference").
+PRETRAIN_KINDS = ("moco_v1", "aug_plus", "simclr", "cifar_demo")
 KINDS = (*PRETRAIN_KINDS, "supervised")  # "supervised": crop + flip, the supervised and linear training views
-# PAPER.md "Pre-training hyper-parameters": ImageNet mean/std, the last step of every view.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PAPER_CROP = 224  # the crop size the paper's pixel quantities (blur sigma) are given at
 
 
@@ -129,9 +136,16 @@ def blur_sigma_px(blur_sigma: Sequence[float], image_size: int) -> tuple[float, 
     return float(blur_sigma[0]) * f, float(blur_sigma[1]) * f
 
 
-def view_spec(kind: str, image_size: int, blur_sigma: Sequence[float] = (0.1, 2.0)) -> ViewSpec:
+def view_spec(
+    kind: str,
+    image_size: int,
+    blur_sigma: Sequence[float] = (0.1, 2.0),
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> ViewSpec:
     """The spec of a pre-training pipeline; `blur_sigma` in pixels of the view (config scales it)."""
     sigma = (float(blur_sigma[0]), float(blur_sigma[1]))
+    norm = {"mean": _triple(mean), "std": _triple(std)}
     if kind == "moco_v1":
         # MoCo v1 (official main_moco.py without --aug-plus): grayscale *before* an always-on jitter.
         colour: tuple[ColourOp, ...] = (Grayscale(0.2), Jitter(0.4, 0.4, 0.4, 0.4, p=1.0))
@@ -146,9 +160,19 @@ def view_spec(kind: str, image_size: int, blur_sigma: Sequence[float] = (0.1, 2.
         # (L361-362), blur p 0.5 (L386); TensorFlow's crop (area 0.08-1, aspect 3/4-4/3, 100 tries,
         # L285-295) resized bicubic (L295), flipped right after it (L434).
         colour = (TFJitter(0.8, 0.8, 0.8, 0.2, p=0.8), TFGrayscale(0.2), TFBlur(sigma, p=0.5))
-        return ViewSpec(
-            kind, image_size, (0.08, 1.0), colour, flip_last=False, crop="tensorflow", resize="bicubic"
-        )
+        tf = {"flip_last": False, "crop": "tensorflow", "resize": "bicubic"}
+        return ViewSpec(kind, image_size, (0.08, 1.0), colour, **tf, **norm)
+    elif kind == "cifar_demo":
+        # The official MoCo CIFAR-10 demo: RandomResizedCrop(32) at torchvision's default scale 0.08-1, flip,
+        # then jitter (0.4, 0.4, 0.4, 0.1) with p 0.8 and grayscale 0.2; no blur (PAPER.md).
+        colour = (Jitter(0.4, 0.4, 0.4, 0.1, p=0.8), Grayscale(0.2))
+        return ViewSpec(kind, image_size, (0.08, 1.0), colour, flip_last=False, **norm)
     else:
         raise ValueError(f"unknown augmentation {kind!r}; valid: {', '.join(PRETRAIN_KINDS)}")
-    return ViewSpec(kind, image_size, scale, colour)
+    return ViewSpec(kind, image_size, scale, colour, **norm)
+
+
+def _triple(values: Sequence[float]) -> Triple:
+    if len(values) != 3:
+        raise ValueError(f"mean and std take 3 values (RGB), got {list(values)}")
+    return float(values[0]), float(values[1]), float(values[2])

@@ -19,7 +19,8 @@ from rich.table import Table
 from torch import nn
 
 from mocobench.bench.memory import PeakMemory
-from mocobench.data.folder import list_train_val, resolve_data
+from mocobench.data.folder import list_train_val
+from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
 from mocobench.losses import cross_entropy
 from mocobench.pipeline.loaders import TwoViewLoader, build_two_view_loader
@@ -135,7 +136,7 @@ def loader_pairs(
     config: dict[str, Any], data: Any, device: torch.device, options: StepOptions, **kw: Any
 ) -> tuple[TwoViewLoader, Iterator[Pair]]:
     """Endless (im_q, im_k) from the real pre-training loader of `config` (epochs cycle)."""
-    root = resolve_data(data)
+    root = open_data(data).root
     samples, _, classes = list_train_val(root, config["max_images_per_class"])
     spec = two_view_spec(config)
     loader = build_two_view_loader(spec, root, samples, classes, 0, DistInfo.single(device), options, **kw)

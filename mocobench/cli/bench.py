@@ -15,7 +15,8 @@ bench_app = typer.Typer(
 )
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the figures here")]
 BenchDataOpt = Annotated[
-    Path | None, typer.Option("--data", help="ImageNet-layout folder; default: generated 500x375 JPEGs")
+    str | None,
+    typer.Option("--data", help="Folder or FORMAT:PATH (as pretrain's); default: generated 500x375 JPEGs"),
 ]
 
 
@@ -78,13 +79,13 @@ def bench_loader(
     from mocobench.bench.images import bench_images
     from mocobench.bench.loader import bench_loader as run_bench
     from mocobench.bench.loader import parse_loaders, rich_table
-    from mocobench.data.folder import resolve_data
+    from mocobench.data.sources import open_data
     from mocobench.runtime import atomic
     from mocobench.runtime.distributed import resolve_device
 
     kinds = parse_loaders(loaders)
     dev = resolve_device(device)
-    root = resolve_data(data) if data else bench_images()
+    root = open_data(data).root if data else bench_images()
     record = run_bench(
         root, dev, workers, batch, batches, warmup, image_size, augmentation, kinds, augment_on, log=say
     )
@@ -107,10 +108,10 @@ def bench_views(
     from mocobench.bench.images import bench_images
     from mocobench.bench.views import bench_views as run_views
     from mocobench.bench.views import rich_table
-    from mocobench.data.folder import resolve_data
+    from mocobench.data.sources import open_data
     from mocobench.runtime import atomic
 
-    root = resolve_data(data) if data else bench_images()
+    root = open_data(data).root if data else bench_images()
     record = run_views(root, images, image_size, augmentation, seed, log=say)
     out.print(rich_table(record))
     out.print(f"images: {record['data']}; ffcv: {record['ffcv']}", highlight=False)
@@ -137,7 +138,7 @@ def bench_step(
     ] = "auto",
     augment_on: AugmentOnOpt = "auto",
     data: Annotated[
-        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: embedded")
+        str | None, typer.Option("--data", help="Folder or FORMAT:PATH (as pretrain's); default: embedded")
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Loader workers; default the scale's")

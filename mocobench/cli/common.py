@@ -18,9 +18,18 @@ def say(message: str) -> None:
     err.print(f"[dim]{message}[/]")
 
 
-ScaleOpt = Annotated[
-    str, typer.Option("--scale", help="paper | mini | smoke: how much compute (never the row's knob)")
-]
+def _scale_name(value: str | None) -> str | None:
+    """`--scale mini` (the CPU tier's old name) still works, and says what it is now called."""
+    from mocobench.config.scales import ALIASES
+
+    if value in ALIASES:
+        err.print(f"[dim]--scale {value} is now called {ALIASES[value]}[/]")
+        return ALIASES[value]
+    return value
+
+
+SCALE_HELP = "paper | gpu | cpu | smoke: the tier's compute (never the row's knob; README: tiers)"
+ScaleOpt = Annotated[str, typer.Option("--scale", help=SCALE_HELP, callback=_scale_name)]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting: --set key=value (repeatable)")
 ]
@@ -37,7 +46,8 @@ ProfileOpt = Annotated[
 ]
 # Options shared by the evaluations (linear, detect-voc).
 EvalScaleOpt = Annotated[
-    str | None, typer.Option("--scale", help="paper | mini | smoke; default: the run's scale")
+    str | None,
+    typer.Option("--scale", help="paper | gpu | cpu | smoke; default: the run's scale", callback=_scale_name),
 ]
 TrialSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of trial 0 (trial i uses seed + i)")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda")]
@@ -84,6 +94,8 @@ TrustOpt = Annotated[
         help="Load a checkpoint that holds more than tensors and plain data: this RUNS the code it carries",
     ),
 ]
-DataOpt = Annotated[
-    Path | None, typer.Option("--data", help="ImageNet-layout folder; default: the embedded dataset")
-]
+DATA_HELP = (
+    "An ImageNet-layout folder, or FORMAT:PATH with FORMAT cifar10 | cifar100 | stl10 | imagenet100 | "
+    "mnist | fashion-mnist (the files as their authors distribute them); default: the embedded dataset"
+)
+DataOpt = Annotated[str | None, typer.Option("--data", help=DATA_HELP)]

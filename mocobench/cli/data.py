@@ -49,7 +49,7 @@ def data_synth(
 @data_app.command("to-ffcv")
 def data_to_ffcv(
     data: Annotated[
-        Path | None, typer.Option("--data", help="ImageNet-layout folder; default: embedded")
+        str | None, typer.Option("--data", help="Folder or FORMAT:PATH (as pretrain's); default: embedded")
     ] = None,
     out_file: Annotated[
         Path, typer.Option("--out", help="Train .beton; val goes beside it as <name>-val.beton")
@@ -62,10 +62,10 @@ def data_to_ffcv(
     workers: Annotated[int, typer.Option("--workers", help="Encoding processes")] = 2,
 ) -> None:
     """Write a folder's images once into FFCV .beton files (for `pretrain --loader ffcv --beton`)."""
-    from mocobench.data.folder import resolve_data
+    from mocobench.data.sources import open_data
     from mocobench.pipeline.ffcv_writer import write_folder_betons
 
-    root = resolve_data(data)
+    root = open_data(data).root
     for path, count, source in write_folder_betons(
         root, out_file, split, max_resolution, jpeg_quality, workers
     ):

@@ -21,8 +21,10 @@ def linear(
         ),
     ],
     data: Annotated[
-        Path | None,
-        typer.Option("--data", help="ImageNet-layout folder; default: the run's data, else the embedded set"),
+        str | None,
+        typer.Option(
+            "--data", help="Folder or FORMAT:PATH (as pretrain's); default: the run's data, else embedded"
+        ),
     ] = None,
     scale: EvalScaleOpt = None,
     seed: TrialSeedOpt = 0,

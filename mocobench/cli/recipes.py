@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mocobench.cli.common import ScaleOpt, SetOpt, out
+from mocobench.cli.common import DataOpt, ScaleOpt, SetOpt, out
 
 recipes_app = typer.Typer(
     help="List paper recipes, or show one resolved config.", invoke_without_command=True
@@ -23,7 +23,7 @@ def recipes_list(ctx: typer.Context) -> None:
     from mocobench.config.recipes import listing
 
     rows = listing()
-    table = Table(title="mocobench recipes (paper scale; --scale mini|smoke shrinks compute)")
+    table = Table(title="mocobench recipes (paper scale; --scale gpu|cpu|smoke shrinks compute)")
     for col in rows[0]:
         table.add_column(col, no_wrap=col == "recipe")
     for row in rows:
@@ -36,20 +36,33 @@ def recipes_show(
     name: Annotated[str, typer.Argument(help="Recipe name, e.g. mlp+aug+cos")],
     scale: ScaleOpt = "paper",
     set_: SetOpt = None,
+    data: DataOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the resolved config as one JSON object")
     ] = False,
 ) -> None:
-    """Show the resolved config of one recipe at a scale, with overrides."""
+    """Show the resolved config of one recipe at a scale, with overrides, and what the scale makes of the
+    row on the data (steps an epoch, dropped images, K/N, blur sigma in px, BN groups; refused or not)."""
     from mocobench.config.recipes import resolve
+    from mocobench.config.scales import fit_moco_k, scale_facts
+    from mocobench.train.data import count_images
 
     config = resolve(name, scale, set_ or [])
+    images, _ = count_images(config, data)
+    if config["mechanism"] == "moco":
+        config["moco_k"] = fit_moco_k(config, images)  # as pre-training fits it to these images
     if as_json:
         print(json.dumps(config))
         return
-    table = Table(title=f"{name} at scale {scale}")
+    table = Table(title=f"{name} at scale {config['scale']}")
     table.add_column("setting")
     table.add_column("value")
     for key, value in config.items():
         table.add_row(key, json.dumps(value))
     out.print(table)
+    facts = Table(title=f"what --scale {config['scale']} makes of {name} on {data or 'the embedded set'}")
+    facts.add_column("fact")
+    facts.add_column("value")
+    for fact, value in scale_facts(config, images):
+        facts.add_row(fact, value)
+    out.print(facts)

@@ -40,9 +40,17 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
     "blur_sigma": (list, [0.1, 2.0], "Gaussian blur sigma range in pixels of a 224-px image"),
     "moco_dim": (int, 128, "feature dimension"),
     "moco_k": (int, 65536, "queue size (negative keys)"),
+    "moco_k_fraction": (
+        float,
+        0.0,
+        "when > 0, K is this fraction of the training images, a multiple of the batch (a tier's rule: "
+        "ImageNet's 65536 / 1.28M = 0.0512); --set moco_k turns it off",
+    ),
     "moco_m": (float, 0.999, "momentum of the key encoder"),
     "moco_t": (float, 0.07, "softmax temperature (also the end-to-end NT-Xent temperature)"),
     "image_size": (int, 224, "crop size in pixels"),
+    "mean": (list, [], "normalisation mean (RGB); empty: the dataset's (ImageNet's for folders)"),
+    "std": (list, [], "normalisation std (RGB); empty: the dataset's (ImageNet's for folders)"),
     "bn_group": (
         int,
         32,
@@ -52,6 +60,12 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
     "sync_bn": (bool, False, "synchronised (global) BatchNorm across processes (SimCLR)"),
     "num_classes": (int, 1000, "classes of the supervised recipe (set from the data)"),
     "max_images_per_class": (int, 0, "use at most this many training images per class (0: all)"),
+    "embedded_per_class": (
+        int,
+        0,
+        "training images per class of the embedded dataset (0: its default, 800); a tier grows it so its "
+        "largest batch still takes enough steps an epoch",
+    ),
     "workers": (int, 2, "data loader worker processes"),
     "knn_every": (int, 10, "epochs between kNN evaluations (0: only at the end)"),
     "knn_k": (int, 200, "neighbours of the weighted kNN monitor"),

@@ -4,7 +4,7 @@ Two protocols, each the one its authors' code runs: `linear` is the official MoC
 SGD lr 30, batch 256, 100 epochs, x0.1 at 60 and 80, fc ~ N(0, 0.01), BN frozen) and scores every row but
 SimCLR's; `linear-simclr` is SimCLR v1's (`recipes/linear-simclr.toml` cites its code), which scores the
 SimCLR rows of Table 2, whose paper figures come from it. A recipe names its protocol (`linear_protocol`).
-Both shrink by the same scale rules as pre-training, so a mini-scale table scores like rows alike.
+Both shrink by the same scale rules as pre-training, so a tier's table scores like rows alike.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mocobench.config.files import read_toml, recipes_dir
-from mocobench.config.scales import scale_rules, scaled_length_and_batch
+from mocobench.config.scales import canonical_scale, scale_rules, scaled_length_and_batch
 from mocobench.errors import UsageError
 
 DEFAULT = "linear"
@@ -71,6 +71,7 @@ def paper_protocol(name: str = DEFAULT) -> dict[str, Any]:
 
 def resolve_linear(scale: str = "paper", workers: int | None = None, name: str = DEFAULT) -> dict[str, Any]:
     """The linear protocol `name` at `scale` (as written into its result file)."""
+    scale = canonical_scale(scale)
     rules = scale_rules(scale)
     paper = paper_protocol(name)
     out = {**paper, **{k: LINEAR_FIELDS[k](rules[k]) for k in _SHARED_SCALE_KEYS if k in rules}}

@@ -15,7 +15,7 @@ from mocobench.config.fields import FIELDS, MECHANISMS, OPTIMIZERS, check_keys, 
 from mocobench.config.files import read_toml, recipes_dir
 from mocobench.config.linear import protocol_names
 from mocobench.config.paper import row_position
-from mocobench.config.scales import apply_scale
+from mocobench.config.scales import apply_scale, canonical_scale
 from mocobench.errors import UsageError
 
 NOT_RECIPES = ("scales.toml",)  # and the linear protocols, linear*.toml, that live beside the recipes
@@ -35,6 +35,7 @@ class Recipe:
     config: dict[str, Any]
     path: Path
     notes: str = ""
+    reference: str = ""  # not a paper row: a published small-scale setting (the official CIFAR-10 demo)
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -45,9 +46,13 @@ def load_recipe(path: Path) -> Recipe:
     config = data.get("config", {})
     check_keys(config, str(path))
     rows = tuple(PaperRow(int(r["table"]), str(r["row"])) for r in data.get("paper", []))
-    if not rows:
-        raise UsageError(f"{path}: a recipe must name its paper table and row in [[paper]]")
-    return Recipe(name, data.get("title", name), rows, config, path, data.get("notes", ""))
+    reference = str(data.get("reference", {}).get("source", ""))
+    if not rows and not reference:
+        raise UsageError(
+            f"{path}: a recipe must name its paper table and row in [[paper]] (or its published source in "
+            "[reference])"
+        )
+    return Recipe(name, data.get("title", name), rows, config, path, data.get("notes", ""), reference)
 
 
 def all_recipes() -> dict[str, Recipe]:
@@ -102,6 +107,8 @@ def validate(config: dict[str, Any]) -> None:
         ("mechanism", MECHANISMS),
         ("augmentation", KINDS),
         ("optimizer", OPTIMIZERS),
+        ("stem", ("imagenet", "cifar")),  # models/encoders.py::STEMS (a layer above config)
+        ("knn_on", ("backbone", "output")),
     )
     for key, allowed in checks:
         if config[key] not in allowed:
@@ -109,7 +116,7 @@ def validate(config: dict[str, Any]) -> None:
     if (config["mechanism"] == "supervised") != (config["augmentation"] == "supervised"):
         raise UsageError(
             f"augmentation {config['augmentation']!r} does not fit mechanism {config['mechanism']!r}: "
-            "the supervised recipe uses 'supervised', contrastive ones moco_v1, aug_plus or simclr"
+            "the supervised recipe uses 'supervised', contrastive ones moco_v1, aug_plus, simclr, cifar_demo"
         )
     for key in ("epochs", "batch_size", "moco_dim", "moco_k", "image_size", "bn_group"):
         if config[key] < 1:
@@ -133,15 +140,25 @@ def validate(config: dict[str, Any]) -> None:
 def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None) -> dict[str, Any]:
     """The full config of recipe `name` at `scale` with `--set` overrides, as written to config.json."""
     recipe = get_recipe(name)
+    scale = canonical_scale(scale)
+    if recipe.reference and scale not in ("paper", "smoke"):
+        raise UsageError(
+            f"{name} is a published one-GPU setting ({recipe.reference}); run it as published (--scale "
+            "paper) or as a pipeline check (--scale smoke)"
+        )
     config = {key: spec[1] for key, spec in FIELDS.items()}
     config.update({k: coerce(k, v) for k, v in recipe.config.items()})
     config = apply_scale(config, scale)
-    config.update(parse_overrides(overrides or []))
+    sets = parse_overrides(overrides or [])
+    if "moco_k" in sets and "moco_k_fraction" not in sets:
+        sets["moco_k_fraction"] = 0.0  # an explicit K wins over the tier's fraction of the data
+    config.update(sets)
     validate(config)
     return {
         "recipe": recipe.name,
         "scale": scale,
         "paper_rows": [{"table": r.table, "row": r.row} for r in recipe.rows],
+        "reference": recipe.reference,
         **config,
         # Derived, read-only: the official flag name for the v1 / aug+ switch.
         "aug_plus": config["augmentation"] in ("aug_plus", "simclr"),
@@ -149,7 +166,10 @@ def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None)
 
 
 def paper_order(recipe: Recipe) -> tuple[int, int]:
-    """Sort key of a recipe: its first paper row's table, then that row's place in the paper's table."""
+    """Sort key of a recipe: its first paper row's table, then that row's place in the paper's table;
+    reference recipes (no paper row) last."""
+    if not recipe.rows:
+        return 99, 0
     first = recipe.rows[0]
     return first.table, row_position(first.table, first.row)
 
@@ -163,7 +183,8 @@ def listing() -> list[dict[str, str]]:
         rows.append(
             {
                 "recipe": name,
-                "paper table: row": "; ".join(f"{r['table']}: {r['row']}" for r in c["paper_rows"]),
+                "paper table: row": "; ".join(f"{r['table']}: {r['row']}" for r in c["paper_rows"])
+                or "reference",
                 "mechanism": c["mechanism"],
                 "MLP": "x" if c["mlp"] else "",
                 "augmentation": c["augmentation"],

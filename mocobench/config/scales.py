@@ -1,8 +1,13 @@
-"""Scales (`recipes/scales.toml`): how `mini` and `smoke` shrink a paper-scale recipe, for every recipe alike.
+"""Scales (`recipes/scales.toml`): the tiers `gpu`, `cpu` and `smoke` shrink a paper-scale recipe alike.
 
-A scale may shrink compute (arch, resolution, epochs, batch, queue, data) but never a row's own knob
+A scale may shrink compute (arch, stem, resolution, epochs, batch, queue, data) but never a row's own knob
 (`fields.ROW_KNOBS`) nor the ratio between rows' epochs or batches: it multiplies epochs and batch by one
 factor for every recipe, so 200:800 epochs and 256:8192 batches keep their ratio (PAPER.md Tables 1-2).
+
+Some of a tier's rules need the data's size, known only once the data is opened: K as a fraction of the
+training images (`moco_k_fraction`, ImageNet's 65536 / 1.28M) and the refusal of a row the tier would make
+meaningless (`row_refusal`: a batch above the data, or fewer than `min_steps` steps an epoch). `fit_to_data`
+applies both; `scale_facts` states every derived figure (`recipes show --scale X`).
 """
 
 from __future__ import annotations
@@ -12,11 +17,28 @@ from typing import Any
 from mocobench.config.fields import ROW_KNOBS, check_keys, coerce
 from mocobench.config.files import read_toml, recipes_dir
 from mocobench.errors import UsageError
+from mocobench.results.layout import RENAMED_SCALES, current_scale
 from mocobench.runtime.schedule import scale_milestones
 
-SCALES = ("paper", "mini", "smoke")
+SCALES = ("paper", "gpu", "cpu", "smoke")
+ALIASES = RENAMED_SCALES  # the CPU tier's name before issue 14; its runs are this tier's (same settings)
 # Scale keys that are rules rather than field values.
-_SCALE_RULES = ("description", "epochs_factor", "batch_factor", "min_batch", "detection")
+_SCALE_RULES = (
+    "description",
+    "purpose",
+    "epochs_factor",
+    "batch_factor",
+    "min_batch",
+    "min_steps",
+    "pipeline_check",
+    "detection",
+)
+IMAGENET_TRAIN = 1_281_167
+IMAGENET_K_FRACTION = 65536 / IMAGENET_TRAIN  # 0.0512
+BLUR_TOO_SMALL_PX = 0.5  # a Gaussian of sigma below half a pixel leaves a view nearly unchanged
+
+
+canonical_scale = current_scale  # `scale`, or the current name of a renamed one (`mini` -> `cpu`)
 
 
 def load_scales() -> dict[str, dict[str, Any]]:
@@ -32,6 +54,7 @@ def load_scales() -> dict[str, dict[str, Any]]:
 def scale_rules(scale: str) -> dict[str, Any]:
     """The rules of one scale in scales.toml; an unknown scale is a UsageError."""
     scales = load_scales()
+    scale = canonical_scale(scale)
     if scale not in scales:
         raise UsageError(f"unknown scale {scale!r}; use one of {', '.join(scales)}")
     return scales[scale]
@@ -66,3 +89,93 @@ def apply_scale(config: dict[str, Any], scale: str) -> dict[str, Any]:
     out.update(scaled_length_and_batch(config, rules))
     out["warmup_epochs"] = config["warmup_epochs"] * out["epochs"] / config["epochs"]
     return out
+
+
+def fit_moco_k(config: dict[str, Any], n_train: int) -> int:
+    """K of a tier that sets it as a fraction of the data: the nearest multiple of the batch, >= one batch."""
+    fraction, batch = float(config["moco_k_fraction"]), int(config["batch_size"])
+    if fraction <= 0:
+        return int(config["moco_k"])
+    return max(batch, round(fraction * n_train / batch) * batch)
+
+
+def steps_refusal(scale: str, batch: int, n_train: int, where: str) -> str | None:
+    """Why `scale` would make a run of `batch` over `n_train` images meaningless (one line), or None.
+
+    `smoke` (pipeline_check) is exempt: there a row only has to run. Elsewhere the batch must fit the data
+    and give at least `min_steps` optimizer steps an epoch (drop_last: the last partial batch is dropped).
+    """
+    rules = scale_rules(scale)
+    min_steps = int(rules.get("min_steps", 0))
+    if rules.get("pipeline_check") or not min_steps:
+        return None
+    steps = n_train // batch
+    if steps >= min_steps:
+        return None
+    return (
+        f"{where} at --scale {canonical_scale(scale)}: batch {batch} takes {steps} step{'s' * (steps != 1)} "
+        f"an epoch over {n_train:,} images (the tier needs >= {min_steps}, i.e. >= {batch * min_steps:,} "
+        "images); use a larger dataset (--data cifar10:PATH at --scale gpu) or --scale smoke for a "
+        "pipeline check"
+    )
+
+
+def row_refusal(config: dict[str, Any], n_train: int) -> str | None:
+    """`steps_refusal` of a resolved pre-training config."""
+    where = f"{config['recipe']} pre-training"
+    return steps_refusal(config["scale"], int(config["batch_size"]), n_train, where)
+
+
+def fit_to_data(config: dict[str, Any], n_train: int, mean: Any, std: Any) -> dict[str, Any]:
+    """`config` with the rules that need the data: K from `moco_k_fraction`, the dataset's normalisation
+    (unless set), and the refusal of a meaningless row (a UsageError)."""
+    refusal = row_refusal(config, n_train)
+    if refusal:
+        raise UsageError(refusal)
+    out = dict(config)
+    if out["mechanism"] == "moco":
+        out["moco_k"] = fit_moco_k(out, n_train)
+    if not out["mean"]:
+        out["mean"], out["std"] = [float(v) for v in mean], [float(v) for v in std]
+    return out
+
+
+def scale_facts(config: dict[str, Any], n_train: int) -> list[tuple[str, str]]:
+    """What a tier makes of a row on `n_train` images, as (fact, value) lines: steps, dropped images, K/N,
+    blur sigma in px, BN groups, the key encoder's time constant, and whether the row is refused."""
+    batch, epochs, mech = int(config["batch_size"]), int(config["epochs"]), config["mechanism"]
+    steps = n_train // batch
+    dropped = n_train - steps * batch
+    facts = [
+        ("training images", f"{n_train:,}"),
+        ("steps an epoch", f"{steps} (batch {batch}; {epochs} epochs, {steps * epochs:,} steps in all)"),
+        ("images dropped an epoch", f"{dropped:,} ({100 * dropped / max(n_train, 1):.1f}%, drop_last)"),
+    ]
+    if mech == "moco":
+        k, m = fit_moco_k(config, n_train), float(config["moco_m"])
+        facts.append(("K / N", f"{k:,} / {n_train:,} = {100 * k / max(n_train, 1):.1f}% (ImageNet: 5.1%)"))
+        tau = 1 / (1 - m) if m < 1 else float("inf")
+        facts.append(("key encoder 1/(1-m)", f"{tau:,.0f} steps = {tau / max(steps, 1):.2f} epoch"))
+        group = int(config["bn_group"])
+        facts.append(("shuffle BN", f"{batch // group} groups of {group} images (paper: 8 of 32)"))
+    elif mech in ("simclr", "end-to-end"):
+        bn = "global (synchronised)" if config["sync_bn"] else "per process"
+        facts.append(("BatchNorm", f"{bn} over the batch of {batch}"))
+    if config["augmentation"] in ("aug_plus", "simclr"):
+        lo, hi = (float(v) * int(config["image_size"]) / 224 for v in config["blur_sigma"])
+        small = hi < BLUR_TOO_SMALL_PX
+        note = " (too small to matter: rows (b)/(c) test mostly the jitter change)" if small else ""
+        facts.append(("blur sigma", f"{lo:.3g}-{hi:.3g} px at {config['image_size']} px{note}"))
+    rules = scale_rules(config["scale"])
+    ratio = (
+        f"epochs x{rules.get('epochs_factor', 1)}, batch x{rules.get('batch_factor', 1)} "
+        "for every row (200:800 and 256:8192 kept)"
+    )
+    facts.append(("scale rules", ratio))
+    refusal = row_refusal(config, n_train)
+    if rules.get("pipeline_check"):
+        verdict = "runs whatever its steps: smoke is a pipeline check, exempt from min_steps"
+    else:
+        verdict = f"refused: {refusal}" if refusal else f"meaningful (>= {rules.get('min_steps', 0)} steps)"
+    facts.append(("row at this tier", verdict))
+    return facts

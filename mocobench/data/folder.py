@@ -1,4 +1,5 @@
-"""ImageNet-layout folders (`DATA/train/<class>/*`, `DATA/val/<class>/*`): listing, checking, loading.
+"""ImageNet-layout folders (`DATA/train/<class>/*`, `DATA/val/<class>/*`): listing, checking, loading,
+and writing one from the image arrays of a published format (`sources.py`).
 
 `FolderDataset` takes `(epoch, index)` keys (`pipeline.order.GlobalBatchSampler`) and draws each sample's
 augmentation from a generator seeded by `seeds.sample_seed(seed, epoch, index)`, so a run resumed from a
@@ -8,15 +9,19 @@ checkpoint sees exactly the crops an uninterrupted run would have, whatever the 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from mocobench.data.decode import load_rgb
+from mocobench.data.synth import run_jobs
 from mocobench.errors import UsageError
 from mocobench.runtime.seeds import sample_seed
 
@@ -111,13 +116,72 @@ class FolderDataset(Dataset):
         return self.transform(load_rgb(path)), label
 
 
-def resolve_data(data: Path | None) -> Path:
-    """`--data` checked, or the embedded dataset (generated on first use)."""
-    if data is None:
-        from mocobench.data.synth import embedded_dataset
+@dataclass(frozen=True)
+class ImageArray:
+    """uint8 images stored back to back in one file, read through a memory map a slice at a time, so a
+    2.7 GB file (STL-10's unlabeled set) is never loaded whole and pool workers read their own slices.
 
-        return embedded_dataset()
-    data = Path(data).expanduser()
-    if not data.is_dir():
-        raise UsageError(f"data folder {data} does not exist; pass an ImageNet-layout folder or omit --data")
-    return data
+    `shape` is the stored layout (images first); `axes` transposes it to (N, H, W) or (N, H, W, C).
+    """
+
+    path: Path
+    shape: tuple[int, ...]
+    offset: int = 0
+    axes: tuple[int, ...] | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        stored = np.memmap(self.path, dtype=np.uint8, mode="r", offset=self.offset, shape=self.shape)
+        block = stored[start:stop]
+        return np.ascontiguousarray(block if self.axes is None else block.transpose(self.axes))
+
+
+@dataclass(frozen=True)
+class ArraySplit:
+    """One split of a published format: its images and their labels (None: unlabeled images)."""
+
+    images: ImageArray
+    labels: np.ndarray | None
+
+
+def class_folder_names(names: list[str]) -> list[str]:
+    """Folder names for class names given in label order: `list_split` numbers classes in sorted folder
+    order, so names that would sort differently (Fashion-MNIST's) get their label as a zero-padded prefix,
+    and the folder index is the published label either way."""
+    safe = [re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "class" for name in names]
+    if safe == sorted(safe) and len(set(safe)) == len(safe):
+        return safe
+    width = len(str(len(names) - 1))
+    return [f"{i:0{width}d}_{name}" for i, name in enumerate(safe)]
+
+
+UNLABELED = "unlabeled"  # the one class folder of a split without labels
+WRITE_CHUNK = 64  # images per pool job; run_jobs parallelises from 200 jobs (~13k images) on
+
+
+def _write_chunk(job: tuple[ImageArray, int, int, list[int], Path, list[str]]) -> None:
+    images, start, stop, labels, split_dir, folders = job
+    for offset, (image, label) in enumerate(zip(images.read(start, stop), labels, strict=True)):
+        path = split_dir / folders[label] / f"{start + offset:06d}.png"
+        Image.fromarray(image).save(path, compress_level=1)  # lossless; faster than the default 6
+
+
+def write_split(root: Path, split: str, data: ArraySplit, folders: list[str]) -> int:
+    """Write `data` as `root/split/<folder of its label>/<index>.png` (grayscale stays one channel);
+    unlabeled images go to `root/split/unlabeled/`. Returns the number of images."""
+    n = len(data.images)
+    if data.labels is None:
+        labels, folders = np.zeros(n, dtype=np.int64), [UNLABELED]
+    else:
+        labels = np.asarray(data.labels, dtype=np.int64)
+    split_dir = root / split
+    for name in folders:  # every class, even one without images here: folder index = label
+        (split_dir / name).mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (data.images, s, min(s + WRITE_CHUNK, n), labels[s : s + WRITE_CHUNK].tolist(), split_dir, folders)
+        for s in range(0, n, WRITE_CHUNK)
+    ]
+    run_jobs(_write_chunk, jobs)
+    return n

@@ -5,6 +5,11 @@ torchvision -> Detectron2: `conv1`/`bn1` at the top become the stem (`stem.conv1
 Tensors are stored as numpy arrays in a pickle with `matching_heuristics: True`, which tells Detectron2's
 checkpointer to match the remaining names itself. `fc` (and an MoCo MLP head) is not part of the backbone
 and is left out.
+
+Only ImageNet-stem encoders convert (`require_imagenet_stem`, also for `detect-voc`): Detectron2's
+`BasicStem` is a 7x7 stride-2 conv with a fixed max-pool in its forward, with no 3x3 stride-1 option, and
+its checkpointer skips a tensor of the wrong shape with a warning, so a CIFAR-stem conv1 would leave the
+detector's stem randomly initialised and the rest of the backbone fed maps it never saw. Refused up front.
 """
 
 from __future__ import annotations
@@ -17,8 +22,17 @@ from typing import Any
 import torch
 
 from mocobench.errors import UsageError
-from mocobench.evaluate.pretrained import load_pretrained
+from mocobench.evaluate.pretrained import Pretrained, load_pretrained
 from mocobench.runtime import atomic
+
+
+def require_imagenet_stem(pretrained: Pretrained) -> None:
+    """UsageError (one line) unless `pretrained` has the ImageNet stem Detectron2's ResNet is built with."""
+    if pretrained.stem != "imagenet":
+        raise UsageError(
+            f"{pretrained.path}: the CIFAR stem (3x3 stride-1, no max-pool) has no Detectron2 counterpart; "
+            "VOC detection needs an ImageNet-stem encoder (--set stem=imagenet)"
+        )
 
 
 def detectron2_name(key: str) -> str:
@@ -44,5 +58,6 @@ def export_detectron2(source: Path, out: Path, trust: bool = False) -> tuple[Pat
     if out.suffix != ".pkl":
         raise UsageError(f"{out}: Detectron2 reads converted weights from a .pkl file; name it OUT.pkl")
     pretrained = load_pretrained(source, trust)
+    require_imagenet_stem(pretrained)
     content = to_detectron2(pretrained.state)
     return atomic.write_bytes(out, pickle.dumps(content)), len(content["model"])

@@ -22,7 +22,7 @@ from mocobench.config.scales import scale_rules
 from mocobench.data.voc import VocLayout, find_devkit
 from mocobench.data.voc_synth import embedded_voc
 from mocobench.detection.config import DEPTHS, build_cfg
-from mocobench.detection.export import to_detectron2
+from mocobench.detection.export import require_imagenet_stem, to_detectron2
 from mocobench.detection.install import require_detectron2
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
@@ -57,6 +57,7 @@ def resolve_init(
         scale = scale or "paper"
         return Init(arch or scale_rules(scale).get("arch", "resnet50"), None), scale
     pretrained = load_pretrained(Path(source), trust)
+    require_imagenet_stem(pretrained)
     if arch and arch != pretrained.arch:
         raise UsageError(f"--arch {arch} but {source} holds a {pretrained.arch}; drop --arch")
     return Init(pretrained.arch, pretrained), scale or (pretrained.run_config or {}).get("scale") or "paper"
@@ -151,12 +152,12 @@ def detect_voc(
     """Run the missing trials into `out_dir/voc.json`; returns the result and its path."""
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
+    init, scale = resolve_init(source, scale, arch, trust)  # refuses a checkpoint that cannot convert
     require_detectron2()
     from detectron2.utils import comm
 
     from mocobench.detection.datasets import register_voc, selected_images
 
-    init, scale = resolve_init(source, scale, arch, trust)
     caps = scaled_protocol(scale)  # also checks the scale before anything runs
     layout: VocLayout = find_devkit(data) if data is not None else find_devkit(embedded_voc())
     info = init_distributed(device)

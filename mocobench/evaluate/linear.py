@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -37,11 +36,13 @@ from mocobench.augment.reference import (
     supervised_train_transform,
 )
 from mocobench.config.linear import DEFAULT, resolve_linear
-from mocobench.data.folder import FolderDataset, list_train_val, resolve_data, verify_images
+from mocobench.config.scales import steps_refusal
+from mocobench.data.folder import FolderDataset, list_train_val, verify_images
+from mocobench.data.sources import DataSource, open_data
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
 from mocobench.metrics.accuracy import topk_correct
-from mocobench.models.encoders import Backbone
+from mocobench.models.encoders import Backbone, encoder_builder
 from mocobench.pipeline.order import GlobalBatchSampler, batched_loader, eval_loader
 from mocobench.results import layout
 from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
@@ -63,7 +64,7 @@ class SanityCheckError(RuntimeError):
 
 def build_classifier(pretrained: Pretrained, num_classes: int, init_std: float) -> nn.Module:
     """A torchvision ResNet with the pre-trained backbone, a fresh fc, and everything but fc frozen."""
-    model = getattr(torchvision.models, pretrained.arch)(num_classes=num_classes)
+    model = encoder_builder(pretrained.arch, stem=pretrained.stem)(num_classes=num_classes)
     missing, unexpected = model.load_state_dict(pretrained.state, strict=False)
     if set(missing) != {"fc.weight", "fc.bias"} or unexpected:
         raise UsageError(
@@ -117,18 +118,28 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tupl
 
 
 def build_loaders(
-    root: Path, protocol: dict[str, Any], seed: int, dist: DistInfo
+    source: DataSource, protocol: dict[str, Any], seed: int, dist: DistInfo
 ) -> tuple[DataLoader, GlobalBatchSampler, DataLoader, int]:
-    """This process's training batches (its slice of each global batch) and its shard of validation."""
-    train_samples, val_samples, classes = list_train_val(root, protocol["max_images_per_class"])
+    """This process's training batches (its slice of each global batch) and its shard of validation: the
+    labelled train/ and the published test split val/, normalised by `protocol`'s mean/std (the run's)."""
+    train_samples, val_samples, classes = list_train_val(source.root, protocol["max_images_per_class"])
     if dist.is_main:
         verify_images(train_samples + val_samples)
     size, workers, batch = protocol["image_size"], protocol["workers"], protocol["batch_size"]
+    where = f"linear protocol {protocol['name']}"
+    refusal = steps_refusal(protocol["scale"], batch, len(train_samples), where)
+    if refusal:
+        raise UsageError(refusal)
+    norm = protocol.get("mean") or source.mean, protocol.get("std") or source.std
     train_views, val_views = VIEWS[protocol["views"]]
-    train_set = FolderDataset(train_samples, classes, train_views(size), seed)
+    train_set = FolderDataset(train_samples, classes, train_views(size, *norm), seed)
     train, sampler = batched_loader(train_set, batch, workers, dist, seed)
     shard = val_samples[dist.rank :: dist.world_size]  # no padding: every image once over the ranks
-    val_set = FolderDataset(shard, classes, val_views(size))
+    if protocol["views"] == "moco":  # CIFAR at 32 px is scored whole, as the demo and solo-learn do
+        val_tf = val_views(size, *norm, native=source.native_size == size)
+    else:
+        val_tf = val_views(size, *norm)
+    val_set = FolderDataset(shard, classes, val_tf)
     val = eval_loader(val_set, batch // dist.world_size, workers, dist, persistent=True)
     return train, sampler, val, len(classes)
 
@@ -140,7 +151,7 @@ def _lr(protocol: dict[str, Any], epoch: float) -> float:
 def train_linear(
     pretrained: Pretrained,
     protocol: dict[str, Any],
-    root: Path,
+    source: DataSource,
     seed: int,
     device: torch.device,
     show_progress: bool = True,
@@ -148,7 +159,7 @@ def train_linear(
     """One linear trial in this process (one of the torchrun job's, if any); returns its record (top1, top5
     of the last epoch, per-epoch log, sanity check) and keeps the trained classifier in `classifier`."""
     dist = DistInfo.current(device)
-    train, sampler, val, num_classes = build_loaders(root, protocol, seed, dist)
+    train, sampler, val, num_classes = build_loaders(source, protocol, seed, dist)
     torch.manual_seed(seed)
     model = build_classifier(pretrained, num_classes, protocol["init_std"]).to(device)
     reference = backbone_snapshot(model)
@@ -238,13 +249,13 @@ def summarize(trials: list[dict[str, Any]]) -> dict[str, float | int]:
     }
 
 
-def identity(pretrained: Pretrained, protocol: dict[str, Any], root: Path) -> dict[str, Any]:
+def identity(pretrained: Pretrained, protocol: dict[str, Any], source: DataSource) -> dict[str, Any]:
     """What a linear.json's trials must share to be averaged: checkpoint, protocol and data."""
     return {
         "pretrained": str(pretrained.path.resolve()),
         "checkpoint_epoch": pretrained.epoch,
         "protocol": {k: v for k, v in protocol.items() if k != "workers"},
-        "data": str(Path(root).resolve()),
+        "data": str(Path(source.root).resolve()),
     }
 
 
@@ -252,7 +263,7 @@ def run_linear(
     pretrained: Pretrained,
     protocol: dict[str, Any],
     out_dir: Path,
-    root: Path,
+    source: DataSource,
     seed: int = 0,
     trials: int = 1,
     device: torch.device | None = None,
@@ -270,12 +281,12 @@ def run_linear(
     device = device or torch.device("cpu")
     out_dir = Path(out_dir)
     path = out_dir / layout.linear_result(protocol["name"])
-    ident = identity(pretrained, protocol, root)
+    ident = identity(pretrained, protocol, source)
     done = distributed.broadcast_object(finished_trials(path, ident, overwrite, "linear"))
     main = distributed.get_rank() == 0
 
     def run_one(trial: int) -> dict[str, Any] | None:
-        record = train_linear(pretrained, protocol, root, seed + trial, device, show_progress)
+        record = train_linear(pretrained, protocol, source, seed + trial, device, show_progress)
         classifier = record.pop("classifier")
         if not main:
             return None
@@ -304,6 +315,7 @@ def _result(
         "scale": protocol["scale"],
         **ident,
         "arch": pretrained.arch,
+        "stem": pretrained.stem,
         "source": pretrained.source,
         "recipe": config.get("recipe"),
         "pretrain_scale": config.get("scale"),
@@ -320,9 +332,9 @@ def protocol_of(pretrained: Pretrained, name: str | None) -> str:
 
 
 def evaluate_pretrained(
-    source: Path,
+    checkpoint: Path,
     scale: str | None = None,
-    data: Path | None = None,
+    data: str | Path | None = None,
     seed: int = 0,
     trials: int = 1,
     out_dir: Path | None = None,
@@ -338,22 +350,29 @@ def evaluate_pretrained(
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
-    pretrained = load_pretrained(source, trust)
+    pretrained = load_pretrained(checkpoint, trust)
     config = pretrained.run_config or {}
     scale = scale or config.get("scale") or "paper"
     settings = resolve_linear(scale, workers, protocol_of(pretrained, protocol))
-    if data is None and config.get("data") and Path(config["data"]).is_dir():
-        data = Path(config["data"])  # the run's own training data (its val split holds the labels to score)
+    grow = int(config.get("embedded_per_class") or 0) or None
+    if data is None and config.get("data"):
+        data = config["data"]  # the run's own data (its val split holds the labels to score)
+        if data != "embedded" and ":" not in str(data) and not Path(data).is_dir():
+            data = None  # a run from before data specs, whose folder is gone: the embedded set
+    if data is None or data == config.get("data"):
+        # the run's normalisation (a --set mean/std included) scores its features
+        settings.update({k: config[k] for k in ("mean", "std") if config.get(k)})
     joined = distributed.is_dist()  # a caller's process group is the caller's to close
     dist = distributed.init_distributed(device)
-    # rank 0 generates the embedded set if needed; the others wait for its path (as pre-training)
-    root = distributed.broadcast_object(resolve_data(data) if dist.is_main else None)
-    assert root is not None
+    # rank 0 generates or converts the data if needed; the others wait for its record (as pre-training)
+    source = open_data(data, grow) if dist.is_main else None
+    source = distributed.broadcast_object(source)
+    assert source is not None
     out_dir = Path(out_dir) if out_dir else results_dir(pretrained, scale)
     env = environment(dist.device, dist.world_size, dist.backend)
     try:
         result = run_linear(
-            pretrained, settings, out_dir, root, seed, trials, dist.device, overwrite, show_progress, env
+            pretrained, settings, out_dir, source, seed, trials, dist.device, overwrite, show_progress, env
         )
     finally:
         if not joined:

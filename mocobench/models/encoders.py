@@ -12,17 +12,38 @@ from mocobench.errors import UsageError
 from mocobench.models.batchnorm import split_bn
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d")
+STEMS = ("imagenet", "cifar")
+STEM_KERNEL = {"imagenet": 7, "cifar": 3}  # conv1's kernel: what a state_dict tells of its stem
 
 
-def encoder_builder(arch: str, bn_splits: int = 1) -> Callable[..., nn.Module]:
+def encoder_builder(arch: str, bn_splits: int = 1, stem: str = "imagenet") -> Callable[..., nn.Module]:
     """`builder(num_classes=dim)` -> a fresh torchvision ResNet, with BatchNorm in `bn_splits` groups
-    (single-process shuffle BN, MoCo sec. 3.3) when bn_splits > 1."""
+    (single-process shuffle BN, MoCo sec. 3.3) when bn_splits > 1, and the `stem` of STEMS.
+
+    "imagenet" is torchvision's 7x7 stride-2 conv1 + stride-2 max-pool (4x down before layer1). "cifar" is
+    the official MoCo CIFAR-10 demo's (facebookresearch/moco colab/moco_cifar10_demo.ipynb, `ModelBase`):
+    conv1 3x3 stride 1 padding 1 without bias, no max-pool, so 32 px images reach layer4 at 4x4, not 1x1.
+    The names stay torchvision's (`conv1.weight`; `maxpool` becomes an nn.Identity, which holds no tensors),
+    so a checkpoint loads strictly into a torchvision ResNet given the same stem, and only conv1's shape
+    tells the stems apart (`STEM_KERNEL`): the max-pool always goes with the 3x3 conv, never on its own.
+    """
     if arch not in ARCHS:
         raise UsageError(f"unknown arch {arch!r}; use one of {', '.join(ARCHS)}")
+    if stem not in STEMS:
+        raise UsageError(f"unknown stem {stem!r}; use one of {', '.join(STEMS)}")
     ctor = getattr(torchvision.models, arch)
     if bn_splits > 1:
-        return functools.partial(ctor, norm_layer=split_bn(bn_splits))
-    return ctor
+        ctor = functools.partial(ctor, norm_layer=split_bn(bn_splits))
+    return functools.partial(_with_cifar_stem, ctor) if stem == "cifar" else ctor
+
+
+def _with_cifar_stem(ctor: Callable[..., nn.Module], **kwargs) -> nn.Module:
+    """`ctor(**kwargs)` with the CIFAR stem; the new conv1 keeps PyTorch's default init, as in the demo,
+    which swaps it in after torchvision's init."""
+    net = ctor(**kwargs)
+    net.conv1 = nn.Conv2d(3, net.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    return net
 
 
 def attach_mlp_head(encoder: nn.Module) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from mocobench.augment.reference import TwoCropsTransform, view_transform
-from mocobench.augment.spec import ViewSpec, blur_sigma_px, view_spec
+from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD, ViewSpec, blur_sigma_px, view_spec
 from mocobench.data.folder import FolderDataset, Samples
 from mocobench.errors import UsageError
 from mocobench.pipeline import ffcv_beton
@@ -52,9 +52,12 @@ class TwoViewSpec:
     blur_sigma: tuple[float, float]  # pixels of a 224-px crop, as the paper gives it; scaled to image_size
     batch_size: int  # global: all processes together
     workers: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # the dataset's normalisation (data/sources.py)
+    std: tuple[float, float, float] = IMAGENET_STD
 
     def view_spec(self) -> ViewSpec:
-        return view_spec(self.augmentation, self.image_size, blur_sigma_px(self.blur_sigma, self.image_size))
+        sigma = blur_sigma_px(self.blur_sigma, self.image_size)
+        return view_spec(self.augmentation, self.image_size, sigma, self.mean, self.std)
 
 
 @dataclass
@@ -237,7 +240,8 @@ def _pairs_fn(
     def views(batch: Any, draw_seed: int) -> Pairs:
         batch = batch.to(device, non_blocking=True)
         if colour is None:
-            q, k = normalize_uint8(batch[:, 0]), normalize_uint8(batch[:, 1])
+            q = normalize_uint8(batch[:, 0], spec.mean, spec.std)
+            k = normalize_uint8(batch[:, 1], spec.mean, spec.std)
         else:
             g = torch.Generator().manual_seed(draw_seed)  # per step and rank: reproducible, resume-safe
             q, k = colour(batch[:, 0], g), colour(batch[:, 1], g)

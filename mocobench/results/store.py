@@ -63,6 +63,11 @@ RESULT_FILES = {
 }
 
 
+def _scale(name: Any) -> str:
+    """A run or result file that says "mini" is read as "cpu" (`layout.RENAMED_SCALES`): same settings."""
+    return layout.current_scale(str(name))
+
+
 @dataclass
 class Store:
     runs: pd.DataFrame
@@ -97,7 +102,7 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
     return {
         "run_dir": str(run_dir),
         "recipe": config["recipe"],
-        "scale": config.get("scale", "paper"),
+        "scale": _scale(config.get("scale", "paper")),
         "seed": int(config.get("seed", 0)),
         "arch": config.get("arch", ""),
         "image_size": int(config.get("image_size", 0)),
@@ -146,7 +151,7 @@ def _result_rows(folder: Path, kind: str, path: Path, metrics: tuple[str, ...]) 
                     "seed": int(trial.get("seed", 0)),
                     "metric": metric,
                     "value": float(trial[metric]),
-                    "scale": result.get("scale", ""),
+                    "scale": _scale(result.get("scale", "")),
                     "device": trial.get("device", ""),
                     "seconds": float(trial.get("seconds", math.nan)),
                 }

@@ -6,6 +6,10 @@ the recipe whose `[[paper]]` names it; ours are the linear top-1 figures of that
 the scale, scored with the linear protocol the recipe names (`linear_protocol`: MoCo's, or SimCLR's for the
 SimCLR rows) at the same scale; a figure of another protocol never fills a row. A row without figures shows
 `-` and the notes say which command fills it; a table with such a row says plainly that it is partial.
+
+Below the paper's compute only orderings compare (PAPER.md's figures are ResNet-50 on ImageNet): a non-paper
+table says so in its header, judges the paper's significant pairs (`orderings.py`) except at `smoke`, a
+pipeline check whose header says it is not a result, and says when its tier could not learn at all.
 """
 
 from __future__ import annotations
@@ -19,17 +23,22 @@ from mocobench.config.detection import scaled_protocol
 from mocobench.config.linear import resolve_linear
 from mocobench.config.paper import load_paper_table
 from mocobench.config.recipes import recipes_for_table, resolve
-from mocobench.config.scales import scale_rules
+from mocobench.config.scales import canonical_scale, scale_rules
 from mocobench.errors import UsageError
 from mocobench.tables.format import KNOBS, VOC_METRICS, describe_data, stats
 from mocobench.tables.notes import (
+    blur_notes,
+    classes_of,
+    learning_lines,
     pipeline_notes,
     protocol_notes,
     random_init_notes,
     row_notes,
+    scale_caveats,
     table_notes,
     warning,
 )
+from mocobench.tables.orderings import Verdict, seed_values, table_verdicts
 
 
 @dataclass
@@ -41,10 +50,11 @@ class TableResult:
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[Verdict] = field(default_factory=list)  # the paper's orderings, judged (non-paper scales)
 
     @property
     def stem(self) -> str:
-        """File name stem: `table1` at paper scale, `table1_mini` otherwise."""
+        """File name stem: `table1` at paper scale, `table1_cpu` otherwise."""
         return f"table{self.number}" if self.scale == "paper" else f"table{self.number}_{self.scale}"
 
     @property
@@ -73,6 +83,19 @@ def _paper_has_voc(prow: pd.Series) -> bool:
     return "voc_ap50" in prow and not pd.isna(prow["voc_ap50"])
 
 
+def scale_has_voc(scale: str, rules: dict[str, Any]) -> bool:
+    """Whether Table 1 has VOC columns at `scale`: the paper's, and any tier with a `[<scale>.detection]`
+    (the gpu tier has none: its CIFAR-stem encoders have no Detectron2 counterpart)."""
+    return scale == "paper" or "detection" in rules
+
+
+def orderings_state(scale: str, rules: dict[str, Any]) -> str:
+    """`verdicts` below the paper's compute; `smoke` (a pipeline check: none); `` at paper scale."""
+    if scale == "paper":
+        return ""
+    return "smoke" if rules.get("pipeline_check") or scale == "smoke" else "verdicts"
+
+
 def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> TableResult:
     """Table `n` (1 or 2) at `scale` from `store` (with `.runs` and `.results`, see the module docstring);
     `runs_dir` is where the store was read, for the commands the notes suggest."""
@@ -83,6 +106,8 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
     if n not in KNOBS:
         raise UsageError(f"no table {n} in the paper; use 1, 2 or 3")
     rules = scale_rules(scale)
+    scale = canonical_scale(scale)  # `mini` is `cpu` (results/store.py reads old runs so)
+    has_voc = n == 1 and scale_has_voc(scale, rules)
     paper = load_paper_table(n)
     row_recipe = recipes_for_table(n)
     runs = _runs(store)
@@ -90,6 +115,9 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
     at_this_scale = results[results["scale"] == scale]
 
     records, notes, compute = [], [], []
+    seeds_by_row: dict[tuple[str, str], list[float]] = {}
+    learning: list[tuple[str, float, float, float]] = []
+    blur: list[tuple[int, list[float]]] = []
     used_runs: list[pd.DataFrame] = []
     used_results: list[pd.DataFrame] = []
     for _, prow in paper.iterrows():
@@ -106,6 +134,12 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         ]
         mean, std, count = stats(top1["value"])
         knn_mean, knn_std, knn_n = stats(done["knn_top1"])
+        knn_init = stats(done["knn_top1_init"])[0]
+        seed_of = {str(d): int(s) for d, s in zip(done["run_dir"], done["seed"], strict=True)}
+        seeds_by_row[(row, "linear_top1")] = seed_values(top1, seed_of)
+        learning.append((row, mean, knn_mean, knn_init))
+        if cfg.get("augmentation") == "aug_plus":
+            blur += [(int(size), list(cfg["blur_sigma"])) for size in done["image_size"]]
         record: dict[str, Any] = {"row": row, "recipe": recipe}
         record.update({k: prow[k] for k in KNOBS[n]})
         record.update(
@@ -118,13 +152,16 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
                 "knn_mean": knn_mean,
                 "knn_std": knn_std,
                 "knn_n": knn_n,
+                "knn_init_mean": knn_init,
                 "runs_finished": len(done),
             }
         )
         voc = res[res["kind"] == "voc"]
         if n == 1:
             for prefix, metric, paper_col in VOC_METRICS:
-                v_mean, v_std, v_n = stats(voc[voc["metric"] == metric]["value"])
+                trials = voc[voc["metric"] == metric]
+                seeds_by_row[(row, f"voc_{prefix}")] = seed_values(trials, seed_of)
+                v_mean, v_std, v_n = stats(trials["value"])
                 record.update(
                     {
                         f"paper_{prefix}": float(prow[paper_col]),
@@ -138,8 +175,8 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         used_results.append(top1 if n == 2 else pd.concat([top1, voc]))
         # Per-row VOC notes once some row has VOC figures; before that one table note says how to start.
         any_voc = bool((at_this_scale["kind"] == "voc").any())
-        row_voc = voc if n == 1 and any_voc and _paper_has_voc(prow) else None
-        notes.extend(row_notes(n, row, recipe, scale, at_scale, top1, str(runs_dir), row_voc))
+        row_voc = voc if has_voc and any_voc and _paper_has_voc(prow) else None
+        notes.extend(row_notes(n, row, recipe, scale, at_scale, top1, str(runs_dir), row_voc, has_voc))
         if recipe:
             seconds = float(done["pretrain_seconds"].astype(float).sum()) if len(done) else None
             compute.append(
@@ -154,6 +191,7 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
             )
 
     frame = pd.DataFrame.from_records(records)
+    frame["knn_init_mean"] = frame["knn_init_mean"].astype(float)
     for col in ("top1_n", "seeds", "knn_n", "runs_finished"):
         frame[col] = frame[col].astype(int)
     for col in ("epochs", "batch"):
@@ -166,13 +204,21 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
     protocols: dict[str, list[str]] = {}
     for c in compute:
         protocols.setdefault(c["linear_protocol"], []).append(c["row"])
-    pipelines = pipeline_notes([(r["row"], d) for r, d in zip(records, used_runs, strict=True)])
-    extra = protocol_notes(protocols) + pipelines + random_init_notes(n, scale, results, str(runs_dir))
-    notes = table_notes(n, scale, frame) + extra + notes
     runs_used = pd.concat(used_runs).drop_duplicates("run_dir") if used_runs else runs.iloc[:0]
     results_used = pd.concat(used_results) if used_results else results.iloc[:0]
-    meta = _meta(n, scale, rules, compute, protocols, runs_used, results_used)
-    return TableResult(number=n, scale=scale, frame=frame, notes=notes, meta=meta)
+    learned_header, learned_notes = learning_lines(learning, classes_of(runs_used), scale)
+    pipelines = pipeline_notes([(r["row"], d) for r, d in zip(records, used_runs, strict=True)])
+    extra = protocol_notes(protocols) + pipelines + random_init_notes(n, scale, results, str(runs_dir))
+    extra += learned_notes + blur_notes(n, blur)
+    notes = table_notes(n, scale, frame, has_voc) + extra + notes
+    meta = _meta(n, scale, rules, compute, protocols, runs_used, results_used, has_voc)
+    meta["caveats"] = scale_caveats(scale, orderings_state(scale, rules) == "smoke") + learned_header
+    meta["orderings"] = orderings_state(scale, rules)
+    verdicts = []
+    if meta["orderings"] == "verdicts":
+        metrics = ["linear_top1"] + ([f"voc_{prefix}" for prefix, _, _ in VOC_METRICS] if has_voc else [])
+        verdicts = table_verdicts(n, seeds_by_row, metrics)
+    return TableResult(number=n, scale=scale, frame=frame, notes=notes, meta=meta, verdicts=verdicts)
 
 
 def linear_summary(name: str, scale: str, rows: list[str]) -> dict[str, Any]:
@@ -197,6 +243,7 @@ def _meta(
     protocols: dict[str, list[str]],
     runs: pd.DataFrame,
     results: pd.DataFrame,
+    has_voc: bool,
 ) -> dict[str, Any]:
     data = sorted({str(d) for d in runs["data"] if isinstance(d, str) and d})
     described = [describe_data(d) for d in data]
@@ -221,5 +268,6 @@ def _meta(
         "runs_without_commit": int(sum(1 for c in runs["commit"] if not (isinstance(c, str) and c))),
         "runs": sorted(runs["run_dir"]),
         "pretrain_seconds": {c["row"]: c["pretrain_seconds"] for c in compute},
-        "voc_protocol": voc_protocol(scale) if n == 1 else {},
+        "voc_protocol": voc_protocol(scale) if has_voc else {},
+        "has_voc": has_voc,
     }

@@ -7,15 +7,34 @@ Every note is a function of the result store and the repo's data (the paper rows
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from mocobench.augment.spec import blur_sigma_px
 from mocobench.config.linear import protocol_title
 from mocobench.config.paper import paper_row_notes
+from mocobench.config.scales import BLUR_TOO_SMALL_PX
+from mocobench.data.synth import SynthSpec
 from mocobench.results import layout
 from mocobench.tables.format import MISSING, VOC_METRICS, arch_name, format_figure, is_embedded, stats
 from mocobench.train.pipelines import describe
+
+COMPARE_ORDERINGS = (
+    "**Compare orderings only**: absolute figures at this scale are not comparable to the paper's."
+)
+PIPELINE_CHECK = (
+    "**Smoke: a pipeline check, not a result**: these figures show that every step ran, not what a row "
+    "learns (smoke: no verdicts)."
+)
+PIPELINE_CHECK_DEMO = (
+    "**Smoke: a pipeline check, not a result**: these figures show that every step ran, not what the demo "
+    "learns."
+)
+LEARN_MARGIN = 5.0  # points above chance (100 / classes) that a linear top-1 must clear to count as learning
+AUG_PLUS_ROWS = ("(b)", "(c)")  # Table 1's aug+ steps (PAPER.md: MoCo v1 -> (b), (a) -> (c))
 
 VOC_NOT_YET = (
     "VOC columns: no detection result at this scale yet; `mocobench detect-voc --pretrained RUN` fills a "
@@ -32,10 +51,10 @@ def _resume_command(run: pd.Series, scale: str) -> str:
     )
 
 
-def _evaluations(n: int, run_dir: str) -> str:
-    """The commands that score a finished run for table `n`."""
+def _evaluations(n: int, run_dir: str, has_voc: bool = True) -> str:
+    """The commands that score a finished run for table `n` (Table 1 at a scale with VOC: detection too)."""
     linear = f"`mocobench linear --pretrained {run_dir}`"
-    return f"{linear} and `mocobench detect-voc --pretrained {run_dir}`" if n == 1 else linear
+    return f"{linear} and `mocobench detect-voc --pretrained {run_dir}`" if n == 1 and has_voc else linear
 
 
 def row_notes(
@@ -47,6 +66,7 @@ def row_notes(
     top1: pd.DataFrame,
     runs_dir: str,
     voc: pd.DataFrame | None = None,
+    has_voc: bool = True,
 ) -> list[str]:
     """What one row lacks at `scale`, and the commands that fill it."""
     if not recipe:
@@ -63,7 +83,7 @@ def row_notes(
             f"{label}: no finished run at scale {scale}: "
             f"`mocobench reproduce table {n} --scale {scale}{runs_opt}` fills it, "
             f"or `mocobench pretrain --recipe {recipe} --scale {scale}{out_opt}` "
-            f"then {_evaluations(n, run_dir)}"
+            f"then {_evaluations(n, run_dir, has_voc)}"
         )
     for _, run in unfinished.iterrows():
         lead = f"{label}: no finished run at scale {scale}; " if done.empty else f"{label}: "
@@ -72,7 +92,7 @@ def row_notes(
         notes.append(
             f"{lead}{run_dir} is unfinished ({progress}; it may still be training): once its process "
             f"has stopped, {_resume_command(run, scale)} continues it, "
-            f"then {_evaluations(n, run_dir)}"
+            f"then {_evaluations(n, run_dir, has_voc)}"
         )
     unscored = [d for d in done["run_dir"] if d not in set(top1["run_dir"])]
     if unscored:
@@ -86,7 +106,7 @@ def row_notes(
     return notes
 
 
-def table_notes(n: int, scale: str, frame: pd.DataFrame) -> list[str]:
+def table_notes(n: int, scale: str, frame: pd.DataFrame, has_voc: bool = True) -> list[str]:
     """What the whole table says: partial or not, what kNN is, the VOC columns, the paper rows' own notes."""
     notes = []
     empty = frame[frame["top1_n"] == 0]["row"].tolist()
@@ -106,7 +126,12 @@ def table_notes(n: int, scale: str, frame: pd.DataFrame) -> list[str]:
         "kNN top-1 is the pre-training monitor (kNN on frozen features at the end of pre-training), "
         "not the paper's metric; the comparison with the paper is the linear top-1."
     )
-    if n == 1:
+    if n == 1 and not has_voc:
+        notes.append(
+            f"VOC columns: none at scale {scale} (recipes/scales.toml has no [{scale}.detection]: its "
+            "encoders have no Detectron2 counterpart); the paper's VOC figures are in table1.csv."
+        )
+    elif n == 1:
         voc_n = frame[[f"{p}_n" for p, _, _ in VOC_METRICS]].sum(axis=1)
         if int(voc_n.sum()) == 0:
             notes.append(VOC_NOT_YET)
@@ -174,7 +199,7 @@ def random_init_notes(n: int, scale: str, results: pd.DataFrame, runs_dir: str) 
 
 
 def warning(scale: str, compute: list[dict], data: list[str], described: list[str]) -> str:
-    """The caveat of a non-paper scale: what ran, on what, and that only orderings compare."""
+    """The caveat of a non-paper scale: what ran, on what (the caveats' line says only orderings compare)."""
     if scale == "paper":
         return ""
     if compute:
@@ -190,6 +215,105 @@ def warning(scale: str, compute: list[dict], data: list[str], described: list[st
     else:
         on = "the scale's default data (no run yet)"
     return (
-        f"These are {scale}-scale numbers ({what} on {on}) — not comparable in absolute value to the "
-        "paper's ImageNet figures; compare orderings only."
+        f"These are {scale}-scale numbers ({what} on {on}), not comparable in absolute value to the paper's "
+        "ImageNet figures."
     )
+
+
+def scale_caveats(scale: str, pipeline_check: bool, orderings: bool = True) -> list[str]:
+    """The header lines of a non-paper table: orderings only (a paper table); at smoke, not a result."""
+    if scale == "paper":
+        return []
+    if pipeline_check:
+        return [COMPARE_ORDERINGS, PIPELINE_CHECK] if orderings else [PIPELINE_CHECK_DEMO]
+    return [COMPARE_ORDERINGS] if orderings else []
+
+
+def num_classes(data: str) -> int | None:
+    """Classes of a run's data: its `train/` class folders where the folder is on this machine, else the
+    embedded set's when the path is that set's default cache; None when unknown."""
+    if not str(data):
+        return None
+    root = Path(str(data))
+    train = root / "train"
+    if train.is_dir():
+        count = sum(1 for p in train.iterdir() if p.is_dir())
+        return count or None
+    default = SynthSpec()
+    return default.num_classes if root.name == f"shapes-{default.key()}" else None
+
+
+def classes_of(runs: pd.DataFrame) -> int | None:
+    """The one number of classes of the runs' data (a `num_classes` column wins), or None if unknown or
+    mixed."""
+    if "num_classes" in runs:
+        found = {int(c) for c in runs["num_classes"] if not pd.isna(c) and int(c) > 0}
+    else:
+        found = {num_classes(d) for d in runs["data"] if isinstance(d, str) and d}
+    return found.pop() if len(found) == 1 and None not in found else None
+
+
+def _nan(x: float) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def learning_lines(
+    rows: Sequence[tuple[str, float, float, float]], classes: int | None, scale: str
+) -> tuple[list[str], list[str]]:
+    """(header lines, notes) on whether the rows learned anything in their budget.
+
+    `rows` holds (label, linear top-1 mean, final kNN mean, kNN-at-random-init mean), NaN where missing.
+    Rule: a row shows no learning when its linear top-1 is within LEARN_MARGIN points of chance
+    (100 / classes) or its final kNN is not above its kNN at random initialisation. When every row with a
+    figure shows none, the table says so in its header; when some do, a note names them.
+    """
+    chance = 100.0 / classes if classes else math.nan
+    judged, failed = [], []
+    for label, linear, knn, init in rows:
+        has_knn = not (_nan(knn) or _nan(init))
+        if _nan(linear) and not has_knn:
+            continue
+        judged.append(label)
+        why = []
+        if not _nan(linear) and not _nan(chance) and linear <= chance + LEARN_MARGIN:
+            why.append(f"linear top-1 {linear:.1f}")
+        if has_knn and knn <= init:
+            why.append(f"final kNN {knn:.1f} ≤ {init:.1f} at random init")
+        if why:
+            failed.append(f"{label}: {', '.join(why)}")
+    if not failed:
+        return [], []
+    of_chance = (
+        f"chance {chance:.1f}%: {classes} classes" if classes else "classes unknown: chance not checked"
+    )
+    rule = (
+        f"Rule: a row shows no learning when its linear top-1 is within {LEARN_MARGIN:g} points of chance "
+        "(100 / classes) or its final kNN is not above its kNN at random initialisation."
+    )
+    figures = "; ".join(failed)
+    if len(failed) == len(judged):
+        return [
+            f"**This tier cannot learn in its budget**: no row shows learning at scale {scale}: {figures} "
+            f"({of_chance}). {rule}"
+        ], []
+    return [], [f"No learning shown at scale {scale} by {figures} ({of_chance}). {rule}"]
+
+
+def blur_notes(n: int, blur: Sequence[tuple[int, Sequence[float]]]) -> list[str]:
+    """Table 1's aug+ rows are about the blur and the stronger jitter; at a small crop the blur vanishes.
+
+    `blur` holds (image_size, blur_sigma at 224 px) of each aug+ run shown; the sigma in px follows
+    `augment.spec.blur_sigma_px` (config.scales: a sigma below 0.5 px leaves a view nearly unchanged).
+    """
+    if n != 1 or not blur:
+        return []
+    px = [blur_sigma_px(sigma, size) for size, sigma in blur]
+    lo, hi = min(p[0] for p in px), max(p[1] for p in px)
+    if hi >= BLUR_TOO_SMALL_PX:
+        return []
+    sizes = "/".join(str(s) for s in sorted({int(size) for size, _ in blur}))
+    rows = "/".join(AUG_PLUS_ROWS)
+    return [
+        f"blur sigma {lo:.2f}-{hi:.2f} px at {sizes} px is too small to matter (below {BLUR_TOO_SMALL_PX:g} "
+        f"px): rows {rows} test mostly the jitter change (p 0.8, hue 0.1)."
+    ]

@@ -1,7 +1,8 @@
 """Write an assembled table as CSV (the numbers), Markdown (for people) and PNG (paper vs ours), or Rich.
 
-File names: `table1.csv/.md/.png` at paper scale, `table1_<scale>.*` otherwise, so a mini-scale table never
-overwrites (or passes for) a paper-scale one. Every file is written atomically.
+File names: `table1.csv/.md/.png` at paper scale, `table1_<scale>.*` otherwise, so a cpu-tier table never
+overwrites (or passes for) a paper-scale one; below the paper's compute (except at smoke) the verdicts on the
+paper's orderings go beside it as `table1_<scale>_orderings.csv`. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.text import Text
 from mocobench.runtime import atomic
 from mocobench.tables.assemble import TableResult
 from mocobench.tables.format import MISSING, VOC_METRICS, format_figure, format_paper, tick
+from mocobench.tables.orderings import NO_VERDICTS_AT_SMOKE, display_verdicts, rule_text, verdict_frame
 
 
 def display_frame(result: TableResult) -> pd.DataFrame:
@@ -32,7 +34,7 @@ def display_frame(result: TableResult) -> pd.DataFrame:
         out[f"ours linear top-1 ({result.scale})"] = format_figure(r["top1_mean"], r["top1_std"], r["top1_n"])
         out["seeds"] = str(int(r["seeds"])) if r["seeds"] else MISSING
         out["ours kNN top-1 (pre-training monitor)"] = format_figure(r["knn_mean"], r["knn_std"], r["knn_n"])
-        if result.number == 1:
+        if result.number == 1 and result.meta.get("has_voc", True):
             for prefix, metric, _ in VOC_METRICS:
                 out[f"paper VOC {metric}"] = format_paper(r[f"paper_{prefix}"])
                 out[f"ours VOC {metric}"] = format_figure(
@@ -43,12 +45,17 @@ def display_frame(result: TableResult) -> pd.DataFrame:
 
 
 def write_table(result: TableResult, out_dir: Path) -> list[Path]:
-    """Write `<stem>.csv`, `<stem>.md` and `<stem>.png` into `out_dir`; returns the three paths."""
+    """Write `<stem>.csv`, `<stem>.md`, `<stem>.png` and, where verdicts are given, `<stem>_orderings.csv`
+    into `out_dir`; returns the paths."""
     out_dir = Path(out_dir)
     csv_path = atomic.write_text(out_dir / f"{result.stem}.csv", result.frame.to_csv(index=False))
     md_path = atomic.write_text(out_dir / f"{result.stem}.md", markdown(result))
     png_path = atomic.write_bytes(out_dir / f"{result.stem}.png", png_bytes(result))
-    return [csv_path, md_path, png_path]
+    paths = [csv_path, md_path, png_path]
+    if result.meta.get("orderings") == "verdicts":
+        frame = verdict_frame(result.verdicts).to_csv(index=False)
+        paths.append(atomic.write_text(out_dir / f"{result.stem}_orderings.csv", frame))
+    return paths
 
 
 def _md_cell(value: object) -> str:
@@ -111,6 +118,7 @@ def header_lines(result: TableResult) -> list[str]:
         commits += f" ({meta['runs_without_commit']} runs without a recorded commit)"
     return [
         scale_line,
+        *meta.get("caveats", []),
         protocol,
         f"**Hardware**: pre-training: {pre}; evaluation: {ev}.",
         f"**Data**: {'; '.join(meta.get('data', [])) or 'no run yet'}.",
@@ -122,6 +130,7 @@ def markdown(result: TableResult) -> str:
     lines = [f"# {result.meta.get('title', f'Table {result.number} at scale {result.scale}')}", ""]
     lines.append("  \n".join(header_lines(result)))
     lines += ["", *_md_table(display_frame(result)), ""]
+    lines += orderings_markdown(result)
     if result.notes:
         lines += ["## Notes", ""]
         lines += [f"- {note}" for note in result.notes]
@@ -147,6 +156,22 @@ def markdown(result: TableResult) -> str:
         )
         lines += [*_md_table(per_row), ""]
     return "\n".join(lines)
+
+
+def orderings_markdown(result: TableResult) -> list[str]:
+    """The `## Orderings` section: the paper's significant pairs and our verdict on each (none at paper
+    scale; at smoke one line, as its figures are a pipeline check)."""
+    state = result.meta.get("orderings", "")
+    if not state:
+        return []
+    lines = [f"## Orderings: the paper's significant pairs at scale {result.scale}", ""]
+    if state == "smoke":
+        return [*lines, f"{NO_VERDICTS_AT_SMOKE}: its figures are a pipeline check, not a result.", ""]
+    counts = {
+        v: sum(1 for x in result.verdicts if x.verdict == v) for v in ("held", "not held", "not resolved")
+    }
+    summary = ", ".join(f"{c} {v}" for v, c in counts.items())
+    return [*lines, f"{summary}. {rule_text()}", "", *_md_table(display_verdicts(result.verdicts)), ""]
 
 
 def png_bytes(result: TableResult) -> bytes:
@@ -200,12 +225,32 @@ def png_bytes(result: TableResult) -> bytes:
 def rich_table(result: TableResult) -> Table:
     """The table for the terminal (the same cells as the Markdown); notes are printed by the caller."""
     shown = display_frame(result)
+    caption = [
+        result.meta.get("warning") or "",
+        *(c.replace("**", "") for c in result.meta.get("caveats", [])),
+    ]
     table = Table(
         title=result.meta.get("title", f"Table {result.number} at scale {result.scale}"),
-        caption=result.meta.get("warning") or None,
+        caption=Text("\n".join(c for c in caption if c)) if any(caption) else None,
     )
     for col in shown.columns:
         table.add_column(col, justify="left" if col in ("row", "recipe") else "right", overflow="fold")
+    for _, row in shown.iterrows():
+        table.add_row(*(Text(str(v)) for v in row))
+    return table
+
+
+def rich_orderings(result: TableResult) -> Table | str | None:
+    """The verdicts for the terminal (the Markdown's cells), the smoke line, or None at paper scale."""
+    state = result.meta.get("orderings", "")
+    if state == "smoke":
+        return f"Orderings: {NO_VERDICTS_AT_SMOKE} (its figures are a pipeline check, not a result)."
+    if not state:
+        return None
+    shown = display_verdicts(result.verdicts)
+    table = Table(title=f"Orderings: the paper's significant pairs at scale {result.scale}")
+    for col in shown.columns:
+        table.add_column(col, overflow="fold")
     for _, row in shown.iterrows():
         table.add_row(*(Text(str(v)) for v in row))
     return table

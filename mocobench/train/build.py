@@ -28,16 +28,15 @@ def build_model(config: dict[str, Any], num_classes: int, world_size: int) -> nn
     """The network of `config["mechanism"]`, for one of `world_size` processes."""
     mechanism = config["mechanism"]
     if mechanism == "supervised":
-        return encoder_builder(config["arch"], 1)(num_classes=num_classes)
+        return encoder_builder(config["arch"], 1, config["stem"])(num_classes=num_classes)
     if mechanism in ("end-to-end", "simclr"):
         # One encoder sees both views: BN is global (SimCLR) or per process, never split (positives would
         # share BN groups in a pattern no multi-GPU run has). SimCLR's rows take SimCLR's head.
         head = "simclr" if mechanism == "simclr" else "moco"
-        model = EndToEnd(
-            encoder_builder(config["arch"], 1), config["moco_dim"], config["moco_t"], config["mlp"], head
-        )
+        builder = encoder_builder(config["arch"], 1, config["stem"])
+        model = EndToEnd(builder, config["moco_dim"], config["moco_t"], config["mlp"], head)
         return sync_batchnorm(model) if config["sync_bn"] else model
-    builder = encoder_builder(config["arch"], bn_splits_per_process(config, world_size))
+    builder = encoder_builder(config["arch"], bn_splits_per_process(config, world_size), config["stem"])
     model = MoCo(
         builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"]
     )
@@ -97,6 +96,12 @@ def build_optimizer(
 def two_view_spec(config: dict[str, Any]) -> TwoViewSpec:
     """What the two-view loader needs of `config`."""
     lo, hi = config["blur_sigma"]
+    norm = {k: tuple(config[k]) for k in ("mean", "std") if config.get(k)}  # empty: ImageNet's
     return TwoViewSpec(
-        config["augmentation"], config["image_size"], (lo, hi), config["batch_size"], config["workers"]
+        config["augmentation"],
+        config["image_size"],
+        (lo, hi),
+        config["batch_size"],
+        config["workers"],
+        **norm,
     )

@@ -11,7 +11,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mocobench.augment.reference import eval_transform, supervised_train_transform
-from mocobench.data.folder import FolderDataset, list_train_val, resolve_data, verify_images
+from mocobench.data.folder import FolderDataset, list_train_val, verify_images
+from mocobench.data.sources import DataSource, list_pretrain, open_data
+from mocobench.data.synth import SynthSpec
 from mocobench.pipeline.loaders import STORED_FILES, build_two_view_loader
 from mocobench.pipeline.order import batched_loader, eval_loader
 from mocobench.runtime import distributed
@@ -30,14 +32,42 @@ class Data:
     bank: DataLoader
     val: DataLoader
     num_classes: int
-    root: Path
+    source: DataSource
     pairs: Callable[[Any, int], tuple[torch.Tensor, torch.Tensor]] | None = None  # contrastive: -> q, k
     pipeline: dict[str, Any] = field(default_factory=dict)  # loader kind, where colour ran (config.json)
 
 
+def open_source(data: str | Path | None, config: dict[str, Any], dist: distributed.DistInfo) -> DataSource:
+    """The run's data (`--data`, else the embedded set at the tier's size): rank 0 opens it (generating or
+    converting it into the cache once), the others wait for its record."""
+    grow = int(config.get("embedded_per_class") or 0) or None
+    source = open_data(data, embedded_train_per_class=grow) if dist.is_main else None
+    source = distributed.broadcast_object(source)
+    assert source is not None
+    return source
+
+
+def count_images(config: dict[str, Any], data: str | Path | None) -> tuple[int, int]:
+    """Images per pre-training epoch and labelled training images (linear, kNN bank) of `config` on
+    `data`; the embedded set's are known without generating it."""
+    cap = config["max_images_per_class"]
+    if data is not None and data != "embedded":
+        source = open_data(data)
+        return len(list_pretrain(source, cap)), len(list_train_val(source.root, cap)[0])
+    spec = SynthSpec(train_per_class=config["embedded_per_class"] or SynthSpec.train_per_class)
+    n = spec.num_classes * min(cap or spec.train_per_class, spec.train_per_class)
+    return n, n
+
+
+def eval_views(config: dict[str, Any], source: DataSource) -> Callable:
+    """The evaluation view of this run's images: normalised as in training, whole when already at size."""
+    size = config["image_size"]
+    return eval_transform(size, config["mean"], config["std"], native=source.native_size == size)
+
+
 def build_data(
     config: dict[str, Any],
-    data: Path | None,
+    source: DataSource,
     seed: int,
     dist: distributed.DistInfo,
     options: StepOptions | None = None,
@@ -46,16 +76,17 @@ def build_data(
     beton: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> Data:
-    root = resolve_data(data) if dist.is_main else None
-    # rank 0 generates the embedded set once; the others wait for its path
-    root = distributed.broadcast_object(root)
-    assert root is not None
-    train_samples, val_samples, classes = list_train_val(root, config["max_images_per_class"])
+    """The loaders of a run whose `config` was fitted to `source` (`config.scales.fit_to_data`): pre-training
+    reads every pretrain split (STL-10: train + unlabeled), the kNN monitor the labelled train/ and val/."""
+    cap = config["max_images_per_class"]
+    train_samples = list_pretrain(source, cap)
+    bank_samples, val_samples, classes = list_train_val(source.root, cap)
     if dist.is_main:
         verify_images(train_samples + val_samples)
     size, workers = config["image_size"], config["workers"]
     if config["mechanism"] == "supervised":
-        train_set = FolderDataset(train_samples, classes, supervised_train_transform(size), seed)
+        views = supervised_train_transform(size, config["mean"], config["std"])
+        train_set = FolderDataset(bank_samples, classes, views, seed)
         train, sampler = batched_loader(train_set, config["batch_size"], workers, dist, seed)
         set_epoch, pairs, pipeline = (
             sampler.set_epoch,
@@ -64,16 +95,15 @@ def build_data(
         )
     else:
         two_view = build_two_view_loader(
-            two_view_spec(config), root, train_samples, classes, seed, dist, options or StepOptions(), loader,
-            augment_on, beton, log,
+            two_view_spec(config), source.root, train_samples, classes, seed, dist, options or StepOptions(),
+            loader, augment_on, beton, log,
         )  # fmt: skip
         train, set_epoch, pairs = two_view, two_view.set_epoch, two_view.to_pairs
         pipeline = two_view.describe()
-    eval_tf = eval_transform(size)
-    bank_samples = train_samples
+    eval_tf = eval_views(config, source)
     if len(bank_samples) > KNN_BANK_MAX:
         step = len(bank_samples) / KNN_BANK_MAX
         bank_samples = [bank_samples[int(i * step)] for i in range(KNN_BANK_MAX)]
     bank = eval_loader(FolderDataset(bank_samples, classes, eval_tf), KNN_BATCH, workers, dist)
     val = eval_loader(FolderDataset(val_samples, classes, eval_tf), KNN_BATCH, workers, dist)
-    return Data(train, set_epoch, len(train), bank, val, len(classes), root, pairs, pipeline)
+    return Data(train, set_epoch, len(train), bank, val, len(classes), source, pairs, pipeline)

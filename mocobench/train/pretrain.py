@@ -19,6 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD
+from mocobench.config.fields import FIELDS
+from mocobench.config.scales import fit_to_data
+from mocobench.data.sources import list_pretrain
 from mocobench.errors import UsageError
 from mocobench.metrics.accuracy import contrastive_accuracy
 from mocobench.metrics.knn import knn_accuracy
@@ -31,7 +35,7 @@ from mocobench.runtime.schedule import learning_rate, set_lr
 from mocobench.runtime.seeds import device_draw_seed, step_seed
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
 from mocobench.train.build import build_loss, build_model, build_optimizer
-from mocobench.train.data import Data, build_data
+from mocobench.train.data import Data, build_data, open_source
 from mocobench.train.pipelines import pipeline_record, resolve_pipeline
 from mocobench.train.step import contrastive_loss, optimise, supervised_loss
 
@@ -102,9 +106,12 @@ def train_one_epoch(
 
 
 def _knn(model: nn.Module, data: Data, config: dict[str, Any], dist: distributed.DistInfo) -> float:
-    backbone = Backbone(query_encoder(model))
+    """The kNN monitor on the pooled backbone features, or (`knn_on = "output"`) on the encoder's moco_dim
+    output, as the official CIFAR-10 demo scores it (its `net` is encoder_q with its fc)."""
+    encoder = query_encoder(model)
+    features = encoder if config["knn_on"] == "output" else Backbone(encoder)
     return knn_accuracy(
-        backbone, data.bank, data.val, data.num_classes, dist.device, config["knn_k"], config["knn_t"]
+        features, data.bank, data.val, data.num_classes, dist.device, config["knn_k"], config["knn_t"]
     )
 
 
@@ -114,10 +121,23 @@ def _metrics_upto(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
     return [r for r in records if r["epoch"] <= upto_epoch]
 
 
+def _default(key: str) -> Any:
+    """A setting's value in a run that predates it: the field's default; mean/std were ImageNet's."""
+    if key in ("mean", "std"):
+        return list(IMAGENET_MEAN if key == "mean" else IMAGENET_STD)
+    return FIELDS[key][1] if key in FIELDS else None
+
+
+def _saved(saved: dict[str, Any], key: str) -> Any:
+    value = saved.get(key, _default(key))
+    return _default(key) if key in ("mean", "std") and not value else value  # [] meant ImageNet's
+
+
 def _check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
     saved = json.loads((run_dir / layout.CONFIG).read_text())
     ignore = {"workers", "knn_every", "save_every", "linear_protocol"}  # none shapes the training
-    diff = [k for k in config if k not in ignore and saved.get(k) != config[k]]
+    # a setting added after the run started reads as its default (FIELDS), as the run trained with it
+    diff = [k for k in config if k not in ignore and _saved(saved, k) != config[k]]
     if diff:
         k = diff[0]
         raise UsageError(
@@ -142,7 +162,7 @@ def check_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
 def pretrain(
     config: dict[str, Any],
     run_dir: Path,
-    data: Path | None = None,
+    data: str | Path | None = None,
     seed: int = 0,
     resume: bool = False,
     device: str = "auto",
@@ -165,13 +185,16 @@ def pretrain(
     dist = distributed.init_distributed(device)
     run_dir = Path(run_dir)
     last = run_dir / checkpoint.LAST
-    config = {**config, "seed": seed}
+    source = open_source(data, config, dist)
+    # the tier's rules that need the data's size (K, a meaningless row's refusal) and its normalisation
+    n_train = len(list_pretrain(source, config["max_images_per_class"]))
+    config = {**fit_to_data(config, n_train, source.mean, source.std), "seed": seed}
     check_run_dir(run_dir, config, resume)
 
     chosen = resolve_pipeline(pipeline, loader, augment_on, step_options)
     options = StepOptions.parse(chosen["step_options"], dist.device)
     say = console.print if show_progress and dist.is_main else (lambda _: None)
-    data = build_data(config, data, seed, dist, options, chosen["loader"], chosen["augment_on"], beton, say)
+    data = build_data(config, source, seed, dist, options, chosen["loader"], chosen["augment_on"], beton, say)
     if config["mechanism"] == "supervised":
         config["num_classes"] = data.num_classes
     torch.manual_seed(seed)  # model initialisation
@@ -190,7 +213,9 @@ def pretrain(
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         ran = {
-            "data": str(data.root),
+            "data": source.spec,  # what was passed (cifar10:PATH, a folder, embedded): linear reads it
+            "data_kind": source.kind,
+            "data_root": str(source.root),
             "pipeline": pipeline_record(pipeline, data.pipeline, options),
             "step_options": options.describe(),
         }

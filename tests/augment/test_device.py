@@ -458,7 +458,7 @@ def test_output_contract(kind: str) -> None:
 
 def test_normalize_uint8_matches_to_tensor_normalize() -> None:
     x = uint8_images(3, size=9)
-    expected = torch.stack([reference.NORMALIZE(T.ToTensor()(F.to_pil_image(img))) for img in x])
+    expected = torch.stack([reference.normalize()(T.ToTensor()(F.to_pil_image(img))) for img in x])
     out = normalize_uint8(x)
     assert out.dtype == torch.float32 and out.device == x.device
     torch.testing.assert_close(out, expected, atol=0, rtol=0)

@@ -10,7 +10,6 @@ from torchvision import transforms as T
 
 from mocobench.augment import reference
 from mocobench.augment.reference import (
-    NORMALIZE,
     GaussianBlur,
     SimCLRColour,
     SimCLRCrop,
@@ -60,7 +59,33 @@ def assert_normalize(t: object) -> None:
 
 
 def test_normalize_constants() -> None:
-    assert_normalize(NORMALIZE)
+    assert_normalize(reference.normalize())
+
+
+def test_cifar_demo_pipeline() -> None:
+    """The official MoCo CIFAR-10 demo's train transform, op for op (PAPER.md "Small-scale reference")."""
+    cifar = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+    c = reference.view_transform(reference.view_spec("cifar_demo", 32, mean=cifar[0], std=cifar[1]))
+    assert types(c) == [
+        T.RandomResizedCrop,
+        T.RandomHorizontalFlip,
+        T.RandomApply,
+        T.RandomGrayscale,
+        T.ToTensor,
+        T.Normalize,
+    ]
+    crop, flip, jitter, gray, _, norm = c.transforms
+    assert crop.size == (32, 32) and crop.scale == (0.08, 1.0) and flip.p == 0.5
+    cj = jitter.transforms[0]
+    assert jitter.p == 0.8 and (cj.brightness, cj.contrast, cj.saturation) == ((0.6, 1.4),) * 3
+    assert cj.hue == (-0.1, 0.1) and gray.p == 0.2
+    assert tuple(norm.mean) == cifar[0] and tuple(norm.std) == cifar[1]
+
+
+def test_eval_transform_native_size_uses_the_whole_image() -> None:
+    """CIFAR at 32 px is scored on the whole image (the demo's test transform), others resized + cropped."""
+    assert types(eval_transform(32, native=True)) == [T.ToTensor, T.Normalize]
+    assert types(eval_transform(32)) == [T.Resize, T.CenterCrop, T.ToTensor, T.Normalize]
 
 
 def test_moco_v1_pipeline() -> None:

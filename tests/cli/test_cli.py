@@ -46,9 +46,9 @@ def test_recipes_lists_every_row(cli):
 
 
 def test_recipes_show_json(cli):
-    code, out, _ = cli("recipes", "show", "mlp+aug+cos", "--scale", "mini", "--set", "lr=0.1", "--json")
+    code, out, _ = cli("recipes", "show", "mlp+aug+cos", "--scale", "cpu", "--set", "lr=0.1", "--json")
     config = json.loads(out)
-    assert code == 0 and config["lr"] == 0.1 and config["scale"] == "mini" and config["aug_plus"] is True
+    assert code == 0 and config["lr"] == 0.1 and config["scale"] == "cpu" and config["aug_plus"] is True
 
 
 def _one_line_error(code: int, err: str, *needles: str) -> None:
@@ -72,7 +72,7 @@ SMOKE = ("pretrain", "--recipe", "moco-v1", "--scale", "smoke", "--data")
 
 
 def test_missing_and_empty_data(tmp_path: Path, cli):
-    _one_line_error(*cli(*SMOKE, str(tmp_path / "x"))[::2], "does not exist")
+    _one_line_error(*cli(*SMOKE, str(tmp_path / "x"))[::2], "is not a folder")
     (tmp_path / "empty" / "train" / "a").mkdir(parents=True)
     _one_line_error(*cli(*SMOKE, str(tmp_path / "empty"))[::2], "holds no images")
 
@@ -135,13 +135,13 @@ def test_data_synth_writes_a_folder(tmp_path: Path, cli):
 
 
 def test_table_from_an_empty_store_is_all_dashes_and_says_partial(tmp_path: Path, cli):
-    code, out, _ = cli("table", "2", "--scale", "mini", "--out", str(tmp_path / "t"))
-    assert code == 0 and "table2_mini.md" in out
-    md = (tmp_path / "t" / "table2_mini.md").read_text()
+    code, out, _ = cli("table", "2", "--scale", "cpu", "--out", str(tmp_path / "t"))
+    assert code == 0 and "table2_cpu.md" in out
+    md = (tmp_path / "t" / "table2_cpu.md").read_text()
     assert "Partial table" in md and "67.5" in md and "not comparable in absolute value" in md
-    csv = (tmp_path / "t" / "table2_mini.csv").read_text().splitlines()
+    csv = (tmp_path / "t" / "table2_cpu.csv").read_text().splitlines()
     assert len(csv) == 7  # header + the paper's 6 rows
-    assert (tmp_path / "t" / "table2_mini.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "t" / "table2_cpu.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize(

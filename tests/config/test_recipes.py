@@ -31,11 +31,39 @@ MOCO_ROWS = {  # name: (mlp, augmentation, cos, T, epochs) -- PAPER.md Table 1 a
 }
 
 
+REFERENCES = ["moco-cifar10-demo"]  # published small-scale settings, not paper rows
+
+
 def test_every_recipe_exists_and_names_its_row():
     recipes = all_recipes()
-    assert sorted(recipes) == sorted(NAMES)
-    for recipe in recipes.values():
-        assert recipe.rows and all(r.table in (1, 2, 3) and r.row for r in recipe.rows)
+    assert sorted(recipes) == sorted(NAMES + REFERENCES)
+    for name, recipe in recipes.items():
+        if name in REFERENCES:
+            assert not recipe.rows and recipe.reference
+        else:
+            assert recipe.rows and all(r.table in (1, 2, 3) and r.row for r in recipe.rows)
+
+
+def test_the_official_cifar10_demo_is_pinned():
+    """Every value of facebookresearch/moco colab/moco_cifar10_demo.ipynb (PAPER.md "Small-scale
+    reference"): ResNet-18 CIFAR stem, batch 512, lr 0.06, wd 5e-4, K 4096, m 0.99, T 0.1, cosine, 200
+    epochs, SplitBatchNorm 8 (64 a group), no MLP, its augmentation, kNN k 200 t 0.1 on the output."""
+    c = resolve("moco-cifar10-demo")
+    expected = {
+        "mechanism": "moco", "arch": "resnet18", "stem": "cifar", "epochs": 200, "batch_size": 512,
+        "lr": 0.06, "momentum": 0.9, "weight_decay": 5e-4, "optimizer": "sgd", "cos": True, "mlp": False,
+        "augmentation": "cifar_demo", "moco_dim": 128, "moco_k": 4096, "moco_m": 0.99, "moco_t": 0.1,
+        "image_size": 32, "bn_group": 64, "knn_k": 200, "knn_t": 0.1, "knn_on": "output",
+        "moco_k_fraction": 0.0, "warmup_epochs": 0.0, "lr_per_step": False, "sync_bn": False,
+    }  # fmt: skip
+    assert {k: c[k] for k in expected} == expected
+    assert (
+        c["batch_size"] // c["bn_group"] == 8 and c["paper_rows"] == [] and "cifar10_demo" in c["reference"]
+    )
+    assert resolve("moco-cifar10-demo", "smoke")["epochs"] == 2  # a pipeline check of it
+    for scale in ("gpu", "cpu", "mini"):
+        with pytest.raises(UsageError, match="run it as published"):
+            resolve("moco-cifar10-demo", scale)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -94,7 +122,7 @@ def test_supervised_is_the_standard_imagenet_recipe():
     )
 
 
-@pytest.mark.parametrize("scale", ["mini", "smoke"])
+@pytest.mark.parametrize("scale", ["gpu", "cpu", "smoke"])
 @pytest.mark.parametrize("name", NAMES)
 def test_scales_never_change_a_row_knob(name, scale):
     paper, scaled = resolve(name), resolve(name, scale)
@@ -105,7 +133,7 @@ def test_scales_never_change_a_row_knob(name, scale):
     assert scaled["lr"] / scaled["batch_size"] == pytest.approx(paper["lr"] / paper["batch_size"])
 
 
-@pytest.mark.parametrize("scale", ["paper", "mini", "smoke"])
+@pytest.mark.parametrize("scale", ["paper", "gpu", "cpu", "smoke"])
 def test_scales_keep_epoch_and_batch_ratios(scale):
     e200, e800 = resolve("mlp+aug+cos", scale)["epochs"], resolve("mlp+aug+cos+800ep", scale)["epochs"]
     assert e800 == 4 * e200
@@ -114,10 +142,10 @@ def test_scales_keep_epoch_and_batch_ratios(scale):
 
 
 def test_mini_and_smoke_shrink_compute():
-    mini, smoke = resolve("moco-v1", "mini"), resolve("moco-v1", "smoke")
-    assert mini["arch"] == smoke["arch"] == "resnet18"
-    assert mini["epochs"] == 20 and smoke["epochs"] == 2
-    assert mini["schedule"] == [12, 16]
+    cpu, smoke = resolve("moco-v1", "cpu"), resolve("moco-v1", "smoke")
+    assert cpu["arch"] == smoke["arch"] == "resnet18"
+    assert cpu["epochs"] == 20 and smoke["epochs"] == 2
+    assert cpu["schedule"] == [12, 16]
     assert smoke["batch_size"] % smoke["bn_group"] == 0
 
 
@@ -150,7 +178,7 @@ def test_scale_file_may_not_set_a_knob(tmp_path: Path, monkeypatch: pytest.Monke
         f.write("\n[cheat]\nmlp = true\n")
     monkeypatch.setenv("MOCOBENCH_RECIPES", str(folder))
     with pytest.raises(UsageError, match="changes a row's knob"):
-        resolve("moco-v1", "mini")
+        resolve("moco-v1", "cpu")
 
 
 def test_recipes_are_listed_in_the_papers_row_order():

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torchvision import transforms
 
-from mocobench.data.folder import FolderDataset, list_split, list_train_val, resolve_data, verify_images
+from mocobench.data.folder import FolderDataset, list_split, list_train_val, verify_images
+from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
 
 
@@ -21,8 +22,8 @@ def test_list_split_reads_the_imagenet_layout(tiny_data: Path):
 
 
 def test_bad_folders_give_clear_errors(tmp_path: Path):
-    with pytest.raises(UsageError, match="does not exist"):
-        resolve_data(tmp_path / "nope")
+    with pytest.raises(UsageError, match="is not a folder"):
+        open_data(tmp_path / "nope")
     with pytest.raises(UsageError, match="has no train/ folder"):
         list_split(tmp_path, "train")
     (tmp_path / "train").mkdir()

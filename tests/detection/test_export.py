@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -70,3 +71,27 @@ def test_output_must_be_a_pkl(tmp_path: Path):
     with pytest.raises(UsageError, match="pkl"):
         export_detectron2(tmp_path / "m.pth.tar", tmp_path / "m.pth")
     assert not (tmp_path / "m.pth").exists()
+
+
+CIFAR_REFUSAL = (
+    "the CIFAR stem (3x3 stride-1, no max-pool) has no Detectron2 counterpart; VOC detection needs an "
+    "ImageNet-stem encoder (--set stem=imagenet)"
+)
+
+
+def cifar_stem_file(path: Path) -> Path:
+    """An official-layout MoCo ResNet-18 checkpoint with the CIFAR stem (no config: conv1 tells)."""
+    torch.manual_seed(0)
+    model = MoCo(encoder_builder("resnet18", 1, "cifar"), dim=16, K=32, m=0.99, T=0.2, mlp=True)
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"epoch": 200, "arch": "resnet18", "state_dict": state}, path)
+    return path
+
+
+def test_a_cifar_stem_checkpoint_is_refused_in_one_line_with_exit_2(tmp_path: Path, cli):
+    source = cifar_stem_file(tmp_path / "cifar.pth.tar")
+    code, _, err = cli("export", "detectron2", str(source), str(tmp_path / "cifar.pkl"))
+    assert code == 2 and err.count("\n") == 1 and CIFAR_REFUSAL in err
+    assert not (tmp_path / "cifar.pkl").exists()
+    with pytest.raises(UsageError, match=re.escape(CIFAR_REFUSAL)):
+        export_detectron2(source, tmp_path / "cifar.pkl")

@@ -17,6 +17,7 @@ from mocobench.cli import app
 from mocobench.data.voc_synth import VocSynthSpec, write_voc
 from mocobench.detection import finetune, install
 from mocobench.errors import UsageError
+from mocobench.models.encoders import encoder_builder
 
 SPEC = VocSynthSpec(image_size=64, trainval_2007=10, trainval_2012=8, test_2007=12)
 
@@ -172,3 +173,16 @@ def test_data_synth_writes_the_voc_set(tmp_path):
         "000003",
         "000004",
     ]
+
+
+def test_a_cifar_stem_checkpoint_is_refused_before_anything_runs(tiny_voc, tmp_path):
+    source = tmp_path / "cifar.pth.tar"  # a CIFAR-stem ResNet-18 state_dict: its 3x3 conv1 tells the stem
+    torch.save(encoder_builder("resnet18", stem="cifar")().state_dict(), source)
+    r = _cli("detect-voc", "--pretrained", str(source), "--data", str(tiny_voc), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "the CIFAR stem (3x3 stride-1, no max-pool) has no Detectron2 counterpart" in r.stderr
+    assert "--set stem=imagenet" in r.stderr
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(UsageError, match="no Detectron2 counterpart"):
+        finetune.resolve_init(source, "smoke", None)
+    assert not Path(os.environ["MOCOBENCH_RUNS"]).exists()

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from mocobench.cli import app
 from mocobench.config.linear import resolve_linear
+from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
 from mocobench.evaluate import linear
 from mocobench.evaluate.pretrained import load_pretrained
@@ -28,9 +29,9 @@ def test_protocol_is_the_papers_and_scales_like_pretraining():
     assert (paper["lr"], paper["momentum"], paper["weight_decay"]) == (30.0, 0.9, 0.0)
     assert (paper["batch_size"], paper["epochs"], paper["schedule"]) == (256, 100, [60, 80])
     assert (paper["init_std"], paper["image_size"]) == (0.01, 224)
-    mini = resolve_linear("mini")
-    assert (mini["epochs"], mini["batch_size"], mini["lr"], mini["schedule"]) == (10, 128, 15.0, [6, 8])
-    assert mini["image_size"] == 32 and resolve_linear("mini", workers=3)["workers"] == 3
+    cpu = resolve_linear("cpu")
+    assert (cpu["epochs"], cpu["batch_size"], cpu["lr"], cpu["schedule"]) == (10, 128, 15.0, [6, 8])
+    assert cpu["image_size"] == 32 and resolve_linear("cpu", workers=3)["workers"] == 3
     with pytest.raises(UsageError, match="unknown scale"):
         resolve_linear("huge")
 
@@ -73,7 +74,7 @@ def _protocol(**kw):
 def test_a_trial_keeps_bn_in_eval_mode_and_follows_the_schedule(tiny_data: Path, tmp_path: Path):
     p = load_pretrained(write_run(tmp_path / "run", moco_model(), data=tiny_data))
     protocol = _protocol()
-    rec = linear.train_linear(p, protocol, tiny_data, 0, torch.device("cpu"), show_progress=False)
+    rec = linear.train_linear(p, protocol, open_data(tiny_data), 0, torch.device("cpu"), show_progress=False)
     assert [r["epoch"] for r in rec["epochs"]] == [1, 2, 3]
     lrs = [r["lr"] for r in rec["epochs"]]
     assert lrs == [learning_rate(protocol["lr"], e, 3, False, [2, 2]) for e in range(3)]
@@ -87,7 +88,9 @@ def test_bn_in_train_mode_fails_the_sanity_check(tiny_data: Path, tmp_path: Path
     p = load_pretrained(write_run(tmp_path / "run", moco_model(), data=tiny_data))
     monkeypatch.setattr(linear, "frozen_mode", lambda model: model.train())  # the classic mistake
     with pytest.raises(linear.SanityCheckError, match=r"running_mean|running_var|num_batches"):
-        linear.train_linear(p, _protocol(epochs=1), tiny_data, 0, torch.device("cpu"), show_progress=False)
+        linear.train_linear(
+            p, _protocol(epochs=1), open_data(tiny_data), 0, torch.device("cpu"), show_progress=False
+        )
 
 
 def test_trials_resume_and_another_protocol_is_refused(tiny_data: Path, tmp_path: Path, monkeypatch):
@@ -101,9 +104,11 @@ def test_trials_resume_and_another_protocol_is_refused(tiny_data: Path, tmp_path
         return {"seed": seed, "top1": 10.0 + seed, "top5": 50.0, "seconds": 1.0, "classifier": fc}
 
     monkeypatch.setattr(linear, "train_linear", fake_trial)
-    first = linear.run_linear(p, _protocol(), run, tiny_data, seed=5, trials=1, show_progress=False)
+    first = linear.run_linear(
+        p, _protocol(), run, open_data(tiny_data), seed=5, trials=1, show_progress=False
+    )
     assert calls == [5] and first["n"] == 1 and first["top1"] == 15.0
-    both = linear.run_linear(p, _protocol(), run, tiny_data, seed=5, trials=2, show_progress=False)
+    both = linear.run_linear(p, _protocol(), run, open_data(tiny_data), seed=5, trials=2, show_progress=False)
     assert calls == [5, 6]  # trial 0 was kept, only trial 1 ran
     assert both["n"] == 2 and both["top1"] == 15.5 and both["top1_std"] == pytest.approx(0.7071, abs=1e-4)
     saved = json.loads((run / "linear.json").read_text())
@@ -114,8 +119,8 @@ def test_trials_resume_and_another_protocol_is_refused(tiny_data: Path, tmp_path
     assert fc["protocol"] == "linear" and fc["seed"] == 6
     assert torch.equal(fc["fc"]["weight"], torch.full((3, 4), 6.0))
     with pytest.raises(UsageError, match="another checkpoint, protocol or data"):
-        linear.run_linear(p, _protocol(lr=1.0), run, tiny_data, trials=1, show_progress=False)
-    replaced = linear.run_linear(p, _protocol(lr=1.0), run, tiny_data, trials=1, overwrite=True)
+        linear.run_linear(p, _protocol(lr=1.0), run, open_data(tiny_data), trials=1, show_progress=False)
+    replaced = linear.run_linear(p, _protocol(lr=1.0), run, open_data(tiny_data), trials=1, overwrite=True)
     assert replaced["n"] == 1 and json.loads((run / "linear.json").read_text())["protocol"]["lr"] == 1.0
 
 
@@ -170,7 +175,7 @@ def test_simclr_protocol_trains_with_cosine_per_step_from_a_zero_head(
     protocol = {**resolve_linear("smoke", name="linear-simclr"), "batch_size": 8, "epochs": 2}
     seen, real = [], linear.set_lr
     monkeypatch.setattr(linear, "set_lr", lambda opt, lr: (seen.append(lr), real(opt, lr)))
-    rec = linear.train_linear(p, protocol, tiny_data, 0, torch.device("cpu"), show_progress=False)
+    rec = linear.train_linear(p, protocol, open_data(tiny_data), 0, torch.device("cpu"), show_progress=False)
     steps, lr = 40 // 8, protocol["lr"]
     per_step = [[learning_rate(lr, e + s / steps, 2, True, []) for s in range(steps)] for e in range(2)]
     assert seen == [*per_step[0][:1], *per_step[0], *per_step[1][:1], *per_step[1]]  # epoch start, each step

@@ -14,14 +14,14 @@ from mocobench.results import layout
 def test_default_folders_follow_mocobench_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MOCOBENCH_RUNS", str(tmp_path / "store"))
     assert layout.runs_root() == tmp_path / "store"
-    assert layout.run_dir("mini", "mlp+aug+cos", 2) == tmp_path / "store" / "mini" / "mlp+aug+cos" / "seed2"
+    assert layout.run_dir("cpu", "mlp+aug+cos", 2) == tmp_path / "store" / "cpu" / "mlp+aug+cos" / "seed2"
     assert layout.external_dir("paper", Path("/dl/moco_v2_800ep_pretrain.pth.tar")) == (
         tmp_path / "store" / "paper" / "external" / "moco_v2_800ep_pretrain"
     )
     folder = layout.random_init_dir("smoke", "resnet18")
     assert folder == tmp_path / "store" / "smoke" / "random-init" / "resnet18"
     assert layout.random_init_arch(folder, "smoke") == "resnet18"
-    assert layout.random_init_arch(folder, "mini") is None  # another scale's folder
+    assert layout.random_init_arch(folder, "cpu") is None  # another scale's folder
     assert layout.random_init_arch(layout.run_dir("smoke", "mlp", 0), "smoke") is None
     assert layout.profile_record() == tmp_path / "store" / "profile" / "table3.json"
     monkeypatch.delenv("MOCOBENCH_RUNS")

@@ -78,7 +78,9 @@ def test_runs_and_results_are_collected_by_content(tmp_path: Path):
     top1 = store.results[store.results.metric == "top1"]
     assert sorted(top1.value) == [30.0, 32.0, 60.0]  # the external checkpoint's result is kept too
     assert set(top1[top1.run_dir == str(a)].trial) == {0, 1}
-    assert (store.results[store.results.run_dir == str(a)].scale == "mini").all()
+    # config.json and linear.json say "mini", the CPU tier's old name: read as "cpu" (LEGACY_SCALES)
+    assert (store.results[store.results.run_dir == str(a)].scale == "cpu").all()
+    assert set(store.runs.scale) == {"cpu"}
 
 
 def test_empty_or_missing_runs_folder_gives_empty_frames(tmp_path: Path):
@@ -109,3 +111,15 @@ def test_every_linear_protocols_result_file_is_read_with_its_protocol(tmp_path: 
         (str(only), "linear-simclr"): 7.0,
     }
     assert r[r.kind == "voc"][["protocol", "value"]].values.tolist() == [["voc", 9.0]]
+
+
+def test_only_the_legacy_scale_name_is_renamed(tmp_path: Path):
+    """`mini` (the CPU tier before issue 14) becomes `cpu` in runs and results; other scales stay."""
+    a = _run(tmp_path / "mini" / "mlp" / "seed0", "mlp", 0, linear=[30.0])
+    b = _run(tmp_path / "smoke" / "mlp" / "seed0", "mlp", 0)
+    config = json.loads((b / "config.json").read_text())
+    (b / "config.json").write_text(json.dumps({**config, "scale": "smoke"}))
+    (b / "voc.json").write_text(json.dumps({"scale": "smoke", "trials": [{"trial": 0, "AP50": 9.0}]}))
+    store = collect(tmp_path)
+    assert store.runs.set_index("run_dir")["scale"].to_dict() == {str(a): "cpu", str(b): "smoke"}
+    assert store.results.groupby("run_dir")["scale"].first().to_dict() == {str(a): "cpu", str(b): "smoke"}

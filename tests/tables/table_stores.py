@@ -25,8 +25,8 @@ class FakeStore:
     results: pd.DataFrame
 
 
-def run(recipe: str, scale: str = "mini", seed: int = 0, **kw) -> dict:
-    epochs = {"mini": 20, "smoke": 2, "paper": 200}[scale]
+def run(recipe: str, scale: str = "cpu", seed: int = 0, **kw) -> dict:
+    epochs = {"cpu": 20, "gpu": 100, "smoke": 2, "paper": 200}[scale]
     row = {
         "run_dir": f"runs/{scale}/{recipe}/seed{seed}",
         "recipe": recipe,
@@ -53,7 +53,7 @@ def run(recipe: str, scale: str = "mini", seed: int = 0, **kw) -> dict:
     return row
 
 
-def result(run_dir: str, value: float, metric: str = "top1", kind: str = "linear", scale: str = "mini", **kw):
+def result(run_dir: str, value: float, metric: str = "top1", kind: str = "linear", scale: str = "cpu", **kw):
     row = {
         "run_dir": run_dir,
         "kind": kind,
@@ -78,7 +78,7 @@ def make(runs: list[dict], results: list[dict]) -> FakeStore:
 
 
 def mixed_runs() -> tuple[list[dict], list[dict]]:
-    """Every case the assembler must tell apart, at scale mini (plus distractors at smoke)."""
+    """Every case the assembler must tell apart, at scale cpu (plus distractors at smoke)."""
     runs = [
         # (d) / MoCo v2, 200 ep: two seeds, one linear trial each -> 31.0 +- 1.414 (n=2).
         run("mlp+aug+cos", seed=0, knn_top1=25.0, commit="abc1234", device=GPU, device_type="cuda"),
@@ -93,18 +93,18 @@ def mixed_runs() -> tuple[list[dict], list[dict]]:
         run("mlp+aug+cos+800ep", epochs=80, knn_top1=30.0),
         # supervised: one run, two linear trials -> n=2 from one seed.
         run("supervised", knn_top1=50.0),
-        # Another scale: must be ignored at mini.
+        # Another scale: must be ignored at cpu.
         run("mlp+aug+cos", scale="smoke", knn_top1=11.0),
         run("moco-v1", scale="smoke", knn_top1=12.0),
     ]
     results = [
-        result("runs/mini/mlp+aug+cos/seed0", 30.0),
-        result("runs/mini/mlp+aug+cos/seed0", 55.0, metric="top5"),
-        result("runs/mini/mlp+aug+cos/seed1", 32.0, seed=1, device=CPU),
-        result("runs/mini/mlp/seed0", 50.0, scale="smoke"),
-        result("runs/mini/mlp+aug+cos+800ep/seed0", 40.0),
-        result("runs/mini/supervised/seed0", 70.0, trial=0),
-        result("runs/mini/supervised/seed0", 71.0, trial=1, seed=1),
+        result("runs/cpu/mlp+aug+cos/seed0", 30.0),
+        result("runs/cpu/mlp+aug+cos/seed0", 55.0, metric="top5"),
+        result("runs/cpu/mlp+aug+cos/seed1", 32.0, seed=1, device=CPU),
+        result("runs/cpu/mlp/seed0", 50.0, scale="smoke"),
+        result("runs/cpu/mlp+aug+cos+800ep/seed0", 40.0),
+        result("runs/cpu/supervised/seed0", 70.0, trial=0),
+        result("runs/cpu/supervised/seed0", 71.0, trial=1, seed=1),
         result("runs/smoke/mlp+aug+cos/seed0", 99.0, scale="smoke"),
         result("runs/smoke/moco-v1/seed0", 98.0, scale="smoke"),
     ]

@@ -18,7 +18,7 @@ from mocobench.tables.render import display_frame, header_lines
 
 T1_COLUMNS = [
     "row", "recipe", "mlp", "aug_plus", "cos", "epochs", "paper_top1", "top1_mean", "top1_std", "top1_n",
-    "seeds", "knn_mean", "knn_std", "knn_n", "runs_finished",
+    "seeds", "knn_mean", "knn_std", "knn_n", "knn_init_mean", "runs_finished",
     "paper_ap50", "ap50_mean", "ap50_std", "ap50_n",
     "paper_ap", "ap_mean", "ap_std", "ap_n",
     "paper_ap75", "ap75_mean", "ap75_std", "ap75_n",
@@ -31,7 +31,7 @@ def _row(result_, name):
 
 
 def test_table1_columns_and_order(store):
-    t = build_table(1, store, "mini")
+    t = build_table(1, store, "cpu")
     assert list(t.frame.columns) == T1_COLUMNS
     assert list(t.frame["row"]) == ["supervised", "MoCo v1", "(a)", "(a) T=0.07", "(b)", "(c)", "(d)", "(e)"]
     assert list(t.frame["recipe"]) == [
@@ -42,7 +42,7 @@ def test_table1_columns_and_order(store):
 
 
 def test_two_seeds_mean_std_n(store):
-    d = _row(build_table(1, store, "mini"), "(d)")
+    d = _row(build_table(1, store, "cpu"), "(d)")
     assert d["paper_top1"] == 67.5
     assert d["top1_mean"] == pytest.approx(31.0)
     assert d["top1_std"] == pytest.approx(math.sqrt(2), abs=1e-3)  # sample std of 30, 32
@@ -54,7 +54,7 @@ def test_two_seeds_mean_std_n(store):
 
 
 def test_table2_maps_the_same_runs(store):
-    t = build_table(2, store, "mini")
+    t = build_table(2, store, "cpu")
     assert "batch" in t.frame.columns and "paper_ap50" not in t.frame.columns
     v2 = _row(t, "MoCo v2, 200 ep")
     assert (v2["top1_mean"], v2["top1_n"], v2["batch"], v2["paper_top1"]) == (31.0, 2, 256, 67.5)
@@ -63,7 +63,7 @@ def test_table2_maps_the_same_runs(store):
 
 
 def test_single_run_and_trials_count(store):
-    t = build_table(1, store, "mini")
+    t = build_table(1, store, "cpu")
     e = _row(t, "(e)")
     assert (e["top1_mean"], e["top1_n"], e["seeds"]) == (40.0, 1, 1)
     assert math.isnan(e["top1_std"])
@@ -73,11 +73,11 @@ def test_single_run_and_trials_count(store):
 
 
 def test_ignored_results_leave_rows_empty(store):
-    t = build_table(1, store, "mini")
+    t = build_table(1, store, "cpu")
     for name in ("MoCo v1", "(a)", "(b)", "(c)", "(a) T=0.07"):
         row = _row(t, name)
         assert row["top1_n"] == 0 and math.isnan(row["top1_mean"]), name
-    assert _row(t, "(a)")["knn_mean"] == 24.0  # finished at mini; its linear figure is at smoke
+    assert _row(t, "(a)")["knn_mean"] == 24.0  # finished at cpu; its linear figure is at smoke
     assert _row(t, "(b)")["runs_finished"] == 0  # unfinished
     assert math.isnan(_row(t, "(b)")["knn_mean"])
 
@@ -86,16 +86,16 @@ def test_other_scale_uses_only_its_runs(store):
     t = build_table(1, store, "smoke")
     d = _row(t, "(d)")
     assert (d["top1_mean"], d["top1_n"], d["knn_mean"]) == (99.0, 1, 11.0)
-    # runs/mini/mlp/seed0 has a smoke-scale linear result, but it is a mini run: not in the smoke table.
+    # runs/cpu/mlp/seed0 has a smoke-scale linear result, but it is a cpu run: not in the smoke table.
     assert _row(t, "(a)")["top1_n"] == 0
 
 
 def test_display_cells(store):
-    shown = display_frame(build_table(1, store, "mini")).set_index("row")
+    shown = display_frame(build_table(1, store, "cpu")).set_index("row")
     assert shown.loc["(d)", "paper top-1"] == "67.5"
-    assert shown.loc["(d)", "ours linear top-1 (mini)"] == "31.0 ± 1.4 (n=2)"
-    assert shown.loc["(e)", "ours linear top-1 (mini)"] == "40.0 (n=1)"
-    assert shown.loc["(b)", "ours linear top-1 (mini)"] == "-"
+    assert shown.loc["(d)", "ours linear top-1 (cpu)"] == "31.0 ± 1.4 (n=2)"
+    assert shown.loc["(e)", "ours linear top-1 (cpu)"] == "40.0 (n=1)"
+    assert shown.loc["(b)", "ours linear top-1 (cpu)"] == "-"
     assert shown.loc["(d)", "ours kNN top-1 (pre-training monitor)"] == "26.0 ± 1.4 (n=2)"
     assert shown.loc["(d)", "MLP"] == "✓" and shown.loc["MoCo v1", "MLP"] == ""
     assert shown.loc["supervised", "epochs"] == "-"
@@ -105,65 +105,63 @@ def test_display_cells(store):
 
 
 def test_notes_name_the_commands(store):
-    notes = build_table(1, store, "mini").notes
+    notes = build_table(1, store, "cpu").notes
     text = "\n".join(notes)
     assert notes[0].startswith("Partial table: 5 of 8 rows")
     assert (
-        "(c) (recipe `mlp+aug`): no finished run at scale mini: `mocobench reproduce table 1 --scale mini` "
-        "fills it, or `mocobench pretrain --recipe mlp+aug --scale mini` then "
-        "`mocobench linear --pretrained runs/mini/mlp+aug/seed0` and "
-        "`mocobench detect-voc --pretrained runs/mini/mlp+aug/seed0`"
+        "(c) (recipe `mlp+aug`): no finished run at scale cpu: `mocobench reproduce table 1 --scale cpu` "
+        "fills it, or `mocobench pretrain --recipe mlp+aug --scale cpu` then "
+        "`mocobench linear --pretrained runs/cpu/mlp+aug/seed0` and "
+        "`mocobench detect-voc --pretrained runs/cpu/mlp+aug/seed0`"
     ) in notes
-    assert "run `mocobench linear --pretrained runs/mini/moco-v1/seed0`" in text
-    assert "run `mocobench linear --pretrained runs/mini/mlp/seed0`" in text  # its result is at smoke
+    assert "run `mocobench linear --pretrained runs/cpu/moco-v1/seed0`" in text
+    assert "run `mocobench linear --pretrained runs/cpu/mlp/seed0`" in text  # its result is at smoke
     unfinished = [n for n in notes if n.startswith("(b)")]
     assert len(unfinished) == 1
-    assert "runs/mini/aug/seed0 is unfinished (12 of 20 epochs;" in unfinished[0]
-    assert (
-        "`mocobench pretrain --recipe aug --scale mini --seed 0 --out runs/mini/aug/seed0 --resume`" in text
-    )
+    assert "runs/cpu/aug/seed0 is unfinished (12 of 20 epochs;" in unfinished[0]
+    assert "`mocobench pretrain --recipe aug --scale cpu --seed 0 --out runs/cpu/aug/seed0 --resume`" in text
     assert VOC_NOT_YET in notes
     assert not any(n.startswith("(d)") or n.startswith("(e)") for n in notes)  # filled rows need nothing
 
 
 def test_notes_name_a_custom_runs_folder(store):
-    notes = build_table(1, store, "mini", runs_dir="/data/store").notes
+    notes = build_table(1, store, "cpu", runs_dir="/data/store").notes
     assert (
-        "(c) (recipe `mlp+aug`): no finished run at scale mini: "
-        "`mocobench reproduce table 1 --scale mini --runs /data/store` fills it, or `mocobench pretrain "
-        "--recipe mlp+aug --scale mini --out /data/store/mini/mlp+aug/seed0` then "
-        "`mocobench linear --pretrained /data/store/mini/mlp+aug/seed0` and "
-        "`mocobench detect-voc --pretrained /data/store/mini/mlp+aug/seed0`"
+        "(c) (recipe `mlp+aug`): no finished run at scale cpu: "
+        "`mocobench reproduce table 1 --scale cpu --runs /data/store` fills it, or `mocobench pretrain "
+        "--recipe mlp+aug --scale cpu --out /data/store/cpu/mlp+aug/seed0` then "
+        "`mocobench linear --pretrained /data/store/cpu/mlp+aug/seed0` and "
+        "`mocobench detect-voc --pretrained /data/store/cpu/mlp+aug/seed0`"
     ) in notes
 
 
 def test_partial_statement_for_empty_and_full_tables(empty_store):
-    t = build_table(2, empty_store, "mini")
+    t = build_table(2, empty_store, "cpu")
     assert t.partial
     assert t.notes[0].startswith("Partial table: none of the 6 rows")
     assert (t.frame["top1_n"] == 0).all() and t.frame["top1_mean"].isna().all()
     names = list(recipes_for_table(2).values())
     full = make(
-        [run(r) for r in names], [result(f"runs/mini/{r}/seed0", 10.0 + i) for i, r in enumerate(names)]
+        [run(r) for r in names], [result(f"runs/cpu/{r}/seed0", 10.0 + i) for i, r in enumerate(names)]
     )
     expected = dict(zip(names, [10.0 + i for i in range(len(names))], strict=True))
-    t = build_table(2, full, "mini")
+    t = build_table(2, full, "cpu")
     assert not t.partial
     assert not any("Partial" in n for n in t.notes)
     assert list(t.frame["top1_mean"]) == [expected[r] for r in t.frame["recipe"]]
-    assert t.notes[0] == "Every row has a linear top-1 at scale mini."
+    assert t.notes[0] == "Every row has a linear top-1 at scale cpu."
 
 
 def test_voc_results_fill_voc_columns():
     runs, results = mixed_runs()
-    d0, d1 = "runs/mini/mlp+aug+cos/seed0", "runs/mini/mlp+aug+cos/seed1"
+    d0, d1 = "runs/cpu/mlp+aug+cos/seed0", "runs/cpu/mlp+aug+cos/seed1"
     results += [
         result(d0, 40.0, kind="voc", metric="AP50"),
         result(d1, 42.0, kind="voc", metric="AP50"),
         result(d0, 20.0, kind="voc", metric="AP"),
         result(d0, 15.0, kind="voc", metric="AP75", scale="smoke"),  # another protocol scale: ignored
     ]
-    t = build_table(1, make(runs, results), "mini")
+    t = build_table(1, make(runs, results), "cpu")
     d = _row(t, "(d)")
     assert (d["ap50_mean"], d["ap50_n"], d["paper_ap50"]) == (41.0, 2, 82.4)
     assert (d["ap_mean"], d["ap_n"]) == (20.0, 1)
@@ -174,14 +172,17 @@ def test_voc_results_fill_voc_columns():
 
 
 def test_meta(store):
-    meta = build_table(1, store, "mini").meta
-    assert meta["scale"] == "mini"
+    meta = build_table(1, store, "cpu").meta
+    assert meta["scale"] == "cpu"
     assert "ResNet-18 at 32 px" in meta["scale_description"]
     w = meta["warning"]
     assert w.startswith(
-        "These are mini-scale numbers (ResNet-18 at 32 px on the embedded generated shapes dataset)"
+        "These are cpu-scale numbers (ResNet-18 at 32 px on the embedded generated shapes dataset)"
     )
-    assert "not comparable in absolute value to the paper's ImageNet figures; compare orderings only." in w
+    assert w.endswith("), not comparable in absolute value to the paper's ImageNet figures.")
+    assert meta["caveats"] == [
+        "**Compare orderings only**: absolute figures at this scale are not comparable to the paper's."
+    ]
     assert list(meta["linear_protocols"]) == ["linear"]  # Table 1: one protocol scores every row
     linear = meta["linear_protocols"]["linear"]
     assert linear["image_size"] == 32 and linear["rows"] == list(meta["pretrain_seconds"])
@@ -195,7 +196,7 @@ def test_meta(store):
     assert meta["data"] == ["embedded generated shapes dataset (shapes-9652c2afaa)"]
     assert meta["commits"] == ["abc1234", "def5678"]
     assert "runs/smoke/mlp+aug+cos/seed0" not in meta["runs"]
-    assert "runs/mini/aug/seed0" not in meta["runs"]  # unfinished: not used
+    assert "runs/cpu/aug/seed0" not in meta["runs"]  # unfinished: not used
 
 
 def test_meta_paper_scale_has_no_warning_and_names_other_data():
@@ -207,16 +208,16 @@ def test_meta_paper_scale_has_no_warning_and_names_other_data():
     assert meta["warning"] == ""
     assert meta["data"] == ["/data/imagenet"]
     assert meta["runs_without_commit"] == 1 and meta["commits"] == []
-    assert build_table(1, store, "mini").meta["warning"].startswith("These are mini-scale numbers")
+    assert build_table(1, store, "cpu").meta["warning"].startswith("These are cpu-scale numbers")
 
 
 def test_output_is_a_pure_function_of_the_store(store):
-    a = build_table(1, store, "mini")
+    a = build_table(1, store, "cpu")
     shuffled = type(store)(
         store.runs.sample(frac=1.0, random_state=1).reset_index(drop=True),
         store.results.sample(frac=1.0, random_state=2).reset_index(drop=True),
     )
-    b = build_table(1, shuffled, "mini")
+    b = build_table(1, shuffled, "cpu")
     pd.testing.assert_frame_equal(a.frame, b.frame)
     assert (a.notes, a.meta) == (b.notes, b.meta)
 
@@ -224,8 +225,8 @@ def test_output_is_a_pure_function_of_the_store(store):
 @pytest.mark.parametrize(
     ("n", "scale", "match"),
     [
-        (3, "mini", "table 3 .*mocobench profile"),
-        (4, "mini", "no table 4 in the paper; use 1, 2 or 3"),
+        (3, "cpu", "table 3 .*mocobench profile"),
+        (4, "cpu", "no table 4 in the paper; use 1, 2 or 3"),
         (1, "huge", "unknown scale 'huge'"),
     ],
 )
@@ -235,25 +236,25 @@ def test_usage_errors(empty_store, n, scale, match):
 
 
 def test_random_init_detection_is_noted_as_the_floor(tmp_path):
-    folder = tmp_path / "mini" / "random-init" / "resnet18"
+    folder = tmp_path / "cpu" / "random-init" / "resnet18"
     folder.mkdir(parents=True)
-    result = {"scale": "mini", "n": 1, "arch": "resnet18", "AP": 1.0, "AP50": 3.31, "AP75": 0.5}
+    result = {"scale": "cpu", "n": 1, "arch": "resnet18", "AP": 1.0, "AP50": 3.31, "AP75": 0.5}
     trial = {"trial": 0, "seed": 0, "AP": 1.0, "AP50": 3.31, "AP75": 0.5}
     (folder / "voc.json").write_text(
         json.dumps({**result, "AP_std": 0, "AP50_std": 0, "AP75_std": 0, "trials": [trial]})
     )
     store = collect(tmp_path)  # the random-init result is in the store, as any voc.json is
-    notes = build_table(1, store, "mini", runs_dir=str(tmp_path)).notes
+    notes = build_table(1, store, "cpu", runs_dir=str(tmp_path)).notes
     floor = [n for n in notes if n.startswith("Reference, not a paper row")]
     assert len(floor) == 1 and "ResNet-18" in floor[0] and "AP50 3.3" in floor[0]
     assert not build_table(1, store, "smoke", runs_dir=str(tmp_path)).notes[0].startswith("Reference")
-    assert not [n for n in build_table(2, store, "mini", runs_dir=str(tmp_path)).notes if "Reference" in n]
+    assert not [n for n in build_table(2, store, "cpu", runs_dir=str(tmp_path)).notes if "Reference" in n]
 
 
 def test_once_some_row_has_voc_the_rows_without_say_how_to_fill_them():
     runs, results = mixed_runs()
     d0 = next(r["run_dir"] for r in runs if r["recipe"] == "mlp+aug+cos")
-    t = build_table(1, make(runs, [*results, result(d0, 40.0, kind="voc", metric="AP50")]), "mini")
+    t = build_table(1, make(runs, [*results, result(d0, 40.0, kind="voc", metric="AP50")]), "cpu")
     e_notes = [n for n in t.notes if n.startswith("(e)")]
     assert e_notes and "`mocobench detect-voc --pretrained" in e_notes[0]
     assert not [n for n in t.notes if n.startswith("(a) T=0.07") and "VOC result" in n]  # no paper VOC
@@ -274,7 +275,7 @@ def test_notes_say_which_pipeline_made_the_figures():
     )
     for r in runs:
         r["pipeline"] = official
-    notes = build_table(1, make(runs, results), "mini").notes
+    notes = build_table(1, make(runs, results), "cpu").notes
     line = [n for n in notes if n.startswith("Input pipeline")]
     assert line == [
         "Input pipeline and precision of every run shown: official: pil loader, colour in the loader "
@@ -284,7 +285,7 @@ def test_notes_say_which_pipeline_made_the_figures():
         {"name": "fast", "loader": "ffcv", "augment_on": "device", "precision": "bf16 autocast"}
     )
     runs[0]["pipeline"] = fast
-    notes = build_table(1, make(runs, results), "mini").notes
+    notes = build_table(1, make(runs, results), "cpu").notes
     by_row = [n for n in notes if n.startswith("Input pipelines and precision, by row:")]
     assert len(by_row) == 1 and "fast: ffcv loader, colour on the device, bf16 autocast" in by_row[0]
 
@@ -292,7 +293,7 @@ def test_notes_say_which_pipeline_made_the_figures():
 def test_each_row_is_scored_by_its_recipes_linear_protocol():
     """Table 2's SimCLR rows take SimCLR's linear protocol, the MoCo rows MoCo's; a figure of the other
     protocol never fills a row, and the header names both protocols and the rows each scores."""
-    simclr, moco = "runs/mini/simclr-b256/seed0", "runs/mini/moco-v1/seed0"
+    simclr, moco = "runs/cpu/simclr-b256/seed0", "runs/cpu/moco-v1/seed0"
     store = make(
         [run("simclr-b256"), run("moco-v1")],
         [
@@ -301,13 +302,13 @@ def test_each_row_is_scored_by_its_recipes_linear_protocol():
             result(moco, 30.0, protocol="linear"),
         ],
     )
-    t = build_table(2, store, "mini")
+    t = build_table(2, store, "cpu")
     assert (
         math.isnan(_row(t, "SimCLR, b256, 200 ep")["top1_mean"]) and _row(t, "MoCo v1")["top1_mean"] == 30.0
     )
     assert any("no linear top-1" in n and simclr in n for n in t.notes)
     store.results.loc[0, "protocol"] = "linear-simclr"
-    t = build_table(2, store, "mini")
+    t = build_table(2, store, "cpu")
     assert _row(t, "SimCLR, b256, 200 ep")["top1_mean"] == 40.0
     protocols = t.meta["linear_protocols"]
     assert list(protocols) == ["linear", "linear-simclr"]
@@ -321,7 +322,7 @@ def test_each_row_is_scored_by_its_recipes_linear_protocol():
     assert "(ImageNet protocol), recipes/linear.toml) for MoCo v1, " in notes
     assert "`linear-simclr` (Linear classification on frozen features (SimCLR v1's protocol), " in notes
     assert f"recipes/linear-simclr.toml) for {simclr_rows}." in notes
-    one = "\n".join(build_table(1, store, "mini").notes)
+    one = "\n".join(build_table(1, store, "cpu").notes)
     assert "Linear top-1 of every row by protocol `linear` (Linear classification on frozen features" in one
     header = "\n".join(header_lines(t))
     assert (

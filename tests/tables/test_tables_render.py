@@ -14,18 +14,21 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_files_per_scale(store, empty_store, tmp_path):
-    mini = write_table(build_table(1, store, "mini"), tmp_path)
-    assert [p.name for p in mini] == ["table1_mini.csv", "table1_mini.md", "table1_mini.png"]
+    cpu = write_table(build_table(1, store, "cpu"), tmp_path)
+    names = ["table1_cpu.csv", "table1_cpu.md", "table1_cpu.png", "table1_cpu_orderings.csv"]
+    assert [p.name for p in cpu] == names  # below the paper's compute: the verdicts beside the table
     paper = write_table(build_table(2, empty_store, "paper"), tmp_path)
     assert [p.name for p in paper] == ["table2.csv", "table2.md", "table2.png"]
-    assert all(p.is_file() and p.parent == tmp_path for p in mini + paper)
+    assert all(p.is_file() and p.parent == tmp_path for p in cpu + paper)
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file behind
-    for path in (mini[2], paper[2]):
+    smoke = write_table(build_table(1, store, "smoke"), tmp_path)  # a pipeline check: no verdicts to write
+    assert [p.name for p in smoke] == ["table1_smoke.csv", "table1_smoke.md", "table1_smoke.png"]
+    for path in (cpu[2], paper[2]):
         assert path.read_bytes().startswith(PNG_MAGIC)
 
 
 def test_csv_round_trips(store, tmp_path):
-    t = build_table(1, store, "mini")
+    t = build_table(1, store, "cpu")
     csv = write_table(t, tmp_path)[0]
     back = pd.read_csv(csv)
     assert list(back.columns) == list(t.frame.columns)
@@ -38,18 +41,20 @@ def test_csv_round_trips(store, tmp_path):
 
 
 def test_markdown_puts_the_paper_beside_ours(store, tmp_path):
-    md = write_table(build_table(1, store, "mini"), tmp_path)[1].read_text(encoding="utf-8")
-    assert md.startswith("# Table 1 (MoCo v2 paper) reproduced at scale mini\n")
+    md = write_table(build_table(1, store, "cpu"), tmp_path)[1].read_text(encoding="utf-8")
+    assert md.startswith("# Table 1 (MoCo v2 paper) reproduced at scale cpu\n")
     d_line = next(line for line in md.splitlines() if line.startswith("| (d) |"))
     assert "| 67.5 | 31.0 ± 1.4 (n=2) |" in d_line
     b_line = next(line for line in md.splitlines() if line.startswith("| (b) |"))
     assert "| 63.4 | - |" in b_line
-    assert "These are mini-scale numbers" in md
-    assert "compare orderings only" in md
+    assert "These are cpu-scale numbers" in md
+    assert (
+        "**Compare orderings only**: absolute figures at this scale are not comparable to the paper's." in md
+    )
     assert "NVIDIA H100 80GB HBM3" in md and "abc1234" in md
     assert "embedded generated shapes dataset" in md
     assert "- Partial table: 5 of 8 rows" in md
-    assert "`mocobench linear --pretrained runs/mini/moco-v1/seed0`" in md
+    assert "`mocobench linear --pretrained runs/cpu/moco-v1/seed0`" in md
 
 
 def test_markdown_escapes_pipes_and_has_no_warning_at_paper_scale(empty_store):
@@ -65,19 +70,19 @@ def test_markdown_escapes_pipes_and_has_no_warning_at_paper_scale(empty_store):
 
 
 def test_rich_table_shows_the_same_cells(store):
-    table = rich_table(build_table(1, store, "mini"))
+    table = rich_table(build_table(1, store, "cpu"))
     console = Console(file=io.StringIO(), width=400, record=True)
     console.print(table)
     text = console.export_text()
     assert "31.0 ± 1.4 (n=2)" in text
     assert "67.5" in text
-    assert "Table 1 (MoCo v2 paper) reproduced at scale mini" in text
-    assert "compare orderings only" in text
+    assert "Table 1 (MoCo v2 paper) reproduced at scale cpu" in text
+    assert "Compare orderings only: absolute figures at this scale are not comparable to the paper's." in text
 
 
 def test_table_1_states_the_voc_protocol_at_its_scale(store, tmp_path):
-    md = write_table(build_table(1, store, "mini"), tmp_path)[1].read_text(encoding="utf-8")
+    md = write_table(build_table(1, store, "cpu"), tmp_path)[1].read_text(encoding="utf-8")
     line = next(line for line in md.splitlines() if line.startswith("**VOC protocol**"))
     assert "150 iterations x 2 images" in line and "test 64 px" in line and "first 50 test images" in line
-    md2 = write_table(build_table(2, store, "mini"), tmp_path)[1].read_text(encoding="utf-8")
+    md2 = write_table(build_table(2, store, "cpu"), tmp_path)[1].read_text(encoding="utf-8")
     assert "VOC protocol" not in md2  # Table 2 has no VOC columns
