@@ -41,6 +41,7 @@ RUN_COLUMNS = (
     "world_size",
     "commit",
     "data",
+    "num_classes",  # classes of the run's data (config.json's data_classes; NaN for runs before it)
     "pipeline",  # config.json's record of the input pipeline and precision, as sorted JSON
 )
 RESULT_COLUMNS = (
@@ -120,6 +121,7 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         "world_size": int(env.get("world_size", 1)),
         "commit": (env.get("git") or {}).get("commit", "") or "",
         "data": str(config.get("data", "")),
+        "num_classes": float(config.get("data_classes") or math.nan),
         "pipeline": json.dumps(config.get("pipeline") or {}, sort_keys=True),
     }
 

@@ -246,10 +246,13 @@ def num_classes(data: str) -> int | None:
 def classes_of(runs: pd.DataFrame) -> int | None:
     """The one number of classes of the runs' data (a `num_classes` column wins), or None if unknown or
     mixed."""
-    if "num_classes" in runs:
-        found = {int(c) for c in runs["num_classes"] if not pd.isna(c) and int(c) > 0}
-    else:
-        found = {num_classes(d) for d in runs["data"] if isinstance(d, str) and d}
+    found: set[int | None] = set()
+    for _, run in runs.iterrows():
+        recorded = run.get("num_classes", math.nan)
+        if not pd.isna(recorded) and int(recorded) > 0:
+            found.add(int(recorded))
+        elif isinstance(run.get("data"), str) and run["data"]:
+            found.add(num_classes(run["data"]))  # a run from before config.json recorded its classes
     return found.pop() if len(found) == 1 and None not in found else None
 
 

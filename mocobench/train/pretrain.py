@@ -216,6 +216,7 @@ def pretrain(
             "data": source.spec,  # what was passed (cifar10:PATH, a folder, embedded): linear reads it
             "data_kind": source.kind,
             "data_root": str(source.root),
+            "data_classes": data.num_classes,
             "pipeline": pipeline_record(pipeline, data.pipeline, options),
             "step_options": options.describe(),
         }

@@ -172,3 +172,55 @@ def test_two_nodes_by_rendezvous_match_one_node(tiny_data: Path, tmp_path: Path)
     two, one = _state(tmp_path / "two-nodes"), _state(tmp_path / "one-node")
     for key, value in one.items():
         assert torch.allclose(two[key].float(), value.float(), atol=1e-6), key
+
+
+def test_the_cifar10_demo_scores_knn_on_its_128d_output(tiny_data: Path, tmp_path: Path, monkeypatch):
+    """`knn_on = "output"`: the monitor reads encoder_q with its fc (128-d), as the demo's `net` does."""
+    import mocobench.train.pretrain as loop
+
+    seen: list[tuple[int, ...]] = []
+
+    def fake_knn(features, bank, val, num_classes, device, k, t):
+        features.eval()
+        seen.append(tuple(features(torch.zeros(2, 3, 32, 32)).shape))
+        assert (k, t) == (200, 0.1)
+        return 0.0
+
+    monkeypatch.setattr(loop, "knn_accuracy", fake_knn)
+    config = resolve("moco-cifar10-demo", "smoke", ["batch_size=8", "bn_group=4", "moco_k=64", "workers=0"])
+    pretrain(config, tmp_path / "demo", data=tiny_data, seed=0, show_progress=False)
+    assert seen and set(seen) == {(2, 128)}  # random init and the last epoch, both on the 128-d output
+    state = _state(tmp_path / "demo")
+    assert state["module.encoder_q.conv1.weight"].shape[-1] == 3  # the CIFAR stem
+    monkeypatch.undo()
+    seen.clear()
+    monkeypatch.setattr(loop, "knn_accuracy", fake_knn)
+    other = resolve("moco-v1", "smoke", [*TINY, "image_size=32", "knn_every=0", "epochs=1"])
+    pretrain(other, tmp_path / "v1", data=tiny_data, seed=0, show_progress=False)
+    assert set(seen) == {(2, 512)}  # the default: pooled backbone features (what linear evaluation reads)
+
+
+def test_pretrain_and_linear_on_cifar10_files(tmp_path: Path):
+    """`cifar10:PATH` end to end: converted once, CIFAR's mean/std recorded and used, the test split scored
+    whole at 32 px, K fitted to the data at a tier that sets it as a fraction."""
+    from format_files import write_cifar10
+
+    from mocobench.evaluate.linear import evaluate_pretrained
+
+    written = write_cifar10(tmp_path / "src", train_per_class=4, test_per_class=2)
+    spec = f"cifar10:{written.path}"
+    run = tmp_path / "run"
+    config = tiny("mlp+aug+cos", "image_size=32", "moco_k_fraction=0.4")  # 0.4 x 40 images = 16: 2 batches
+    pretrain(config, run, data=spec, seed=0, show_progress=False)
+    config = json.loads((run / "config.json").read_text())
+    assert config["moco_k"] == 16
+    assert config["data"] == spec and config["data_kind"] == "cifar10" and config["data_classes"] == 10
+    assert config["mean"] == [0.4914, 0.4822, 0.4465] and config["std"] == [0.2023, 0.1994, 0.2010]
+    result, path = evaluate_pretrained(run, show_progress=False)  # the run's own data by default
+    assert path == run / "linear.json" and result["trials"][0]["epochs"][-1]["val_images"] == 20
+    assert result["trials"][0]["num_classes"] == 10
+    from mocobench.data.sources import open_data
+    from mocobench.train.data import eval_views
+
+    views = eval_views(config, open_data(spec))
+    assert [type(t).__name__ for t in views.transforms] == ["ToTensor", "Normalize"]  # whole 32-px image
