@@ -22,13 +22,14 @@ Stages, in priority order (`--device cpu` runs each as a smoke on tiny data: ~1.
 5. profile             Table 3 (written under `--report`/table3)
 6. linear              linear protocol on stage 1's run (top-1)
 7. detect-voc          Faster R-CNN smoke on a small generated VOC set (skipped without Detectron2)
-8. mini                as much of a cpu-tier pre-training as the budget leaves: kNN per finished epoch
-                       against the random-init kNN; reaching the budget is its planned end
-                       ("stopped at budget"), not a failure
+8. tier                the one-GPU tier's evidence (issue 14): MoCo v1 and row (d) at `--scale gpu`, the
+                       budget left shared between them, one seed each: kNN per finished epoch against the
+                       random-init kNN, seconds an epoch, and each row's full time at the tier estimated
+                       from them; reaching the budget is its planned end ("stopped at budget")
 
 Every figure in the report is read from a file the stage's command wrote (its `--json`, metrics.jsonl,
 config.json, linear.json, voc.json, the profile record). Status per stage: passed, failed, timed out,
-skipped (with the reason: budget, not selected, a missing dependency), or for mini stopped at budget.
+skipped (with the reason: budget, not selected, a missing dependency), or for tier stopped at budget.
 The script exits 1 if any stage failed or timed out (or the set-up failed), 0 otherwise.
 
 `--budget` (default 780 s: a 15-minute lease less the machine's start) is the whole run's; the set-up
@@ -90,7 +91,7 @@ STAGES = (
     "profile",
     "linear",
     "detect-voc",
-    "mini",
+    "tier",
 )
 PASSED, FAILED, SKIPPED, TIMED_OUT, STOPPED = "passed", "failed", "skipped", "timed out", "stopped at budget"
 PENDING, RUNNING = "pending", "running"
@@ -145,7 +146,7 @@ class Sizes:
     loader: tuple[str, ...]
     loaders: tuple[str, ...]
     profile: tuple[str, ...]
-    mini: tuple[str, ...]
+    tier: tuple[str, ...]
     caps: dict[str, Cap]
 
 
@@ -170,8 +171,7 @@ def sizes_for(device: str) -> Sizes:
             loader=("--workers", workers, "--batch", "256", "--batches", "20"),
             loaders=("pil", "torch", "ffcv"),
             profile=(),
-            # more loader workers than mini's 1 (sized for 2 CPU cores): same data order, less waiting
-            mini=_sets(f"workers={min(8, os.cpu_count() or 1)}"),
+            tier=(),  # the tier as scales.toml defines it, on the embedded set grown to 50,000 images
             caps={
                 "setup": Cap(180, 10),
                 "pretrain-fast": Cap(300, 60),  # embedded data on first use (~25 s) and compile
@@ -184,7 +184,7 @@ def sizes_for(device: str) -> Sizes:
                 "linear": Cap(120, 20),
                 "voc-data": Cap(60, 10),
                 "detect-voc": Cap(180, 40),
-                "mini": Cap(math.inf, 60),
+                "tier": Cap(math.inf, 60),
             },
         )
     return Sizes(
@@ -197,8 +197,8 @@ def sizes_for(device: str) -> Sizes:
         loaders=("pil", "torch"),
         # per-GPU batches 32 and 512 are Table 3's own, so nothing beyond the two lines' points runs
         profile=_args("--arch resnet18 --image-size 8 --steps 1 --warmup 0 --fit-batches 32,512"),
-        # 80 images: batch 4 keeps the cpu tier's 20 steps an epoch (a larger batch is refused)
-        mini=_sets("epochs=2", "batch_size=4", "bn_group=4", "image_size=16", "moco_k=64", "workers=0"),
+        # 80 images: batch 4 keeps the tier's 20 steps an epoch (a larger batch is refused)
+        tier=_sets("epochs=2", "batch_size=4", "bn_group=4", "image_size=16", "moco_k=64", "workers=0"),
         caps={
             "setup": Cap(60, 5),
             "pretrain-fast": Cap(60, 10),
@@ -210,7 +210,7 @@ def sizes_for(device: str) -> Sizes:
             "linear": Cap(60, 10),
             "voc-data": Cap(30, 5),
             "detect-voc": Cap(90, 15),
-            "mini": Cap(math.inf, 10),
+            "tier": Cap(math.inf, 10),
         },
     )
 
@@ -719,20 +719,54 @@ def stage_detect_voc(c: Check, stage: Stage) -> None:
     c.command_stage(stage, argv, c.sizes.caps[stage.name], lambda: voc_figures(run1))
 
 
-def stage_mini(c: Check, stage: Stage) -> None:
-    run3 = c.work / "run3"
-    argv = c.mocobench(
-        "pretrain", "--recipe", RECIPE, "--scale", "cpu", "--device", c.device, "--out", str(run3),
-        "--set", "knn_every=1", *c.data_args(), *c.sizes.mini,
-    )  # fmt: skip
-    outcome = c.command_stage(stage, argv, c.sizes.caps["mini"], lambda: pretrain_figures(run3))
-    if outcome.kind == "timed out":  # the budget is the planned end of this stage, not a failure
-        stage.status = STOPPED
-        done = stage.figures.get("epochs_done", 0)
-        stage.reason = (
-            f"budget reached after {outcome.seconds:.0f} s: {done} of "
-            f"{stage.figures.get('epochs_planned', '?')} epochs finished; the run was interrupted"
-        )
+TIER_RECIPES = ("moco-v1", "mlp+aug+cos")  # Table 1's MoCo v1 and (d): the pair issue 14 asks to time
+
+
+def tier_figures(run: Path) -> dict[str, Any]:
+    """`pretrain_figures`, with the seconds an epoch and the row's full time at the tier from them (an
+    estimate: epochs x the median training epoch, the kNN monitor's every 10 epochs not counted)."""
+    figures = pretrain_figures(run)
+    seconds = sorted(r["epoch_seconds"] for r in read_metrics(run / "metrics.jsonl") if r["epoch"] >= 1)
+    if seconds:
+        median = seconds[len(seconds) // 2]
+        figures.update(epoch_seconds=median, row_estimate_s=median * figures["epochs_planned"])
+    return figures
+
+
+def stage_tier(c: Check, stage: Stage) -> None:
+    """The tier's two rows one after the other, each given an equal share of the budget left; a run cut
+    at its share is the planned end (its finished epochs are the evidence), a failed one fails the stage."""
+    cap, ended = c.sizes.caps["tier"], []
+    for i, recipe in enumerate(TIER_RECIPES):
+        run = c.work / f"tier-{recipe}"
+        share = Cap(min(cap.cap, c.left() / (len(TIER_RECIPES) - i)), cap.minimum)
+        argv = c.mocobench(
+            "pretrain", "--recipe", recipe, "--scale", "gpu", "--device", c.device, "--out", str(run),
+            "--set", "knn_every=1", *c.data_args(), *c.sizes.tier,
+        )  # fmt: skip
+        outcome = c.run(argv, share, c.logs / f"tier-{recipe}.log", stage)
+        stage.seconds += outcome.seconds
+        ended.append(outcome.kind)
+        if outcome.kind == "skipped":
+            continue
+        try:
+            stage.figures[recipe] = tier_figures(run)
+        except (OSError, ValueError, KeyError, StopIteration) as e:
+            stage.figures[recipe] = {"error": f"{type(e).__name__}: {e}"}
+        if outcome.kind == "failed":
+            stage.status = FAILED
+            stage.reason = f"{recipe}: exit code {outcome.returncode}: {log_tail(Path(stage.log), 1)[:200]}"
+            stage.log_tail = log_tail(Path(stage.log))
+    if stage.status == FAILED:
+        return
+    if all(kind == "skipped" for kind in ended):
+        stage.status, stage.reason = SKIPPED, f"budget: under {cap.minimum:.0f} s left for each row"
+    elif "timed out" in ended or "skipped" in ended:
+        done = ", ".join(f"{r} {f.get('epochs_done', 0)}/{f.get('epochs_planned', '?')} epochs"
+                         for r, f in stage.figures.items())  # fmt: skip
+        stage.status, stage.reason = STOPPED, f"budget reached: {done}; the runs were interrupted"
+    else:
+        stage.status, stage.reason = PASSED, ""
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[Check, Stage], None]] = {
@@ -743,7 +777,7 @@ STAGE_FUNCTIONS: dict[str, Callable[[Check, Stage], None]] = {
     "profile": stage_profile,
     "linear": stage_linear,
     "detect-voc": stage_detect_voc,
-    "mini": stage_mini,
+    "tier": stage_tier,
 }
 
 
@@ -832,14 +866,17 @@ def key_figures(name: str, f: dict[str, Any]) -> str:
     """One line of a stage's figures for the summary table."""
     if not f:
         return ""
-    if name == "mini":
-        per_epoch = ", ".join(f"{e}: {_pct(k)}" for e, k in f.get("knn_per_epoch", {}).items()) or "none"
-        return (
-            f"kNN per finished epoch {per_epoch} against random init {_pct(f.get('knn_random_init'))}; "
-            f"{f.get('epochs_done')}/{f.get('epochs_planned')} epochs, "
-            f"{'finished' if f.get('finished') else 'not finished'}; loss {_num(f.get('loss_first'), 3)}"
-            f"→{_num(f.get('loss_last'), 3)}, {_num(f.get('images_per_s'))} img/s"
-        )
+    if name == "tier":
+        lines = []
+        for recipe, r in f.items():
+            per_epoch = ", ".join(f"{e}: {_pct(k)}" for e, k in r.get("knn_per_epoch", {}).items()) or "none"
+            lines.append(
+                f"{recipe}: kNN per finished epoch {per_epoch} against random init "
+                f"{_pct(r.get('knn_random_init'))}; {r.get('epochs_done')}/{r.get('epochs_planned')} epochs, "
+                f"{_num(r.get('epoch_seconds'))} s an epoch, {_num(r.get('images_per_s'))} img/s; the full "
+                f"row ~{_num((r.get('row_estimate_s') or 0) / 60)} min (estimate)"
+            )
+        return "; ".join(lines)
     if name in ("pretrain-fast", "pretrain-official"):
         p = f.get("pipeline", {})
         text = (

@@ -23,7 +23,7 @@ STAGES = [
     "profile",
     "linear",
     "detect-voc",
-    "mini",
+    "tier",
 ]
 FINE = {"passed", "skipped", "stopped at budget"}
 
@@ -63,8 +63,14 @@ def test_cpu_smoke_runs_every_stage_within_the_budget(tmp_path: Path) -> None:
         if stage["status"] != "passed":
             assert stage["reason"], stage
         if stage["status"] == "stopped at budget":
-            assert stage["name"] == "mini"
+            assert stage["name"] == "tier"
     stages = by_name(record)
+    tier = stages["tier"]  # MoCo v1 and (d) at --scale gpu, timed (a smoke of the evidence run)
+    assert set(tier["figures"]) == {"moco-v1", "mlp+aug+cos"}, tier
+    for figures in tier["figures"].values():
+        assert figures["epochs_planned"] == 2 and figures["knn_random_init"] is not None
+        if tier["status"] == "passed":
+            assert figures["epochs_done"] == 2 and figures["row_estimate_s"] == 2 * figures["epoch_seconds"]
     fast = stages["pretrain-fast"]
     assert fast["status"] == "passed"
     assert fast["figures"]["pipeline"]["name"] == "fast" and fast["figures"]["loss_last"] > 0
@@ -96,17 +102,17 @@ def test_a_failing_stage_fails_the_run_and_later_stages_still_run(tmp_path: Path
     assert str(missing) in failed["log_tail"]
     assert stages["bench-step"]["status"] == "passed"  # ran after the failure
     assert stages["linear"]["status"] == "skipped" and "pretrain-fast" in stages["linear"]["reason"]
-    for name in ("pretrain-official", "bench-loader", "profile", "detect-voc", "mini"):
+    for name in ("pretrain-official", "bench-loader", "profile", "detect-voc", "tier"):
         assert stages[name]["status"] == "skipped" and "not selected" in stages[name]["reason"]
     assert record["failed"] == ["pretrain-fast"]
     assert "pretrain-fast | failed" in markdown and str(missing) in markdown
 
 
 def test_stages_the_budget_cannot_hold_are_skipped_not_failed(tmp_path: Path) -> None:
-    proc, record, _, _ = run_check(tmp_path, "--budget", "1", "--stages", "pretrain-fast,mini", timeout=120)
+    proc, record, _, _ = run_check(tmp_path, "--budget", "1", "--stages", "pretrain-fast,tier", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     stages = by_name(record)
-    for name in ("pretrain-fast", "mini"):
+    for name in ("pretrain-fast", "tier"):
         assert stages[name]["status"] == "skipped" and stages[name]["reason"].startswith("budget"), stages[
             name
         ]
