@@ -268,3 +268,17 @@ def cached_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[s
     items.sort(key=lambda item: item[0])
     assert [i for i, _, _ in items] == list(range(len(items)))
     return np.stack([a for _, _, a in items]), np.array([label for _, label, _ in items]), folders
+
+
+def assert_refused(spec: str, message: str, url: str) -> None:
+    """`open_data(spec)` refuses in one line that starts with the spec, matches `message` and names
+    where the published files come from (`url`)."""
+    import pytest
+
+    from mocobench.data.sources import open_data
+    from mocobench.errors import UsageError
+
+    with pytest.raises(UsageError, match=message) as error:
+        open_data(spec)
+    text = str(error.value)
+    assert "\n" not in text and text.startswith(f"{spec}: ") and url in text

@@ -10,6 +10,7 @@ import pytest
 from format_files import (
     CIFAR10_CLASSES,
     CIFAR100_CLASSES,
+    assert_refused,
     cached_split,
     py2_pickle,
     write_cifar10,
@@ -117,11 +118,7 @@ def _rewrite(path: Path, **changes: object) -> None:
 def test_damaged_files_are_refused_in_one_line(tmp_path: Path, damage, message: str):
     written = write_cifar10(tmp_path)
     damage(written.path)
-    with pytest.raises(UsageError, match=message) as error:
-        open_data(f"cifar10:{written.path}")
-    text = str(error.value)
-    assert "\n" not in text and text.startswith(f"cifar10:{written.path}: ")
-    assert "https://www.cs.toronto.edu/~kriz/cifar.html" in text
+    assert_refused(f"cifar10:{written.path}", message, "https://www.cs.toronto.edu/~kriz/cifar.html")
 
 
 def test_wrong_paths_name_the_fix(tmp_path: Path):
