@@ -21,7 +21,7 @@ from torch import nn
 
 from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD
 from mocobench.config.fields import FIELDS
-from mocobench.config.scales import fit_to_data
+from mocobench.config.scales import fit_to_data, row_refusal
 from mocobench.data.sources import list_pretrain
 from mocobench.errors import UsageError
 from mocobench.metrics.accuracy import contrastive_accuracy
@@ -35,7 +35,7 @@ from mocobench.runtime.schedule import learning_rate, set_lr
 from mocobench.runtime.seeds import device_draw_seed, step_seed
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
 from mocobench.train.build import build_loss, build_model, build_optimizer
-from mocobench.train.data import Data, build_data, open_source
+from mocobench.train.data import Data, build_data, count_images, open_source
 from mocobench.train.pipelines import pipeline_record, resolve_pipeline
 from mocobench.train.step import contrastive_loss, optimise, supervised_loss
 
@@ -185,6 +185,9 @@ def pretrain(
     dist = distributed.init_distributed(device)
     run_dir = Path(run_dir)
     last = run_dir / checkpoint.LAST
+    refusal = row_refusal(config, count_images(config, data)[0]) if data in (None, "embedded") else None
+    if refusal:  # before the embedded set is generated (its size is known without it)
+        raise UsageError(refusal)
     source = open_source(data, config, dist)
     # the tier's rules that need the data's size (K, a meaningless row's refusal) and its normalisation
     n_train = len(list_pretrain(source, config["max_images_per_class"]))

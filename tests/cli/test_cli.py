@@ -51,6 +51,18 @@ def test_recipes_show_json(cli):
     assert code == 0 and config["lr"] == 0.1 and config["scale"] == "cpu" and config["aug_plus"] is True
 
 
+def test_recipes_show_prints_the_tiers_facts_and_the_old_name_still_works(cli):
+    code, out, err = cli("recipes", "show", "simclr-b8192", "--scale", "mini")
+    assert code == 0 and "--scale mini is now called cpu" in err
+    flat = " ".join(out.split())
+    assert "what --scale cpu makes of simclr-b8192 on the embedded set" in flat
+    assert "refused: simclr-b8192 pre-training at --scale cpu" in flat and "3,904 (48.8%" in flat
+    code, out, _ = cli("recipes", "show", "mlp+aug+cos", "--scale", "gpu", "--json")
+    assert code == 0 and json.loads(out)["moco_k"] == 2560  # fitted to the 50,000 embedded images
+    code, _, err = cli("pretrain", "--recipe", "simclr-b8192", "--scale", "cpu")
+    _one_line_error(code, err, "takes 1 step an epoch over 8,000 images")
+
+
 def _one_line_error(code: int, err: str, *needles: str) -> None:
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]

@@ -194,3 +194,27 @@ def test_recipes_are_listed_in_the_papers_row_order():
         own = [by_row[r] for r in firsts if all_recipes()[by_row[r]].rows[0].table == table]
         assert [n for n in names if n in own] == own
     assert names[:2] == ["supervised", "moco-v1"]  # Table 1: the baselines, then (a)..(e)
+
+
+def test_the_cifar10_demo_recipe_is_paper_mds_small_scale_reference(paper_md: str):
+    """The values of the recipe, read against PAPER.md's digest of the demo, line by line."""
+    from mocobench.data.sources import STATS
+
+    section = paper_md.split("## Small-scale reference", 1)[1].split("\n## ", 1)[0]
+    c = resolve("moco-cifar10-demo")
+    assert "conv1 3x3 stride 1 padding 1, no max-pool" in section and c["stem"] == "cifar"
+    assert "fc -> 128 (no MLP head)" in section and (c["moco_dim"], c["mlp"]) == (128, False)
+    assert f"SGD lr {c['lr']:g} for batch {c['batch_size']}" in section
+    assert f"momentum {c['momentum']:g}, weight decay 5e-4, cosine, {c['epochs']} epochs" in section
+    assert c["weight_decay"] == 5e-4 and c["cos"]
+    assert f"K {c['moco_k']}, m {c['moco_m']:g}, T {c['moco_t']:g}" in section
+    splits = c["batch_size"] // c["bn_group"]
+    assert f"SplitBatchNorm with {splits} splits" in section
+    assert f"k {c['knn_k']}, t {c['knn_t']:g}" in section
+    mean, std = STATS["cifar10"]
+    text = "mean ({}), std ({})".format(*(", ".join(f"{v:.4f}" for v in x) for x in (mean, std)))
+    assert text in section  # the dataset's normalisation: data/sources.py
+    assert (
+        "ColorJitter(0.4, 0.4, 0.4, 0.1) with p 0.8, RandomGrayscale(p 0.2)" in section
+        and "no blur" in section
+    )

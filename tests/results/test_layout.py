@@ -28,6 +28,17 @@ def test_default_folders_follow_mocobench_runs(tmp_path: Path, monkeypatch: pyte
     assert layout.runs_root() == Path("runs") and layout.runs_root(tmp_path) == tmp_path
 
 
+def test_runs_of_a_renamed_tier_keep_their_folders(tmp_path: Path):
+    """`mini` became `cpu` (same settings): runs/mini/<recipe>/seedN is still that run's folder."""
+    assert layout.current_scale("mini") == "cpu" and layout.current_scale("gpu") == "gpu"
+    old = tmp_path / "mini" / "mlp" / "seed0"
+    old.mkdir(parents=True)
+    assert layout.run_dir("cpu", "mlp", 0, tmp_path) == old
+    assert layout.run_dir("cpu", "mlp", 1, tmp_path) == tmp_path / "cpu" / "mlp" / "seed1"  # new runs: cpu/
+    (tmp_path / "cpu" / "mlp" / "seed0").mkdir(parents=True)
+    assert layout.run_dir("cpu", "mlp", 0, tmp_path) == tmp_path / "cpu" / "mlp" / "seed0"  # the new wins
+
+
 def test_metrics_skip_a_torn_last_line_and_name_a_broken_one(tmp_path: Path):
     path = tmp_path / "metrics.jsonl"
     records = [{"epoch": 0, "knn_top1": 10.0}, {"epoch": 1, "loss": 5.0}]
