@@ -1,8 +1,9 @@
 """The `mocobench` command line (Typer): one module per stage, each parsing options and calling the library.
 
 recipes.py   recipes, recipes show          data.py      data synth|to-ffcv|path
-pretrain.py  pretrain                       evaluate.py  linear, detect-voc, voc-eval, export
+pretrain.py  pretrain                       evaluate.py  linear, knn, detect-voc, voc-eval, export
 tables.py    table, reproduce table         bench.py     bench loader|step, profile
+runs.py      runs, runs show
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 import typer
 
-from mocobench.cli import bench, data, evaluate, pretrain, recipes, tables
+from mocobench.cli import bench, data, evaluate, pretrain, recipes, runs, tables
 from mocobench.cli.common import err
 from mocobench.errors import UsageError
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(recipes.recipes_app, name="recipes")
 app.command()(pretrain.pretrain)
 app.command()(evaluate.linear)
+app.command()(evaluate.knn)
 app.command("detect-voc")(evaluate.detect_voc)
 app.command("voc-eval")(evaluate.voc_eval)
 app.command()(tables.table)
@@ -32,6 +34,7 @@ app.add_typer(data.data_app, name="data")
 app.add_typer(tables.reproduce_app, name="reproduce")
 app.add_typer(evaluate.export_app, name="export")
 app.add_typer(bench.bench_app, name="bench")
+app.add_typer(runs.runs_app, name="runs")
 
 
 def main() -> None:

@@ -99,3 +99,20 @@ DATA_HELP = (
     "mnist | fashion-mnist (the files as their authors distribute them); default: the embedded dataset"
 )
 DataOpt = Annotated[str | None, typer.Option("--data", help=DATA_HELP)]
+# Logging (pretrain, linear, detect-voc): TensorBoard always, W&B on request (README: Logging).
+WandbOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wandb/--no-wandb",
+        help="Also log to Weights & Biases (pip install 'mocobench[wandb]'); offline without key or network",
+    ),
+]
+WandbProjectOpt = Annotated[
+    str | None, typer.Option("--wandb-project", help="W&B project", show_default="mocobench")
+]
+# The checkpoint's layout (linear, detect-voc, knn, export detectron2; README: Checkpoints from other tools).
+FORMAT_HELP = (
+    "Checkpoint layout: mocobench | vissl | lightly | solo-learn | mmselfsup | moco-v3 | moco | timm | "
+    "torchvision; default: detected from the file"
+)
+FormatOpt = Annotated[str | None, typer.Option("--format", help=FORMAT_HELP, show_default="auto")]

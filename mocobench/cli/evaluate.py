@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from mocobench.cli.common import DeviceOpt, EvalScaleOpt, TrialSeedOpt, TrustOpt, out
+from mocobench.cli.common import (
+    DeviceOpt,
+    EvalScaleOpt,
+    FormatOpt,
+    TrialSeedOpt,
+    TrustOpt,
+    WandbOpt,
+    WandbProjectOpt,
+    out,
+)
 
 export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
 
@@ -47,6 +56,9 @@ def linear(
         bool, typer.Option("--overwrite", help="Replace results of another checkpoint, setting or data")
     ] = False,
     trust: TrustOpt = False,
+    wandb: WandbOpt = False,
+    wandb_project: WandbProjectOpt = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Linear classification on frozen features, written to <protocol>.json (linear.json by default).
 
@@ -66,6 +78,9 @@ def linear(
         workers,
         trust=trust,
         protocol=protocol,
+        wandb=wandb,
+        wandb_project=wandb_project,
+        fmt=fmt,
     )
     if result is None:  # a torchrun worker other than rank 0: rank 0 reports
         return
@@ -106,13 +121,17 @@ def detect_voc(
         bool, typer.Option("--overwrite", help="Replace a voc.json of another protocol or init")
     ] = False,
     trust: TrustOpt = False,
+    wandb: WandbOpt = False,
+    wandb_project: WandbProjectOpt = None,
+    fmt: FormatOpt = None,
 ) -> None:
     """Fine-tune Faster R-CNN R50-C4 on VOC 07+12 through Detectron2 and score VOC07 test (voc.json)."""
     from mocobench.detection.finetune import detect_voc as run
 
     result, path = run(
-        pretrained, data, scale, seed, trials, out_dir, device, overwrite, keep_weights, arch, trust=trust
-    )
+        pretrained, data, scale, seed, trials, out_dir, device, overwrite, keep_weights, arch, trust=trust,
+        wandb=wandb, wandb_project=wandb_project, fmt=fmt,
+    )  # fmt: skip
     if not result:  # not the main process of a torchrun job
         return
     figures = "  ".join(
@@ -152,9 +171,61 @@ def export_detectron2(
     ],
     out_file: Annotated[Path, typer.Argument(help="Output .pkl for Detectron2's MODEL.WEIGHTS")],
     trust: TrustOpt = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Convert a backbone to Detectron2's ResNet naming (as the official MoCo converter)."""
     from mocobench.detection.export import export_detectron2 as run_export
 
-    path, count = run_export(checkpoint, out_file, trust)
+    path, count = run_export(checkpoint, out_file, trust, fmt)
     out.print(f"wrote {path} ({count} tensors, Detectron2 ResNet naming, matching_heuristics)")
+
+
+@export_app.command("torchvision")
+def export_torchvision(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, ResNet)")
+    ],
+    out_file: Annotated[Path, typer.Argument(help="Output .pth: a torchvision ResNet state_dict, no fc")],
+    trust: TrustOpt = False,
+) -> None:
+    """Write the backbone as a plain torchvision state_dict (load with strict=False: only fc.* missing)."""
+    from mocobench.evaluate.export import export_torchvision as run_export
+
+    path, count, arch = run_export(checkpoint, out_file, trust)
+    out.print(
+        f"wrote {path} ({count} tensors, torchvision.models.{arch}() keys, no fc: "
+        "load_state_dict(sd, strict=False))"
+    )
+
+
+def knn(
+    pretrained: Annotated[
+        Path,
+        typer.Option(
+            "--pretrained", help="Finished run folder, or a checkpoint of any layout --format names"
+        ),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="Folder or FORMAT:PATH (as pretrain's); default: the run's data, else embedded"
+        ),
+    ] = None,
+    scale: EvalScaleOpt = None,
+    k: Annotated[int, typer.Option("--k", help="Neighbours that vote")] = 200,
+    t: Annotated[float, typer.Option("--t", help="Temperature of the votes' weights exp(sim / t)")] = 0.1,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for knn.json; default: beside linear.json")
+    ] = None,
+    device: DeviceOpt = "auto",
+    trust: TrustOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Weighted kNN on frozen features (train/ the bank, val/ the queries), written to knn.json."""
+    from mocobench.evaluate.knn import evaluate_knn
+
+    result, path = evaluate_knn(pretrained, scale, data, k, t, out_dir, device, trust, fmt)
+    out.print(
+        f"[bold green]kNN[/] ({result['format']}, k={result['k']}, t={result['t']}, "
+        f"{result['image_size']} px): top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  -> {path}"
+    )

@@ -19,6 +19,8 @@ from mocobench.cli.common import (
     SetOpt,
     StepOptionsOpt,
     TrustOpt,
+    WandbOpt,
+    WandbProjectOpt,
     out,
 )
 
@@ -55,6 +57,8 @@ def pretrain(
     step_options: StepOptionsOpt = None,
     beton: BetonOpt = None,
     trust: TrustOpt = False,
+    wandb: WandbOpt = False,
+    wandb_project: WandbProjectOpt = None,
 ) -> None:
     """Pre-train one paper row (MoCo, end-to-end or supervised): one process, torchrun, or submitit."""
     from mocobench.config.recipes import resolve
@@ -70,6 +74,8 @@ def pretrain(
         "augment_on": augment_on,
         "step_options": step_options,
         "beton": beton,
+        "wandb": wandb,  # TensorBoard always; W&B too if asked (the logging options ride with the pipeline's)
+        "wandb_project": wandb_project,
     }
     pipeline["trust_checkpoint"] = trust  # --resume: the checkpoint is read as data unless trusted
     if launcher != "none":

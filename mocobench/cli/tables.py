@@ -16,17 +16,25 @@ reproduce_app = typer.Typer(
 )
 
 
-def show_table(number: int, scale: str, runs: Path, out_dir: Path) -> None:
-    """Write table `number` from the runs and print it with its notes."""
+def _width(wide: bool) -> int | None:
+    """The width tables print at: at most `render.TERMINAL_WIDTH` columns unless --wide."""
+    from mocobench.tables.render import TERMINAL_WIDTH
+
+    return None if wide else min(out.width, TERMINAL_WIDTH)
+
+
+def show_table(number: int, scale: str, runs: Path, out_dir: Path, wide: bool = False) -> None:
+    """Write table `number` from the runs and print it with its notes (one note for the rows with no run)."""
+    from mocobench.tables.notes import display_notes
     from mocobench.tables.publish import publish_table
     from mocobench.tables.render import rich_orderings, rich_table
 
     result, paths = publish_table(number, scale, runs, out_dir)
-    out.print(rich_table(result))
-    orderings = rich_orderings(result)
+    out.print(rich_table(result, wide), width=_width(wide))
+    orderings = rich_orderings(result, wide)
     if orderings is not None:
-        out.print(orderings, highlight=False)
-    for note in result.notes:
+        out.print(orderings, highlight=False, width=_width(wide))
+    for note in display_notes(result.notes):
         out.print(f"- {note}", highlight=False)
     out.print("wrote " + ", ".join(str(p) for p in paths))
 
@@ -37,7 +45,7 @@ def show_demo(scale: str, runs: Path, out_dir: Path) -> None:
     from mocobench.tables.publish import publish_demo
 
     table, paths = publish_demo(scale, runs, out_dir)
-    out.print(rich_table(table))
+    out.print(rich_table(table), width=_width(False))
     for note in table.notes:
         out.print(f"- {note}", highlight=False)
     out.print("wrote " + ", ".join(str(p) for p in paths))
@@ -69,6 +77,9 @@ def table(
     runs: RunsOpt = None,
     out_dir: TablesOpt = Path("tables"),
     profile_path: ProfileOpt = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Print every column (default: the ones that fit 100 columns)")
+    ] = False,
 ) -> None:
     """Assemble a paper table from the runs (Table 3: from the profile), beside the paper's figures; below
     the paper's compute, with verdicts on the paper's orderings. `demo`: the CIFAR-10 demo's reference."""
@@ -85,7 +96,7 @@ def table(
     if n == 3:
         show_table3(profile_path or layout.profile_record(runs), out_dir)
         return
-    show_table(n, scale, layout.runs_root(runs), out_dir)
+    show_table(n, scale, layout.runs_root(runs), out_dir, wide)
 
 
 @reproduce_app.command("table")

@@ -27,6 +27,7 @@ VOC_CLASSES: tuple[str, ...] = (
 CLASSES_FILE = "classes.txt"
 YEARS = (2007, 2012)
 SUBDIRS = ("Annotations", "JPEGImages", "ImageSets/Main")
+SCORING_SUBDIRS = ("Annotations", "ImageSets/Main")  # what scoring reads (voc-eval): no images
 
 
 @dataclass(frozen=True)
@@ -62,27 +63,28 @@ class VocLayout:
         return self.years[year]
 
 
-def is_year_dir(path: Path) -> bool:
-    return all((path / sub).is_dir() for sub in SUBDIRS)
+def is_year_dir(path: Path, images: bool = True) -> bool:
+    return all((path / sub).is_dir() for sub in (SUBDIRS if images else SCORING_SUBDIRS))
 
 
-def find_devkit(path: Path) -> VocLayout:
-    """Accept a VOCdevkit folder, the folder that holds `VOCdevkit/`, or one `VOC20xx/` folder."""
+def find_devkit(path: Path, images: bool = True) -> VocLayout:
+    """Accept a VOCdevkit folder, the folder that holds `VOCdevkit/`, or one `VOC20xx/` folder.
+
+    A year folder needs `Annotations/`, `ImageSets/Main/` and, unless `images` is False (scoring, which
+    reads only the annotations and the image sets), `JPEGImages/`."""
     path = Path(path).expanduser()
     if not path.exists():
         raise UsageError(f"{path}: no such folder; pass --data the VOCdevkit folder (VOC2007/, VOC2012/)")
     candidates = [path / "VOCdevkit", path]
     for devkit in candidates:
-        years = {y: devkit / f"VOC{y}" for y in YEARS if is_year_dir(devkit / f"VOC{y}")}
+        years = {y: devkit / f"VOC{y}" for y in YEARS if is_year_dir(devkit / f"VOC{y}", images)}
         if years:
             return VocLayout(devkit, years, read_classes(devkit))
     for year in YEARS:
-        if path.name == f"VOC{year}" and is_year_dir(path):
+        if path.name == f"VOC{year}" and is_year_dir(path, images):
             return VocLayout(path.parent, {year: path}, read_classes(path.parent))
-    raise UsageError(
-        f"{path}: no VOC2007/ or VOC2012/ with Annotations/, JPEGImages/ and ImageSets/Main/ inside; "
-        "pass the VOCdevkit folder"
-    )
+    needed = "Annotations/, JPEGImages/ and ImageSets/Main/" if images else "Annotations/ and ImageSets/Main/"
+    raise UsageError(f"{path}: no VOC2007/ or VOC2012/ with {needed} inside; pass the VOCdevkit folder")
 
 
 def read_classes(devkit: Path) -> tuple[str, ...]:

@@ -52,12 +52,14 @@ def to_detectron2(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     return {"model": model, "__author__": "mocobench (MoCo layout)", "matching_heuristics": True}
 
 
-def export_detectron2(source: Path, out: Path, trust: bool = False) -> tuple[Path, int]:
+def export_detectron2(
+    source: Path, out: Path, trust: bool = False, fmt: str | None = None
+) -> tuple[Path, int]:
     """`mocobench export detectron2 CHECKPOINT OUT.pkl`; returns the path and the number of tensors."""
     out = Path(out)
     if out.suffix != ".pkl":
         raise UsageError(f"{out}: Detectron2 reads converted weights from a .pkl file; name it OUT.pkl")
-    pretrained = load_pretrained(source, trust)
+    pretrained = load_pretrained(source, trust, fmt_name=fmt)
     require_imagenet_stem(pretrained)
     content = to_detectron2(pretrained.state)
     return atomic.write_bytes(out, pickle.dumps(content)), len(content["model"])

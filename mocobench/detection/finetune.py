@@ -28,7 +28,7 @@ from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
 from mocobench.results import layout
 from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
-from mocobench.runtime import atomic
+from mocobench.runtime import atomic, logging_sinks
 from mocobench.runtime.distributed import barrier, init_distributed
 from mocobench.runtime.environment import environment
 
@@ -50,13 +50,13 @@ class Init:
 
 
 def resolve_init(
-    source: str | Path, scale: str | None, arch: str | None, trust: bool = False
+    source: str | Path, scale: str | None, arch: str | None, trust: bool = False, fmt: str | None = None
 ) -> tuple[Init, str]:
     """The initialisation and the scale to fine-tune at (the run's own scale unless given)."""
     if str(source) == RANDOM:
         scale = scale or "paper"
         return Init(arch or scale_rules(scale).get("arch", "resnet50"), None), scale
-    pretrained = load_pretrained(Path(source), trust)
+    pretrained = load_pretrained(Path(source), trust, fmt_name=fmt)
     require_imagenet_stem(pretrained)
     if arch and arch != pretrained.arch:
         raise UsageError(f"--arch {arch} but {source} holds a {pretrained.arch}; drop --arch")
@@ -118,7 +118,11 @@ def _clean(trial_dir: Path, keep_weights: bool) -> None:
 
 
 def run_trial(
-    cfg: Any, registered: Any, show_progress: bool, resume: bool
+    cfg: Any,
+    registered: Any,
+    show_progress: bool,
+    resume: bool,
+    logger: logging_sinks.RunLogger | None = None,
 ) -> tuple[dict[str, Any], float | None]:
     """Train and test one cfg; returns Detectron2's bbox results (main process) and s/iteration."""
     from detectron2.utils import comm
@@ -129,7 +133,7 @@ def run_trial(
     Path(cfg.OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
     configure_logging(Path(cfg.OUTPUT_DIR))
     seed_all_rng(cfg.SEED + comm.get_rank())
-    trainer = VocTrainer(cfg, list(registered.test_ids), registered.test_image_set, show_progress)
+    trainer = VocTrainer(cfg, list(registered.test_ids), registered.test_image_set, show_progress, logger)
     trainer.resume_or_load(resume=resume)
     trainer.train()
     return trainer.results or {}, seconds_per_iteration(Path(cfg.OUTPUT_DIR) / "metrics.json")
@@ -148,11 +152,15 @@ def detect_voc(
     arch: str | None = None,
     show_progress: bool = True,
     trust: bool = False,
+    wandb: bool = False,
+    wandb_project: str | None = None,
+    fmt: str | None = None,
 ) -> tuple[dict[str, Any], Path]:
-    """Run the missing trials into `out_dir/voc.json`; returns the result and its path."""
+    """Run the missing trials into `out_dir/voc.json`; returns the result and its path. Each trial's
+    Detectron2 scalars and AP go to `out_dir/tensorboard/voc-trial<k>` and, with `wandb`, to W&B."""
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
-    init, scale = resolve_init(source, scale, arch, trust)  # refuses a checkpoint that cannot convert
+    init, scale = resolve_init(source, scale, arch, trust, fmt)  # refuses a checkpoint that cannot convert
     require_detectron2()
     from detectron2.utils import comm
 
@@ -195,7 +203,13 @@ def detect_voc(
         configs[trial] = cfg
         resume = (trial_dir / "last_checkpoint").is_file()
         started = time.perf_counter()
-        bbox, per_iter = run_trial(cfg, registered, show_progress, resume)
+        run_config = {**ident, "seed": seed + trial, "trial": trial}
+        logger = logging_sinks.open_logger(
+            out_dir, f"voc-trial{trial}", run_config, main=info.is_main, wandb=wandb, project=wandb_project
+        )
+        with logger:
+            bbox, per_iter = run_trial(cfg, registered, show_progress, resume, logger)
+        logger.finish(run_config, {m: bbox.get(m) for m in (*METRICS, "AP50_rescored")})
         if not info.is_main:
             return None
         return {
@@ -234,6 +248,7 @@ def _result(
         **ident,
         "arch": init.arch,
         "source": init.pretrained.source if init.pretrained else RANDOM,
+        "format": init.pretrained.format if init.pretrained else None,
         "recipe": config.get("recipe"),
         "pretrain_scale": config.get("scale"),
         "pretrain_seed": config.get("seed"),

@@ -3,7 +3,8 @@
 1. DDP is created with `device_ids` only on GPUs (Detectron2's `create_ddp_model` always passes the local
    rank, which CPU/gloo processes reject), so multi-process fine-tuning runs on CPUs too.
 2. Progress is a Rich bar (iteration, losses, lr, ETA) instead of log lines; the log goes to `log.txt`
-   and the metrics to `metrics.json` (Detectron2's JSONWriter) in the trial folder.
+   and the metrics to `metrics.json` (Detectron2's JSONWriter) in the trial folder, and the same scalars
+   (smoothed as its TensorboardXWriter does) to the run's logger (`<run>/tensorboard/voc-trial<k>`, W&B).
 3. The evaluator is `VocEvaluator` (Detectron2's VOC evaluator plus detections and per-class AP50).
 Everything else — optimizer, lr schedule with warm-up, multi-scale loader, precise BN, checkpointing,
 resume, test — is DefaultTrainer's own code, configured by the cfg.
@@ -20,10 +21,11 @@ from typing import Any
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import DefaultTrainer, HookBase, SimpleTrainer, TrainerBase
 from detectron2.utils import comm
-from detectron2.utils.events import CommonMetricPrinter, JSONWriter
+from detectron2.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, get_event_storage
 from torch.nn.parallel import DistributedDataParallel
 
 from mocobench.detection.evaluator import VocEvaluator
+from mocobench.runtime.logging_sinks import RunLogger
 from mocobench.runtime.progress import console
 
 
@@ -65,10 +67,38 @@ class ProgressHook(HookBase):
         self.progress.stop()
 
 
+class LoggerWriter(EventWriter):
+    """Detectron2's scalars (losses, lr, time, the test's bbox/AP...) to a `RunLogger` (TensorBoard, W&B),
+    median-smoothed over `window` iterations, each iteration once, as its TensorboardXWriter writes them."""
+
+    def __init__(self, logger: RunLogger, window: int = 20):
+        self.logger, self.window, self.last = logger, window, -1
+
+    def write(self) -> None:
+        by_iter: dict[int, dict[str, float]] = {}
+        for k, (v, it) in get_event_storage().latest_with_smoothing_hint(self.window).items():
+            if it > self.last:
+                by_iter.setdefault(it, {})[k] = v
+        for it in sorted(by_iter):  # W&B's steps only go up
+            self.logger.log(by_iter[it], it)
+        self.last = max([self.last, *by_iter])
+
+    def close(self) -> None:  # the caller finishes the logger, with the trial's AP
+        pass
+
+
 class VocTrainer(DefaultTrainer):
-    def __init__(self, cfg: Any, image_ids: list[str], image_set: Path | None, show_progress: bool = True):
+    def __init__(
+        self,
+        cfg: Any,
+        image_ids: list[str],
+        image_set: Path | None,
+        show_progress: bool = True,
+        logger: RunLogger | None = None,
+    ):
         TrainerBase.__init__(self)
         self.image_ids, self.image_set, self.show_progress = image_ids, image_set, show_progress
+        self.logger = logger or RunLogger()
         self.results: dict[str, Any] | None = None
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
@@ -94,6 +124,7 @@ class VocTrainer(DefaultTrainer):
         return [
             CommonMetricPrinter(self.max_iter),
             JSONWriter(str(Path(self.cfg.OUTPUT_DIR) / "metrics.json")),
+            LoggerWriter(self.logger),
         ]
 
     def resume_or_load(self, resume: bool = True) -> None:

@@ -140,7 +140,7 @@ def score(
 
 def evaluate_folder(data: Path, split: str, year: int, detections: Path) -> dict:
     """`mocobench voc-eval`: score a folder of results files against a devkit split."""
-    layout = find_devkit(Path(data))
+    layout = find_devkit(Path(data), images=False)  # scoring reads Annotations/ and ImageSets/Main/ only
     year_dir = layout.year(year)
     annotations = read_annotations(year_dir, split, layout.classes)
     ids = {a.image_id for a in annotations}

@@ -46,7 +46,7 @@ from mocobench.models.encoders import Backbone, encoder_builder
 from mocobench.pipeline.order import GlobalBatchSampler, batched_loader, eval_loader
 from mocobench.results import layout
 from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
-from mocobench.runtime import atomic, distributed
+from mocobench.runtime import atomic, distributed, logging_sinks
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import environment
 from mocobench.runtime.progress import TrainProgress
@@ -155,9 +155,12 @@ def train_linear(
     seed: int,
     device: torch.device,
     show_progress: bool = True,
+    logger: logging_sinks.RunLogger | None = None,
 ) -> dict[str, Any]:
     """One linear trial in this process (one of the torchrun job's, if any); returns its record (top1, top5
-    of the last epoch, per-epoch log, sanity check) and keeps the trained classifier in `classifier`."""
+    of the last epoch, per-epoch log, sanity check) and keeps the trained classifier in `classifier`. Each
+    epoch's record also goes to `logger` (TensorBoard, W&B)."""
+    logger = logger or logging_sinks.RunLogger()
     dist = DistInfo.current(device)
     train, sampler, val, num_classes = build_loaders(source, protocol, seed, dist)
     torch.manual_seed(seed)
@@ -220,6 +223,7 @@ def train_linear(
                 "val_images": val_images,
             }
             log.append(record)
+            logger.log(record, epoch + 1)
             progress.end_epoch(record)
     checked = sanity_check(model, reference)
     best = max(log, key=lambda r: r["val_top1"])
@@ -270,13 +274,16 @@ def run_linear(
     overwrite: bool = False,
     show_progress: bool = True,
     env: dict[str, Any] | None = None,
+    wandb: bool = False,
+    wandb_project: str | None = None,
 ) -> dict[str, Any] | None:
     """Run the missing trials (seeds seed, seed+1, ...) into `out_dir/<protocol>.json`, written after each
     trial, with each trial's classifier beside it (`layout.linear_classifier`).
 
     Finished trials of the same checkpoint, protocol and data are kept, so an interrupted call resumes; a
     result file of another checkpoint or settings is refused (unless `overwrite`) rather than mixed in.
-    Under torchrun every process trains and the main one writes; the others return None.
+    Under torchrun every process trains and the main one writes; the others return None. Each trial's
+    epochs go to `out_dir/tensorboard/<protocol>-trial<k>` and, with `wandb`, to a W&B run of that name.
     """
     device = device or torch.device("cpu")
     out_dir = Path(out_dir)
@@ -286,7 +293,16 @@ def run_linear(
     main = distributed.get_rank() == 0
 
     def run_one(trial: int) -> dict[str, Any] | None:
-        record = train_linear(pretrained, protocol, source, seed + trial, device, show_progress)
+        logged = f"{protocol['name']}-trial{trial}"  # out_dir/tensorboard/<logged>, the W&B run's name
+        run_config = {**ident, "seed": seed + trial, "trial": trial}
+        logger = logging_sinks.open_logger(
+            out_dir, logged, run_config, main=main, wandb=wandb, project=wandb_project
+        )
+        with logger:
+            record = train_linear(
+                pretrained, protocol, source, seed + trial, device, show_progress, logger=logger
+            )
+        logger.finish(run_config, {k: record.get(k) for k in ("top1", "top5", "best_top1", "best_epoch")})
         classifier = record.pop("classifier")
         if not main:
             return None
@@ -317,6 +333,7 @@ def _result(
         "arch": pretrained.arch,
         "stem": pretrained.stem,
         "source": pretrained.source,
+        "format": pretrained.format,
         "recipe": config.get("recipe"),
         "pretrain_scale": config.get("scale"),
         "pretrain_seed": config.get("seed"),
@@ -344,13 +361,16 @@ def evaluate_pretrained(
     show_progress: bool = True,
     trust: bool = False,
     protocol: str | None = None,
+    wandb: bool = False,
+    wandb_project: str | None = None,
+    fmt: str | None = None,
 ) -> tuple[dict[str, Any] | None, Path]:
     """`mocobench linear`: the run's protocol (or `protocol`) at the run's scale (or `scale`) on the run's
     data (or `data`), in this process or in each of a torchrun job's (the result is None in all but rank 0).
     """
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
-    pretrained = load_pretrained(checkpoint, trust)
+    pretrained = load_pretrained(checkpoint, trust, fmt_name=fmt)
     config = pretrained.run_config or {}
     scale = scale or config.get("scale") or "paper"
     settings = resolve_linear(scale, workers, protocol_of(pretrained, protocol))
@@ -372,8 +392,9 @@ def evaluate_pretrained(
     env = environment(dist.device, dist.world_size, dist.backend)
     try:
         result = run_linear(
-            pretrained, settings, out_dir, source, seed, trials, dist.device, overwrite, show_progress, env
-        )
+            pretrained, settings, out_dir, source, seed, trials, dist.device, overwrite, show_progress, env,
+            wandb, wandb_project,
+        )  # fmt: skip
     finally:
         if not joined:
             distributed.cleanup()

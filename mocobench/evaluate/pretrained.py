@@ -22,6 +22,16 @@ from typing import Any
 import torch
 
 from mocobench.errors import UsageError
+from mocobench.evaluate.formats import (
+    BY_NAME,
+    FORMATS,
+    Format,
+    allowed,
+    backbone,
+    detect,
+    get_format,
+    read_file,
+)
 from mocobench.models.encoders import ARCHS, STEM_KERNEL, STEMS, encoder_builder
 from mocobench.results import layout
 from mocobench.runtime import checkpoint
@@ -41,6 +51,7 @@ class Pretrained:
     source: str  # what kind of checkpoint it was, for linear.json
     run_config: dict[str, Any] | None
     stem: str = "imagenet"  # models/encoders.py::STEMS: build the backbone with encoder_builder(arch, stem=)
+    format: str = "torchvision"  # evaluate/formats.py: the layout it was read as
 
 
 def backbone_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
@@ -86,27 +97,56 @@ def check_stem(state: dict[str, torch.Tensor], stem: str, where: str) -> str:
     return stem
 
 
-def infer_arch(state: dict[str, torch.Tensor], stem: str = "imagenet") -> str:
-    """The torchvision ResNet (with `stem`) whose non-fc keys and shapes equal `state`'s (built on meta)."""
+def infer_arch(state: dict[str, torch.Tensor], stem: str = "imagenet", fmt: str = "") -> str:
+    """The torchvision ResNet (with `stem`) whose non-fc keys and shapes equal `state`'s (built on meta).
+
+    Every backbone tensor must load: a checkpoint that fits no ResNet is refused, naming the missing and
+    unexpected keys against the closest one (never a partial load)."""
     wanted = _shapes(state)
+    closest: tuple[int, str, list[str], list[str], list[str]] | None = None
     for arch in ARCHS:
         with torch.device("meta"):
             model = encoder_builder(arch, stem=stem)()
         ref = {k: v for k, v in _shapes(model.state_dict()).items() if not k.startswith("fc.")}
         if ref == wanted:
             return arch
+        missing = sorted(set(ref) - set(wanted))
+        unexpected = sorted(set(wanted) - set(ref))
+        shapes = sorted(k for k in set(ref) & set(wanted) if ref[k] != wanted[k])
+        score = len(missing) + len(unexpected) + len(shapes)
+        if closest is None or score < closest[0]:
+            closest = (score, arch, missing, unexpected, shapes)
+    assert closest is not None
+    _, arch, missing, unexpected, shapes = closest
+    where = f" (read as {fmt})" if fmt else ""
+    parts = [
+        f"{label} {len(keys)}: {', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}"
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", shapes))
+        if keys
+    ]
     raise UsageError(
-        f"the checkpoint's backbone matches none of {', '.join(ARCHS)}; pass a torchvision ResNet checkpoint"
+        f"the checkpoint's backbone{where} does not fully load into any of {', '.join(ARCHS)}; against "
+        f"{arch}: {'; '.join(parts)}. Pass a ResNet checkpoint, or --format for its layout"
     )
 
 
-def _read(path: Path, trust: bool) -> dict[str, Any]:
-    obj = checkpoint.read(path, trust)
-    if not isinstance(obj, dict):
+def _read(path: Path, trust: bool, fmt: str | None = None) -> tuple[Any, Format]:
+    """The file as data (evaluate/formats.py) and its format (`fmt` if given, else detected)."""
+    forced = get_format(fmt) if fmt else None
+    read = read_file(path, trust, (forced,) if forced else FORMATS)
+    if not isinstance(read.obj, dict):
         raise UsageError(
-            f"{path} holds a {type(obj).__name__}, not a checkpoint dict; pass a state_dict file"
+            f"{path} holds a {type(read.obj).__name__}, not a checkpoint dict; pass a state_dict file"
         )
-    return obj
+    found = forced or detect(read.obj)
+    # a class another format's pickles carry does not speak for this one
+    foreign = sorted(name for name in read.stubbed if not allowed(name, (found,)))
+    if foreign:
+        raise UsageError(
+            f"{path} (read as {found.name}) holds more than tensors and plain data (GLOBAL "
+            f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); {checkpoint.TRUST_HINT}"
+        )
+    return read.obj, found
 
 
 def _run_checkpoint(run_dir: Path) -> Path:
@@ -134,10 +174,13 @@ def stated_stem(obj: dict[str, Any], run_config: dict[str, Any] | None) -> str |
     return None
 
 
-def load_pretrained(source: Path, trust: bool = False, stem: str | None = None) -> Pretrained:
-    """`source` is a finished run folder or a checkpoint file (ours, official MoCo, or a state_dict).
+def load_pretrained(
+    source: Path, trust: bool = False, stem: str | None = None, fmt_name: str | None = None
+) -> Pretrained:
+    """`source` is a finished run folder or a checkpoint file (ours, official MoCo, another tool's layout in
+    evaluate/formats.py, or a state_dict); `fmt_name` forces its format, else it is detected.
 
-    Read as data (`runtime/checkpoint.py::read`); `trust` allows a file that needs Python's full unpickler.
+    Read as data (`evaluate/formats.py::read_file`); `trust` allows a file that needs Python's full unpickler.
     `stem`, if given, is the stem the caller expects: a checkpoint of another is refused.
     """
     source = Path(source).expanduser()
@@ -150,11 +193,16 @@ def load_pretrained(source: Path, trust: bool = False, stem: str | None = None) 
         run_dir = path.parent if is_last else None
     else:
         raise UsageError(f"--pretrained {source} does not exist; pass a run folder or a checkpoint file")
-    obj = _read(path, trust)
-    state_dict = obj.get("state_dict", obj.get("model", obj))
-    if not isinstance(state_dict, dict):
-        raise UsageError(f"{path}: 'state_dict' is not a dict; pass a MoCo-layout or state_dict checkpoint")
-    state, prefix = backbone_state(state_dict)
+    obj, fmt = _read(path, trust, fmt_name)
+    found_backbone = backbone(obj, fmt)
+    if found_backbone is None:
+        guess = detect(obj)
+        hint = f" (it looks like {guess.name})" if guess is not fmt else ""
+        raise UsageError(
+            f"{path}: no ResNet weights under {', '.join(repr(p) for p in fmt.prefixes)} as format "
+            f"{fmt.name} expects{hint}; pass a ResNet checkpoint of one of {', '.join(BY_NAME)}"
+        )
+    state, prefix = found_backbone
     run_config = None
     if run_dir is not None and (run_dir / layout.CONFIG).is_file():
         run_config = json.loads((run_dir / layout.CONFIG).read_text())
@@ -162,18 +210,12 @@ def load_pretrained(source: Path, trust: bool = False, stem: str | None = None) 
     found = check_stem(state, recorded, str(path)) if recorded else infer_stem(state)
     if stem is not None:
         check_stem(state, stem, str(path))
-    arch = obj.get("arch") if isinstance(obj.get("arch"), str) else None
-    if arch is None or arch not in ARCHS:
-        arch = infer_arch(state, found)
-    if "mocobench" in obj:
-        kind = "mocobench checkpoint"
-    elif prefix.endswith("encoder_q."):
-        kind = "MoCo checkpoint (official layout)"
-    else:
-        kind = f"ResNet state_dict (keys under {prefix!r})" if prefix else "ResNet state_dict"
+    arch = infer_arch(state, found, fmt.name)  # always: every backbone tensor must load
+    named = fmt.name == "torchvision" and prefix
+    kind = f"ResNet state_dict (keys under {prefix!r})" if named else fmt.title
     epoch = obj.get("epoch")
-    epoch = int(epoch) if epoch is not None else None
-    return Pretrained(state, arch, path, run_dir, epoch, kind, run_config, found)
+    epoch = int(epoch) if isinstance(epoch, int | float | str) and str(epoch).isdigit() else None
+    return Pretrained(state, arch, path, run_dir, epoch, kind, run_config, found, fmt.name)
 
 
 def results_dir(pretrained: Pretrained, scale: str) -> Path:

@@ -6,6 +6,7 @@
                                       finished, curves.png; its evaluations beside them: linear.json (or
                                       linear-simclr.json, by the row's protocol) with each trial's
                                       classifier, voc.json (+ detection/), submitit/ (job logs of --launcher)
+                                      run.lock while a process trains it (pid, host; stale = interrupted)
       <scale>/external/<file stem>/   evaluations of a checkpoint that is not a run (an official release, ...)
       <scale>/random-init/<arch>/     detection from a randomly initialised backbone (Table 1's floor)
       profile/table3.json             the `mocobench profile` record Table 3 is rendered from
@@ -32,6 +33,7 @@ SUMMARY = "summary.json"
 CURVES = "curves.png"
 LINEAR = "linear.json"  # the default protocol's; each protocol writes <name>.json (`linear_result`)
 VOC = "voc.json"
+LOCK = "run.lock"  # pid and host of the process pre-training the run (runtime/lock.py); gone when it ends
 SUBMITIT = "submitit"  # a submitted run's job logs
 EXTERNAL = "external"
 RANDOM_INIT = "random-init"

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from mocobench.results import layout
+from mocobench.runtime import lock
 
 RUN_COLUMNS = (
     "run_dir",
@@ -43,7 +44,11 @@ RUN_COLUMNS = (
     "data",
     "num_classes",  # classes of the run's data (config.json's data_classes; NaN for runs before it)
     "pipeline",  # config.json's record of the input pipeline and precision, as sorted JSON
+    "best_knn",  # the highest kNN top-1 of any trained epoch (knn_top1 is the last one)
+    "linear_protocol",  # the protocol the run's recipe is scored with (config.json; "linear" before it)
+    "status",  # finished | running (a live run.lock) | interrupted (no summary, no live lock): STATUSES
 )
+STATUSES = ("finished", "running", "interrupted")
 RESULT_COLUMNS = (
     "run_dir",
     "kind",
@@ -89,6 +94,25 @@ def _nan(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
+def status(run_dir: Path, finished: bool) -> str:
+    """`finished` (summary.json says so), `running` (run.lock names a live process) or `interrupted`."""
+    if finished:
+        return "finished"
+    return "running" if lock.is_live(lock.read(Path(run_dir) / layout.LOCK)) else "interrupted"
+
+
+def run_files(run_dir: Path) -> dict[str, Any]:
+    """A run folder's own records as they are on disk: config.json, env.json, summary.json (`{}` when absent
+    or unreadable), and the lock (None when there is none), for `mocobench runs show`."""
+    run_dir = Path(run_dir)
+    return {
+        "config": _json(run_dir / layout.CONFIG) or {},
+        "env": _json(run_dir / layout.ENV) or {},
+        "summary": _json(run_dir / layout.SUMMARY) or {},
+        "lock": lock.read(run_dir / layout.LOCK),
+    }
+
+
 def read_run(run_dir: Path) -> dict[str, Any] | None:
     config = _json(run_dir / layout.CONFIG)
     if config is None or "recipe" not in config:
@@ -123,6 +147,9 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         "data": str(config.get("data", "")),
         "num_classes": float(config.get("data_classes") or math.nan),
         "pipeline": json.dumps(config.get("pipeline") or {}, sort_keys=True),
+        "best_knn": max((_nan(r["knn_top1"]) for r in knn), default=math.nan),
+        "linear_protocol": str(config.get("linear_protocol") or "linear"),
+        "status": status(run_dir, bool(summary.get("finished", False))),
     }
 
 

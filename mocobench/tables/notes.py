@@ -42,6 +42,42 @@ VOC_NOT_YET = (
 )
 
 
+class FillNote(str):
+    """A row note for a row with no run at all, which `reproduce_command` fills: `display_notes` folds
+    several into one note naming that one command, instead of a recipe of commands per row."""
+
+    row: str
+    table: int
+    scale: str
+    reproduce_command: str
+
+    def __new__(cls, text: str, row: str, table: int, scale: str, reproduce_command: str) -> FillNote:
+        note = super().__new__(cls, text)
+        note.row, note.table, note.scale, note.reproduce_command = row, table, scale, reproduce_command
+        return note
+
+
+def display_notes(notes: Sequence[str]) -> list[str]:
+    """`notes` as the terminal and the Markdown show them: two or more rows without a run (`FillNote`s)
+    become one note, where the first of them was, with the one command that fills them all."""
+    fills = [note for note in notes if isinstance(note, FillNote)]
+    if len(fills) < 2:
+        return [str(note) for note in notes]
+    first = fills[0]
+    merged = (
+        f"{len(fills)} rows have no run at scale {first.scale} ({'; '.join(f.row for f in fills)}): "
+        f"`{first.reproduce_command}` fills them all (pre-training, then each evaluation; it also continues "
+        "unfinished runs and scores unscored ones, and resumes when run again; `--dry-run` shows the plan)"
+    )
+    shown = []
+    for note in notes:
+        if note is first:
+            shown.append(merged)
+        elif not isinstance(note, FillNote):
+            shown.append(str(note))
+    return shown
+
+
 def _resume_command(run: pd.Series, scale: str) -> str:
     data = str(run.get("data", "") or "")
     data_opt = "" if not data or is_embedded(data) else f" --data {data}"
@@ -79,12 +115,13 @@ def row_notes(
         custom = runs_dir != layout.DEFAULT_RUNS  # the default store needs no --runs / --out
         run_dir = str(layout.run_dir(scale, recipe, 0, Path(runs_dir)))
         runs_opt, out_opt = (f" --runs {runs_dir}", f" --out {run_dir}") if custom else ("", "")
-        notes.append(
-            f"{label}: no finished run at scale {scale}: "
-            f"`mocobench reproduce table {n} --scale {scale}{runs_opt}` fills it, "
+        reproduce = f"mocobench reproduce table {n} --scale {scale}{runs_opt}"
+        text = (
+            f"{label}: no finished run at scale {scale}: `{reproduce}` fills it, "
             f"or `mocobench pretrain --recipe {recipe} --scale {scale}{out_opt}` "
             f"then {_evaluations(n, run_dir, has_voc)}"
         )
+        notes.append(FillNote(text, row, n, scale, reproduce))
     for _, run in unfinished.iterrows():
         lead = f"{label}: no finished run at scale {scale}; " if done.empty else f"{label}: "
         run_dir = run["run_dir"]

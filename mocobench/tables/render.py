@@ -18,6 +18,7 @@ from rich.text import Text
 from mocobench.runtime import atomic
 from mocobench.tables.assemble import TableResult
 from mocobench.tables.format import MISSING, VOC_METRICS, format_figure, format_paper, tick
+from mocobench.tables.notes import display_notes
 from mocobench.tables.orderings import NO_VERDICTS_AT_SMOKE, display_verdicts, rule_text, verdict_frame
 
 
@@ -133,7 +134,7 @@ def markdown(result: TableResult) -> str:
     lines += orderings_markdown(result)
     if result.notes:
         lines += ["## Notes", ""]
-        lines += [f"- {note}" for note in result.notes]
+        lines += [f"- {note}" for note in display_notes(result.notes)]
         lines.append("")
     compute = result.meta.get("compute", [])
     if compute:
@@ -222,33 +223,73 @@ def png_bytes(result: TableResult) -> bytes:
     return buf.getvalue()
 
 
-def rich_table(result: TableResult) -> Table:
-    """The table for the terminal (the same cells as the Markdown); notes are printed by the caller."""
+TERMINAL_WIDTH = 100  # the terminal's tables fit this many columns unless `--wide` (the files keep all)
+# The columns the terminal shows without --wide: the row, what it is, the paper's figure beside ours, and
+# Table 1's VOC AP50 (the paper's headline detection figure). The knobs are in the row label and the recipe.
+NARROW_COLUMNS = ("row", "recipe", "batch", "paper top-1", "ours linear top-1", "seeds")
+NARROW_VOC = ("paper VOC AP50", "ours VOC AP50")
+SHORT_HEADERS = {"paper VOC AP50": "paper AP50", "ours VOC AP50": "ours AP50"}
+
+
+def _short(column: str) -> str:
+    """A narrow column's header: `ours linear top-1 (cpu)` -> `ours top-1 (cpu)`."""
+    return SHORT_HEADERS.get(column, column.replace("ours linear top-1", "ours top-1"))
+
+
+def narrow_columns(columns: list[str]) -> list[str]:
+    """The columns of `display_frame` the terminal shows without --wide, in their order."""
+    return [c for c in columns if c in NARROW_VOC or any(c.split(" (")[0] == k for k in NARROW_COLUMNS)]
+
+
+def rich_table(result: TableResult, wide: bool = False) -> Table:
+    """The table for the terminal (the Markdown's cells; without `wide` the `narrow_columns`, which fit
+    `TERMINAL_WIDTH`); notes are printed by the caller."""
     shown = display_frame(result)
+    if not wide:
+        hidden = [c for c in shown.columns if c not in narrow_columns(list(shown.columns))]
+        shown = shown[narrow_columns(list(shown.columns))].rename(columns=_short)
+        hidden = [c.replace("ours kNN top-1 (pre-training monitor)", "ours kNN top-1") for c in hidden]
     caption = [
         result.meta.get("warning") or "",
         *(c.replace("**", "") for c in result.meta.get("caveats", [])),
     ]
+    if not wide and hidden:
+        shown_all = "mocobench table --wide; the .md and .csv have every column"
+        caption.append(f"Not shown here: {', '.join(hidden)} ({shown_all}).")
     table = Table(
         title=result.meta.get("title", f"Table {result.number} at scale {result.scale}"),
         caption=Text("\n".join(c for c in caption if c)) if any(caption) else None,
     )
     for col in shown.columns:
-        table.add_column(col, justify="left" if col in ("row", "recipe") else "right", overflow="fold")
+        labels = col in ("row", "recipe")
+        longest = max([len(str(v)) for v in shown[col]] or [0]) if labels and not wide else None
+        table.add_column(col, justify="left" if labels else "right", overflow="fold", min_width=longest)
     for _, row in shown.iterrows():
         table.add_row(*(Text(str(v)) for v in row))
     return table
 
 
-def rich_orderings(result: TableResult) -> Table | str | None:
-    """The verdicts for the terminal (the Markdown's cells), the smoke line, or None at paper scale."""
+NARROW_VERDICT_COLUMNS = ("pair (A → B)", "metric", "paper A → B (gap)", "ours gap ± SE", "verdict")
+
+
+def rich_orderings(result: TableResult, wide: bool = False) -> Table | str | None:
+    """The verdicts for the terminal (the Markdown's cells; without `wide` the `NARROW_VERDICT_COLUMNS`,
+    which fit `TERMINAL_WIDTH`), the smoke line, or None at paper scale."""
     state = result.meta.get("orderings", "")
     if state == "smoke":
         return f"Orderings: {NO_VERDICTS_AT_SMOKE} (its figures are a pipeline check, not a result)."
     if not state:
         return None
     shown = display_verdicts(result.verdicts)
-    table = Table(title=f"Orderings: the paper's significant pairs at scale {result.scale}")
+    caption = None
+    if not wide:
+        hidden = [c for c in shown.columns if c not in NARROW_VERDICT_COLUMNS]
+        shown = shown[[c for c in shown.columns if c in NARROW_VERDICT_COLUMNS]]
+        caption = f"Not shown here: {', '.join(hidden)} (mocobench table --wide; the _orderings.csv has all)."
+    table = Table(
+        title=f"Orderings: the paper's significant pairs at scale {result.scale}",
+        caption=caption if caption and hidden else None,
+    )
     for col in shown.columns:
         table.add_column(col, overflow="fold")
     for _, row in shown.iterrows():

@@ -11,7 +11,9 @@ process with N BN groups.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from mocobench.metrics.accuracy import contrastive_accuracy
 from mocobench.metrics.knn import knn_accuracy
 from mocobench.models.encoders import Backbone, query_encoder
 from mocobench.results import layout
-from mocobench.runtime import atomic, checkpoint, distributed
+from mocobench.runtime import atomic, checkpoint, distributed, lock, logging_sinks
 from mocobench.runtime.environment import environment
 from mocobench.runtime.progress import TrainProgress, console
 from mocobench.runtime.schedule import learning_rate, set_lr
@@ -159,6 +161,19 @@ def check_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
         )
 
 
+def _holding_run_lock(train: Any) -> Any:
+    """Rank 0 holds `<run>/run.lock` (pid, host; `layout.LOCK`, `runtime/lock.py`) while `train` runs: the
+    result store reads a run with a live lock as running, one with a stale lock or none as interrupted."""
+
+    @functools.wraps(train)
+    def wrapper(config: dict[str, Any], run_dir: Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        with lock.held(Path(run_dir) / layout.LOCK, enabled=os.environ.get("RANK", "0") == "0"):
+            return train(config, run_dir, *args, **kwargs)
+
+    return wrapper
+
+
+@_holding_run_lock
 def pretrain(
     config: dict[str, Any],
     run_dir: Path,
@@ -174,13 +189,17 @@ def pretrain(
     step_options: str | None = None,
     beton: Path | None = None,
     trust_checkpoint: bool = False,
+    wandb: bool = False,
+    wandb_project: str | None = None,
 ) -> dict[str, Any]:
     """Pre-train `config` into `run_dir`; returns the summary written to `summary.json`.
 
     `stop_after_epoch` ends early after that many epochs (tests use it to simulate an interruption).
     `pipeline` is `fast` or `official` (train/pipelines.py); with `fast`, `loader`/`augment_on` pick the input
     pipeline (pipeline/loaders.py) and `step_options` the step's fast paths (runtime/step_options.py; default:
-    all on for a GPU, off on the CPU). config.json records what ran.
+    all on for a GPU, off on the CPU). config.json records what ran. Each record of metrics.jsonl also goes
+    to `<run_dir>/tensorboard/pretrain` and, with `wandb`, to W&B (runtime/logging_sinks.py; a resumed run
+    continues the W&B run whose id `wandb_id` holds).
     """
     dist = distributed.init_distributed(device)
     run_dir = Path(run_dir)
@@ -213,6 +232,7 @@ def pretrain(
         start_epoch = checkpoint.restore(checkpoint.load(last, trust_checkpoint), model, optimizer)
     metrics_path = run_dir / layout.METRICS
     records = _metrics_upto(metrics_path, start_epoch) if resume else []
+    logger = logging_sinks.RunLogger()  # rank 0's logs to TensorBoard (and W&B); the others' do nothing
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         ran = {
@@ -226,17 +246,23 @@ def pretrain(
         atomic.write_json(run_dir / layout.CONFIG, {**config, **ran})
         atomic.write_json(run_dir / layout.ENV, environment(dist.device, dist.world_size, dist.backend))
         atomic.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+        id_file = run_dir / logging_sinks.WANDB_ID
+        logger = logging_sinks.open_logger(
+            run_dir, "pretrain", {**config, **ran}, wandb=wandb, project=wandb_project, id_file=id_file,
+            resume=resume,
+        )  # fmt: skip
         if start_epoch == 0:
             if show_progress:
                 console.print(f"run folder {run_dir}; kNN of the randomly initialised encoder (reference)...")
             rec = {"epoch": 0, "knn_top1": _knn(model, data, config, dist)}  # random-init reference
             atomic.append_jsonl(metrics_path, rec)
+            logger.log(rec, 0)
             records.append(rec)
 
     epochs = config["epochs"]
     end_epoch = min(epochs, stop_after_epoch) if stop_after_epoch else epochs
     t_start = time.perf_counter()
-    with TrainProgress(epochs, start_epoch, enabled=show_progress and dist.is_main) as progress:
+    with TrainProgress(epochs, start_epoch, enabled=show_progress and dist.is_main) as progress, logger:
         for epoch in range(start_epoch, end_epoch):
             if not config["lr_per_step"]:  # MoCo: lr set once per epoch (PAPER.md: "per epoch, no warm-up")
                 set_lr(
@@ -270,6 +296,7 @@ def pretrain(
                         extra,
                     )
                 atomic.append_jsonl(metrics_path, rec)
+                logger.log(rec, rec["epoch"])
                 records.append(rec)
             progress.end_epoch(rec)
             if dist.distributed:
@@ -290,4 +317,7 @@ def pretrain(
     }
     if dist.is_main and summary["finished"]:
         atomic.write_json(run_dir / layout.SUMMARY, summary)
+    last_rec = records[-1] if records else {}
+    final = {k: summary[k] for k in ("knn_top1", "knn_top1_init", "epochs_done")}
+    logger.finish(config, {**final, **{k: last_rec.get(k) for k in ("loss", "acc")}})
     return summary

@@ -98,7 +98,7 @@ def test_trials_resume_and_another_protocol_is_refused(tiny_data: Path, tmp_path
     p = load_pretrained(run)
     calls = []
 
-    def fake_trial(pretrained, protocol, root, seed, device, show_progress=True):
+    def fake_trial(pretrained, protocol, root, seed, device, show_progress=True, logger=None):
         calls.append(seed)
         fc = {"weight": torch.full((3, 4), float(seed)), "bias": torch.zeros(3)}
         return {"seed": seed, "top1": 10.0 + seed, "top5": 50.0, "seconds": 1.0, "classifier": fc}
