@@ -19,22 +19,24 @@ from mocobench.cli.common import (
     out,
 )
 
+# The checkpoint and the data of the evaluations (linear, knn): one declaration each.
+PretrainedOpt = Annotated[
+    Path,
+    typer.Option("--pretrained", help="Finished run folder, or a checkpoint of any layout --format names"),
+]
+EvalDataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data", help="Folder or FORMAT:PATH (as pretrain's); default: the run's data, else embedded"
+    ),
+]
+
 export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
 
 
 def linear(
-    pretrained: Annotated[
-        Path,
-        typer.Option(
-            "--pretrained", help="Finished run folder, or a checkpoint (ours, official MoCo, state_dict)"
-        ),
-    ],
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data", help="Folder or FORMAT:PATH (as pretrain's); default: the run's data, else embedded"
-        ),
-    ] = None,
+    pretrained: PretrainedOpt,
+    data: EvalDataOpt = None,
     scale: EvalScaleOpt = None,
     seed: TrialSeedOpt = 0,
     trials: Annotated[int, typer.Option("--trials", help="Independent linear trials (mean +- std)")] = 1,
@@ -199,18 +201,8 @@ def export_torchvision(
 
 
 def knn(
-    pretrained: Annotated[
-        Path,
-        typer.Option(
-            "--pretrained", help="Finished run folder, or a checkpoint of any layout --format names"
-        ),
-    ],
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data", help="Folder or FORMAT:PATH (as pretrain's); default: the run's data, else embedded"
-        ),
-    ] = None,
+    pretrained: PretrainedOpt,
+    data: EvalDataOpt = None,
     scale: EvalScaleOpt = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours that vote")] = 200,
     t: Annotated[float, typer.Option("--t", help="Temperature of the votes' weights exp(sim / t)")] = 0.1,
