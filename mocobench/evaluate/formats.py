@@ -230,8 +230,7 @@ def read_file(path: Path, trust: bool = False, formats: tuple[Format, ...] = FOR
     names: list[str] = []
     with contextlib.suppress(Exception):  # the zip format lists its globals without unpickling them
         names = [n for n in torch.serialization.get_unsafe_globals_in_checkpoint(path) if n]
-    for name in names:
-        _refuse_unless_allowed(path, name, formats)
+    _refuse_unless_allowed(path, names, formats)
     for _ in range(200):
         try:
             with torch.serialization.safe_globals([(inert(n), n) for n in names]):
@@ -241,18 +240,27 @@ def read_file(path: Path, trust: bool = False, formats: tuple[Format, ...] = FOR
             found = _GLOBAL.search(str(e))
             if not found or found.group(1) in names:
                 raise _unreadable(path, e) from e
-            _refuse_unless_allowed(path, found.group(1), formats)
+            _refuse_unless_allowed(path, [found.group(1)], formats)
             names.append(found.group(1))
         except Exception as e:  # a truncated or foreign file: say which
             raise _unreadable(path, e) from e
     raise UsageError(f"{path} names too many classes to read as data; {TRUST_HINT}")
 
 
-def _refuse_unless_allowed(path: Path, name: str, formats: tuple[Format, ...]) -> None:
-    if not allowed(name, formats):
+_PLAIN = ("builtins", "collections", "typing")  # named after the classes that say what the file is
+
+
+def _refuse_unless_allowed(path: Path, names: list[str], formats: tuple[Format, ...]) -> None:
+    """Refuse every global no format allows, named in a fixed order (torch lists them in no set order):
+    the telling ones (omegaconf, mmengine, ...) before builtins, at most three."""
+    refused = sorted(
+        {n for n in names if not allowed(n, formats)}, key=lambda n: (n.split(".")[0] in _PLAIN, n)
+    )
+    if refused:
         which = "the format " + formats[0].name if len(formats) == 1 else "any known checkpoint format"
+        shown = ", ".join(refused[:3]) + (", ..." if len(refused) > 3 else "")
         raise UsageError(
-            f"{path} holds more than tensors and plain data (GLOBAL {name}, not {which}'s); {TRUST_HINT}"
+            f"{path} holds more than tensors and plain data (GLOBAL {shown}, not {which}'s); {TRUST_HINT}"
         )
 
 
