@@ -31,6 +31,9 @@ EvalDataOpt = Annotated[
     ),
 ]
 
+ExportSourceArg = Annotated[
+    Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, another tool's: --format)")
+]
 export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
 
 
@@ -168,9 +171,7 @@ def voc_eval(
 
 @export_app.command("detectron2")
 def export_detectron2(
-    checkpoint: Annotated[
-        Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, ResNet)")
-    ],
+    checkpoint: ExportSourceArg,
     out_file: Annotated[Path, typer.Argument(help="Output .pkl for Detectron2's MODEL.WEIGHTS")],
     trust: TrustOpt = False,
     fmt: FormatOpt = None,
@@ -184,16 +185,15 @@ def export_detectron2(
 
 @export_app.command("torchvision")
 def export_torchvision(
-    checkpoint: Annotated[
-        Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, ResNet)")
-    ],
+    checkpoint: ExportSourceArg,
     out_file: Annotated[Path, typer.Argument(help="Output .pth: a torchvision ResNet state_dict, no fc")],
     trust: TrustOpt = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Write the backbone as a plain torchvision state_dict (load with strict=False: only fc.* missing)."""
     from mocobench.evaluate.export import export_torchvision as run_export
 
-    path, count, arch = run_export(checkpoint, out_file, trust)
+    path, count, arch = run_export(checkpoint, out_file, trust, fmt)
     out.print(
         f"wrote {path} ({count} tensors, torchvision.models.{arch}() keys, no fc: "
         "load_state_dict(sd, strict=False))"

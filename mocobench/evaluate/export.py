@@ -39,14 +39,16 @@ def torchvision_state(pretrained: Pretrained) -> dict[str, torch.Tensor]:
     }
 
 
-def export_torchvision(source: Path, out: Path, trust: bool = False) -> tuple[Path, int, str]:
+def export_torchvision(
+    source: Path, out: Path, trust: bool = False, fmt: str | None = None
+) -> tuple[Path, int, str]:
     """`mocobench export torchvision CHECKPOINT OUT.pth`; returns the path, the tensor count and the arch."""
     out = Path(out)
     if out.suffix not in SUFFIXES:
         raise UsageError(f"{out}: torchvision state_dicts are .pth files; name it OUT.pth")
     if out.is_dir():
         raise UsageError(f"{out} is a folder; pass a file name such as {out / 'backbone.pth'}")
-    pretrained = load_pretrained(source, trust)
+    pretrained = load_pretrained(source, trust, fmt_name=fmt)
     require_torchvision_stem(pretrained)
     state = torchvision_state(pretrained)
     try:

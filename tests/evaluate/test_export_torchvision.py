@@ -48,6 +48,16 @@ def test_official_and_torchvision_files_round_trip(tmp_path: Path):
     _loads_into_torchvision(tmp_path / "tv_out.pth", "resnet18", tv.state_dict())
 
 
+def test_format_forces_the_layout_read(tmp_path: Path, cli):
+    path, model = official_moco_file(tmp_path / "moco.pth.tar")
+    out = tmp_path / "forced.pth"
+    code, _, err = cli("export", "torchvision", str(path), str(out), "--format", "moco")
+    assert code == 0, err
+    _loads_into_torchvision(out, "resnet18", model.encoder_q.state_dict())
+    code, _, err = cli("export", "torchvision", str(path), str(tmp_path / "no.pth"), "--format", "vissl")
+    assert code == 2 and not (tmp_path / "no.pth").exists()  # not a VISSL file: refused, nothing written
+
+
 REFUSAL = "the CIFAR stem (3x3 stride-1, no max-pool) has no torchvision counterpart"
 
 
