@@ -9,3 +9,12 @@ class UsageError(Exception):
     """
 
     exit_code = 2
+
+    def __init__(self, message: str = "") -> None:
+        # A DataLoader worker's error comes back as `type(e)("Caught UsageError in DataLoader worker process
+        # N.\nOriginal Traceback ...\n<module>.UsageError: <message>")` (torch/_utils.py,
+        # ExceptionWrapper.reraise): keep the one line the worker raised.
+        name = type(self).__name__
+        if message.startswith(f"Caught {name} in ") and "\nOriginal Traceback" in message:
+            message = message.rstrip().rpartition(f"{name}: ")[2]
+        super().__init__(message)

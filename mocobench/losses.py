@@ -1,6 +1,7 @@
-"""The contrastive losses as pure functions: InfoNCE with MoCo's queue, SimCLR's NT-Xent, the cross-entropy.
+"""The contrastive losses as pure functions: InfoNCE with MoCo's queue or the batch (MoCo's end-to-end),
+SimCLR's NT-Xent, the cross-entropy.
 
-Both contrastive losses are a cross-entropy over logits whose label is the positive's column, so each
+The contrastive losses are a cross-entropy over logits whose label is the positive's column, so each
 mechanism's model returns `(logits, labels)` from these functions (the official MoCo builder's interface)
 and the training step applies `cross_entropy` (train/step.py).
 
@@ -29,6 +30,22 @@ def infonce_logits(
         l_neg = torch.einsum("nc,ck->nk", q, queue)
         logits = torch.cat([l_pos, l_neg], dim=1) / T
     labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    return logits, labels
+
+
+def end_to_end_logits(
+    q: torch.Tensor, k: torch.Tensor, first: int, T: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MoCo's end-to-end InfoNCE logits (MoCo paper sec. 4.1, Fig. 2a): the dictionary is the current batch.
+
+    `q` (n, d) are this process's L2-normalised queries, `k` (N, d) the keys of the whole global batch in
+    sample order, with `q[i]`'s positive at `k[first + i]` (`first`: the global index of this process's first
+    sample). Eq. 1 with the other N - 1 keys of the batch as the negatives, so one (n, N) product holds them
+    all: logits q.k / T, labels first + i.
+    """
+    with fp32(q):
+        logits = q.float() @ k.float().T / T
+    labels = torch.arange(first, first + q.shape[0], device=logits.device)
     return logits, labels
 
 

@@ -1,14 +1,18 @@
 """`mocobench reproduce table N`: run every missing step of every row of a paper table, then write it.
 
 A step is done when its output says so (a run's `summary.json`, a trial in the row's linear protocol's
-result file, `linear.json` or `linear-simclr.json`, or `voc.json` at this scale), not by timestamps; a
-pre-training run with a checkpoint but no summary is resumed. So an interrupted reproduce continues where it
-stopped when the same command is run again, and finished steps are never repeated.
+result file, `linear.json` or `linear-simclr.json`, or VOC trial t in `voc.json` at this scale), not by
+timestamps; a pre-training run with a checkpoint but no summary is resumed. So an interrupted reproduce
+continues where it stopped when the same command is run again, and finished steps are never repeated.
+
+Each pre-training seed is one model; Table 1's VOC figures are several fine-tunes of it (trials 0..N-1, N
+the tier's `voc_trials`: 5 at paper scale, as "These results are means of 5 trials",
+facebookresearch/moco detection/README.md:61@7397dfe), each its own step, so a partial `voc.json` resumes
+only its missing trials.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +25,11 @@ from mocobench.config.linear import resolve_linear
 from mocobench.config.paper import load_paper_table
 from mocobench.config.recipes import recipes_for_table, resolve
 from mocobench.config.scales import canonical_scale, row_refusal, steps_refusal
+from mocobench.config.scales import voc_trials as tier_voc_trials
 from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.results.store import Store, collect
+from mocobench.results.trials import read_result
 from mocobench.runtime import checkpoint
 from mocobench.train.data import count_images
 
@@ -38,6 +44,7 @@ class Step:
     state: str  # "done" | "resume" | "run" | "refused" (the tier would make it meaningless: detail says why)
     detail: str
     estimate_s: float | None  # None: no measured speed to estimate from
+    trial: int = 0  # the evaluation trial a "linear" or "voc" step fills (its number in the result file)
 
 
 def table_rows(number: int) -> list[tuple[str, str]]:
@@ -102,35 +109,60 @@ def _has_voc(number: int, row: str) -> bool:
     return bool(paper[paper["row"] == row]["voc_ap50"].notna().any())
 
 
-def _trial0_done(path: Path, scale: str) -> bool:
-    """A result file holds trial 0 at this scale."""
+def _trials_done(path: Path, scale: str) -> set[int]:
+    """The trial numbers a result file holds at this scale (none when absent or of another scale)."""
     if not path.is_file():
-        return False
-    result = json.loads(path.read_text())
-    return canonical_scale(result.get("scale") or "") == scale and any(
-        t["trial"] == 0 for t in result.get("trials", [])
-    )
+        return set()
+    result = read_result(path, "voc" if path.name == layout.VOC else "linear")  # a damaged file: one line
+    if canonical_scale(str(result.get("scale") or "")) != scale:
+        return set()
+    return {t["trial"] for t in result.get("trials", [])}
 
 
 def _linear_done(run_dir: Path, scale: str, protocol: str) -> bool:
-    return _trial0_done(run_dir / layout.linear_result(protocol), scale)
+    return 0 in _trials_done(run_dir / layout.linear_result(protocol), scale)
+
+
+def _voc_steps(
+    row: str, recipe: str, seed: int, config: dict[str, Any], run_dir: Path, n: int, voc_s: float | None
+) -> list[Step]:
+    """VOC trials 0..n-1 of one pre-trained model, each done once `voc.json` at this scale holds it; one
+    refused step when the model cannot be fine-tuned (a CIFAR-stem encoder)."""
+    if config["stem"] != "imagenet":
+        detail = f"{config['stem']}-stem encoders have no Detectron2 counterpart (detect-voc)"
+        return [Step("voc", row, recipe, seed, run_dir, "refused", detail, 0.0)]
+    scale = config["scale"]
+    done = _trials_done(run_dir / layout.VOC, scale)
+    steps = []
+    for trial in range(n):
+        state = "done" if trial in done else "run"
+        detail = f"VOC fine-tune at {scale}" + (f", trial {trial} (trials 0-{n - 1})" if n > 1 else "")
+        estimate = 0.0 if state == "done" else voc_s
+        steps.append(Step("voc", row, recipe, seed, run_dir, state, detail, estimate, trial))
+    return steps
 
 
 def plan(
     number: int,
     scale: str,
-    trials: int,
+    seeds: int,
     runs_dir: Path,
     data: str | Path | None = None,
     only: list[str] | None = None,
     detection: bool = True,
+    voc_trials: int | None = None,
 ) -> list[Step]:
-    """Every step of table `number` at `scale` for seeds 0..trials-1, each marked done / resume / run.
+    """Every step of table `number` at `scale` for pre-training seeds 0..seeds-1, each marked done /
+    resume / run.
 
-    Table 1 rows with VOC figures in the paper also get a detection step (`detection=False` skips them).
+    Table 1 rows with VOC figures in the paper also get, per seed, VOC trials 0..N-1 (N = `voc_trials`,
+    by default the tier's, `config.scales.voc_trials`; `detection=False` skips them).
     """
-    if trials < 1:
-        raise UsageError(f"--trials must be at least 1, not {trials}")
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, not {seeds}")
+    n_voc = tier_voc_trials(scale) if voc_trials is None else voc_trials
+    if n_voc < 1:
+        raise UsageError(f"--voc-trials must be at least 1, not {n_voc}")
     scale = canonical_scale(scale)
     rows = table_rows(number)
     if only:
@@ -149,7 +181,7 @@ def plan(
         config = resolve(recipe, scale)
         images, labelled = count_images(config, data)
         no_pretrain, no_linear = _refused(config, images, labelled, scale)
-        for seed in range(trials):
+        for seed in range(seeds):
             run_dir = layout.run_dir(scale, recipe, seed, Path(runs_dir))
             epochs = config["epochs"]
             if no_pretrain:
@@ -172,13 +204,7 @@ def plan(
                 lin, detail, estimate = "refused", no_linear, 0.0
             steps.append(Step("linear", row, recipe, seed, run_dir, lin, detail, estimate))
             if detection and _has_voc(number, row):
-                voc = "done" if _trial0_done(run_dir / layout.VOC, scale) else "run"
-                estimate = 0.0 if voc == "done" else voc_s
-                detail = f"VOC fine-tune at {scale}"
-                if config["stem"] != "imagenet":
-                    voc, estimate = "refused", 0.0
-                    detail = f"{config['stem']}-stem encoders have no Detectron2 counterpart (detect-voc)"
-                steps.append(Step("voc", row, recipe, seed, run_dir, voc, detail, estimate))
+                steps += _voc_steps(row, recipe, seed, config, run_dir, n_voc, voc_s)
     return steps
 
 
@@ -218,7 +244,16 @@ def run_plan(
         else:
             from mocobench.detection.finetune import detect_voc
 
-            detect_voc(step.run_dir, voc_data, scale, device=device, show_progress=show_progress)
+            # Runs the missing trials up to `step.trial` (the earlier ones are done: steps run in order),
+            # each with detect-voc's own seed for its trial.
+            detect_voc(
+                step.run_dir,
+                voc_data,
+                scale,
+                trials=step.trial + 1,
+                device=device,
+                show_progress=show_progress,
+            )
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -239,7 +274,8 @@ def plan_table(steps: list[Step], number: int, scale: str) -> Table:
         grid.add_column(col)
     for s in steps:
         estimate = "-" if s.state in ("done", "refused") else format_seconds(s.estimate_s)
-        grid.add_row(s.row, s.recipe, str(s.seed), s.kind, s.state, s.detail, estimate)
+        kind = f"{s.kind} {s.trial}" if s.kind == "voc" and s.state != "refused" else s.kind
+        grid.add_row(s.row, s.recipe, str(s.seed), kind, s.state, s.detail, estimate)
     return grid
 
 

@@ -9,6 +9,7 @@ wrong axis order fails the round trip. `cached_split` reads a converted split ba
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -95,6 +96,17 @@ class Python2Pickler(pickle._Pickler):
 def py2_pickle(path: Path, obj: object) -> None:
     with open(path, "wb") as f:
         Python2Pickler(f, protocol=2).dump(obj)
+
+
+class Planted:
+    """A hostile payload to plant in a pickle: Python's full unpickler calls os.mkdir(marker) (the global
+    posix.mkdir), so the marker folder shows whether it ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.mkdir, (str(self.marker),)
 
 
 def _cifar_rows(images: np.ndarray) -> np.ndarray:

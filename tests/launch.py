@@ -5,6 +5,10 @@ from __future__ import annotations
 import socket
 import sys
 
+# A subprocess's time limit in tests: only a hung process ever reaches it. Never a speed requirement (CI
+# must pass on a slow or busy machine), so it is far above what any test needs even at 1/10 the speed.
+GUARD_S = 3600
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -15,3 +15,14 @@ def naive_nt_xent(z: torch.Tensor, T: float) -> torch.Tensor:
         denom = sum(torch.exp(z[i] @ z[k] / T) for k in range(n2) if k != i)
         total = total - torch.log(torch.exp(z[i] @ z[j] / T) / denom)
     return total / n2
+
+
+def naive_moco_end_to_end(q: torch.Tensor, k: torch.Tensor, T: float) -> torch.Tensor:
+    """MoCo eq. (1) with the current batch as the dictionary (MoCo paper sec. 4.1, Fig. 2a), written out:
+    L_i = -log exp(q_i.k_i/T) / sum_j exp(q_i.k_j/T) over the N keys of the batch, averaged over N queries."""
+    n = q.shape[0]
+    total = 0.0
+    for i in range(n):
+        denom = sum(torch.exp(q[i] @ k[j] / T) for j in range(n))
+        total = total - torch.log(torch.exp(q[i] @ k[i] / T) / denom)
+    return total / n

@@ -1,10 +1,10 @@
-"""The losses: NT-Xent logits against SimCLR eq. (1) term by term, InfoNCE against MoCo eq. (1)."""
+"""The losses: NT-Xent against SimCLR eq. (1) term by term, InfoNCE (queue or batch) against MoCo eq. (1)."""
 
 import torch
 import torch.nn.functional as F
-from reference_losses import naive_nt_xent
+from reference_losses import naive_moco_end_to_end, naive_nt_xent
 
-from mocobench.losses import infonce_logits, nt_xent_logits, simclr_loss
+from mocobench.losses import cross_entropy, end_to_end_logits, infonce_logits, nt_xent_logits, simclr_loss
 
 
 def test_nt_xent_logits_match_naive_loop():
@@ -39,6 +39,28 @@ def test_infonce_logits_are_mocos_eq1():
     for i in range(4):
         torch.testing.assert_close(logits[i, 0], q[i] @ k[i] / 0.2)
         torch.testing.assert_close(logits[i, 1:], q[i] @ queue / 0.2)
+
+
+def test_end_to_end_logits_are_mocos_eq1_with_the_batch_as_dictionary():
+    """N logits per query, its own key the positive (MoCo paper sec. 4.1), against eq. (1) written out."""
+    torch.manual_seed(0)
+    q, k = F.normalize(torch.randn(6, 5), dim=1), F.normalize(torch.randn(6, 5), dim=1)
+    logits, labels = end_to_end_logits(q, k, 0, T=0.2)
+    assert logits.shape == (6, 6) and labels.tolist() == [0, 1, 2, 3, 4, 5]
+    for i in range(6):
+        torch.testing.assert_close(logits[i], torch.stack([q[i] @ k[j] for j in range(6)]) / 0.2)
+    torch.testing.assert_close(cross_entropy(logits, labels), naive_moco_end_to_end(q, k, 0.2))
+    # A process holding queries 2..3 of the global batch: its rows of the logits, labelled by global index.
+    part, part_labels = end_to_end_logits(q[2:4], k, 2, T=0.2)
+    torch.testing.assert_close(part, logits[2:4])
+    assert part_labels.tolist() == [2, 3]
+
+
+def test_end_to_end_logits_are_fp32_under_autocast():
+    q = F.normalize(torch.randn(4, 8), dim=1).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, _ = end_to_end_logits(q, q, 0, T=0.07)
+    assert logits.dtype == torch.float32
 
 
 def test_simclr_loss_is_their_sum_of_two_directions():

@@ -12,7 +12,8 @@ the caller scales it for smaller images (`spec.blur_sigma_px`).
 SimCLR's views have no torchvision/PIL original (its code is TensorFlow's): their reference is its crop
 (`geometry.sample_crop_tf`, bicubic) and its float colour ops (`simclr.py`) on the PIL image made a tensor,
 drawing from torch's generator like everything here. The SimCLR linear protocol's views likewise
-(`simclr_train_transform`, `simclr_eval_transform`: data_util.py L29, L440-460@85e8552).
+(`simclr_train_transform`, `simclr_eval_transform`: data_util.py L29, L416-458@85e8552). `linear_views`
+picks a linear protocol's pair.
 """
 
 from __future__ import annotations
@@ -198,6 +199,9 @@ def eval_transform(
 
 
 SIMCLR_CROP_PROPORTION = 0.875  # simclr data_util.py L29@85e8552
+# SimCLR scores whole images at a configured size of at most this: data.py L154-158@85e8552 turn test_crop
+# off at FLAGS.image_size <= 32 (CIFAR), and preprocess_for_eval then only reshapes (data_util.py L454-456).
+SIMCLR_WHOLE_IMAGE_MAX = 32
 
 
 def simclr_train_transform(
@@ -210,7 +214,9 @@ def simclr_train_transform(
 
 
 class SimCLRCentreCrop:
-    """SimCLR's `center_crop`: the central square of 0.875 of the shorter side, resized bicubic."""
+    """SimCLR's `center_crop` (data_util.py L195-219): the central square of `proportion` of the shorter
+    side, resized bicubic. A crop that already has the output size is returned as it is, as SimCLR's
+    `tf.reshape` (L456) returns an image of that size when test_crop is off."""
 
     def __init__(self, size: int, proportion: float = SIMCLR_CROP_PROPORTION) -> None:
         self.size, self.proportion = size, proportion
@@ -218,11 +224,44 @@ class SimCLRCentreCrop:
     def __call__(self, img: Image.Image) -> torch.Tensor:
         side = round(self.proportion * min(img.width, img.height))
         top, left = (img.height - side + 1) // 2, (img.width - side + 1) // 2
-        return _bicubic(TF.to_tensor(img.crop((left, top, left + side, top + side))), self.size)
+        crop = TF.to_tensor(img.crop((left, top, left + side, top + side)))
+        return crop if side == self.size else _bicubic(crop, self.size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, proportion={self.proportion})"
 
 
 def simclr_eval_transform(
     image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
 ) -> T.Compose:
-    """SimCLR's evaluation view (data_util.py L455): centre crop of 0.875, bicubic, then normalised."""
-    return T.Compose([SimCLRCentreCrop(image_size), normalize(mean, std)])
+    """SimCLR's evaluation view, keyed on the configured `image_size` as SimCLR keys it on FLAGS.image_size:
+    above 32 px the centre crop of 0.875, bicubic (data_util.py L455); at 32 px or less the whole image.
+
+    Normalised like every view here (our SimCLR encoders are pre-trained on normalised views; SimCLR feeds
+    [0, 1] images, data_util.py L477). At <= 32 px SimCLR requires images of exactly `image_size` (its
+    reshape fails otherwise); ours of another size are resized whole, bicubic: the central square of the
+    full shorter side, as no crop means.
+    """
+    whole = image_size <= SIMCLR_WHOLE_IMAGE_MAX
+    crop = SimCLRCentreCrop(image_size, 1.0 if whole else SIMCLR_CROP_PROPORTION)
+    return T.Compose([crop, normalize(mean, std)])
+
+
+def linear_views(
+    views: str,
+    image_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    native_size: int | None = None,
+) -> tuple[Callable[[Image.Image], torch.Tensor], Callable[[Image.Image], torch.Tensor]]:
+    """A linear protocol's (training, validation) views (`config/linear.py` VIEWS), normalised by mean/std.
+
+    "moco": `main_lincls.py`'s RandomResizedCrop + flip and Resize + CenterCrop, except that images whose
+    format fixes their side at `image_size` (`native_size`: CIFAR at 32 px) are scored whole, as the MoCo
+    CIFAR-10 demo and solo-learn do. "simclr": SimCLR's crop + flip, and its evaluation view, which depends
+    on the configured size only (`simclr_eval_transform`).
+    """
+    if views == "simclr":
+        return simclr_train_transform(image_size, mean, std), simclr_eval_transform(image_size, mean, std)
+    native = native_size == image_size
+    return supervised_train_transform(image_size, mean, std), eval_transform(image_size, mean, std, native)

@@ -24,7 +24,7 @@ from mocobench.data.synth import (
 from mocobench.runtime.atomic import replace_folder
 from mocobench.runtime.home import mocobench_home
 
-BENCH_IMAGES_VERSION = 1
+BENCH_IMAGES_VERSION = 2  # 2: no empty class folders
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ def bench_images(spec: BenchImagesSpec | None = None) -> Path:
             first = next((tmp / "train" / name).iterdir(), None)
             if first is not None:
                 (tmp / "val" / name / first.name).write_bytes(first.read_bytes())
+            else:  # fewer images than classes: no empty class folder (the folder reader refuses one)
+                for split in ("train", "val"):
+                    (tmp / split / name).rmdir()
         (tmp / "bench.json").write_text(json.dumps({"version": BENCH_IMAGES_VERSION, **asdict(spec)}) + "\n")
 
     return replace_folder(path, fill)

@@ -2,7 +2,8 @@
 
 The paper ran 8 V100s with a global batch of 256 (32 per GPU) and estimated end-to-end at 4096 (512 per
 GPU), which did not fit. One process here plays one of those GPUs: it runs the per-GPU batch of each
-configuration and measures peak memory and seconds per iteration. Time per 200 ImageNet epochs is then
+configuration (`per_gpu_config`: MoCo, and MoCo's end-to-end with the same shuffle BN) and measures peak
+memory and seconds per iteration. Time per 200 ImageNet epochs is then
     200 * 1,281,167 / global_batch iterations * seconds per iteration,
 i.e. 8 devices like this one in parallel with free communication: an estimate, and labelled so.
 A configuration that would not fit the device is not run: its memory and time come from a straight line
@@ -116,6 +117,17 @@ def profile_config(
         return pool.apply(_profile_in_process, (config, per_gpu_batch, device, options, steps, warmup))
 
 
+def per_gpu_config(config: dict[str, Any], per_gpu_batch: int) -> dict[str, Any]:
+    """The config of one of the paper's GPUs: its share of the batch, its own BN over that share.
+
+    MoCo and its end-to-end mechanism alike (both shuffle BN, MoCo paper sec. 3.3): the key batch shuffled,
+    then normalised by each GPU's own BatchNorm, as in the official code (the recipes' 32 images a group
+    are one GPU's share at 256; at every per-GPU batch here the GPU is one group). One process has no other
+    GPU to shuffle with: the shuffle permutes its own batch, at its own cost.
+    """
+    return {**config, "batch_size": per_gpu_batch, "bn_group": per_gpu_batch}
+
+
 def _profile_in_process(
     config: dict[str, Any],
     per_gpu_batch: int,
@@ -125,7 +137,7 @@ def _profile_in_process(
     warmup: int,
 ) -> dict[str, Any]:
     baseline = current_rss_bytes() if device.type == "cpu" else 0
-    cfg = {**config, "batch_size": per_gpu_batch, "bn_group": per_gpu_batch, "sync_bn": False}
+    cfg = per_gpu_config(config, per_gpu_batch)
     model, optimizer = build_model_and_optimizer(cfg, device, options)
     try:
         fig = measure(

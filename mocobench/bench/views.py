@@ -3,7 +3,8 @@
 The loaders share one spec per augmentation (`augment/spec.py`) but not one implementation: the official
 pipeline (`--loader pil`, `--pipeline official`) decodes with PIL and runs torchvision's ops on PIL images;
 `torch` decodes with OpenCV and crops with torch's antialiased resize; `ffcv` crops an image stored once,
-capped at 512 px and JPEG-compressed at quality 90, with OpenCV's INTER_AREA; colour runs in the workers
+capped at 512 px and JPEG-compressed at quality 90, with its compiled resize (`ffcv_kernels.resize_view`:
+OpenCV's INTER_AREA for a crop it shrinks, PIL's bilinear for one it enlarges); colour runs in the workers
 (uint8 OpenCV, `augment/cpu_colour.py`) or on the device (float kornia, `augment/device.py`). Whether these
 make the same views is a measurement, not a claim, so this takes the same images, draws one crop box, flip
 and set of colour parameters per image, applies them through each path, and reports the mean absolute
@@ -11,6 +12,10 @@ difference (0-255 levels) and PSNR against the official pipeline's view, for the
 whole view. Two independent draws of the official pipeline give the scale of a real difference between
 views. The flip is applied right after the crop in every path: the colour ops act per pixel (blur with a
 symmetric kernel), so where the flip goes does not change a view.
+
+Sources: `--data`, or generated ImageNet-sized JPEGs (500x375), or with `--source-size N` generated N x N
+ones: at 32 px (CIFAR, the `gpu` tier) every crop is enlarged, the case where a resize filter shows most.
+`crops_enlarged` counts the drawn crops smaller than the view on a side.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from mocobench.augment import cpu_colour
 from mocobench.augment.device import JITTER_OPS, DeviceAugment, sample_params
 from mocobench.augment.geometry import crop_resize_flip, sample_crop
 from mocobench.augment.spec import Blur, Grayscale, Jitter, ViewSpec, blur_sigma_px, view_spec
+from mocobench.bench.images import BenchImagesSpec, bench_images
 from mocobench.data.decode import decode, load_rgb
 from mocobench.data.folder import list_split
+from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
 from mocobench.pipeline.ffcv_beton import SMART_RAW_MAX_BYTES, ffcv_available
 from mocobench.pipeline.loaders import FFCV_JPEG_QUALITY, FFCV_MAX_RESOLUTION
@@ -41,6 +48,22 @@ AUGMENTATIONS = ("aug_plus", "moco_v1")  # torchvision's ops; SimCLR's views hav
 PAPER_BLUR_SIGMA = (0.1, 2.0)
 Params = dict[str, torch.Tensor]
 Box = tuple[int, int, int, int]
+
+
+def sources(data: str | None, source_size: int | None = None) -> Path:
+    """The folder compared: `--data`'s, else generated JPEGs of 500x375 px or, with `source_size`, N x N."""
+    if data and source_size is not None:
+        raise UsageError(
+            "--source-size sizes the generated images; --data's are read as they are "
+            "(cifar10:PATH gives 32-px ones): drop one of the two"
+        )
+    if data:
+        return open_data(data).root
+    if source_size is None:
+        return bench_images()
+    if source_size < 8:
+        raise UsageError(f"--source-size {source_size}: need N >= 8 (32 is CIFAR's size)")
+    return bench_images(BenchImagesSpec(width=source_size, height=source_size))
 
 
 def draw(spec: ViewSpec, height: int, width: int, seed: int, index: int) -> tuple[Box, bool, Params]:
@@ -131,8 +154,8 @@ def ffcv_stored(path: Path) -> np.ndarray:
 
 
 def ffcv_geometry(stored: np.ndarray, box: Box, full: tuple[int, int], flip: bool, size: int) -> np.ndarray:
-    """FFCV's crop (`libffcv.resize_crop`, OpenCV INTER_AREA) of the same relative box on the stored image."""
-    from ffcv.libffcv import resize_crop
+    """FFCV's crop (the loader's compiled `resize_view`) of the same relative box on the stored image."""
+    from mocobench.pipeline.ffcv_kernels import kernels
 
     sy, sx = stored.shape[0] / full[0], stored.shape[1] / full[1]
     top, left, h, w = box
@@ -140,7 +163,7 @@ def ffcv_geometry(stored: np.ndarray, box: Box, full: tuple[int, int], flip: boo
     b = min(stored.shape[0], max(t + 1, round((top + h) * sy)))
     r = min(stored.shape[1], max(lft + 1, round((left + w) * sx)))
     out = np.empty((size, size, 3), np.uint8)
-    resize_crop(np.ascontiguousarray(stored), t, b, lft, r, out)
+    kernels().resize_view(np.ascontiguousarray(stored), t, lft, b - t, r - lft, out)
     return np.ascontiguousarray(out[:, ::-1]) if flip else out
 
 
@@ -181,11 +204,13 @@ def bench_views(
         paths.append("ffcv, colour on the device")
     totals = {p: {"geometry": [0.0, 0.0], "view": [0.0, 0.0]} for p in [*paths, "official, another draw"]}
     capped = 0  # images the .beton stores smaller than the file
+    enlarged = 0  # crops smaller than the view on a side
     log(f"{len(samples)} images, {image_size} px views, {augmentation}")
     for index, (path, _) in enumerate(samples):
         pil = load_rgb(path)
         full = (pil.height, pil.width)
         box, flip, params = draw(spec, *full, seed, index)
+        enlarged += box[2] < image_size or box[3] < image_size
         ref_geom_img = official_geometry(pil, box, flip, image_size)
         ref_geom = np.asarray(ref_geom_img)
         ref = official_colour(ref_geom_img, spec, params)
@@ -220,13 +245,15 @@ def bench_views(
         "ffcv": "installed" if ffcv_available() else "not installed: its path is not measured",
         "ffcv_stored": "longer side capped at 512 px; JPEG q90 above 128x128x3 bytes",
         "ffcv_capped_images": capped,
+        "crops_enlarged": enlarged,
         "paths": results,
     }
 
 
 def rich_table(record: dict[str, Any]) -> Table:
     view = Table(
-        title=f"bench views: {record['images']} images, {record['image_size']} px, {record['augmentation']}; "
+        title=f"bench views: {record['images']} images ({record['crops_enlarged']} crops enlarged), "
+        f"{record['image_size']} px, {record['augmentation']}; "
         "difference from the official PIL pipeline's view, same parameters"
     )
     for col in ("path", "geometry |diff|", "geometry PSNR", "view |diff|", "view PSNR"):

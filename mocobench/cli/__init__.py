@@ -13,7 +13,7 @@ import sys
 import typer
 
 from mocobench.cli import bench, data, evaluate, pretrain, recipes, runs, tables
-from mocobench.cli.common import err
+from mocobench.cli.common import echo, err
 from mocobench.errors import UsageError
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ def main() -> None:
     try:
         app()
     except UsageError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        echo(("error:", "bold red"), f" {e}", console=err)  # the message as given: paths hold [ ] too
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted; run the same command again to continue (pretrain: add --resume)")

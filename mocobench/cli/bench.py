@@ -7,13 +7,22 @@ from typing import Annotated
 
 import typer
 
-from mocobench.cli.common import AugmentOnOpt, DeviceOpt, RunsOpt, ScaleOpt, SetOpt, out, say
+from mocobench.cli.common import AugmentOnOpt, DeviceOpt, RunsOpt, ScaleOpt, SetOpt, echo, out, say, writable
 from mocobench.cli.tables import show_table3
 
 bench_app = typer.Typer(
     help="Measure throughput: the data loader and the training step.", no_args_is_help=True
 )
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the figures here")]
+
+
+def _json_file(value: Path | None) -> Path | None:
+    """--json is checked when parsed, before anything is measured (common.py::writable)."""
+    return None if value is None else writable(value, "--json", folder=False)
+
+
+JsonOpt = Annotated[
+    Path | None, typer.Option("--json", help="Also write the figures here", callback=_json_file)
+]
 BenchDataOpt = Annotated[
     str | None,
     typer.Option("--data", help="Folder or FORMAT:PATH (as pretrain's); default: generated 500x375 JPEGs"),
@@ -47,13 +56,14 @@ def profile(
     from mocobench.runtime.step_options import StepOptions
 
     batches = parse_fit_batches(fit_batches)
+    path = writable(out_file or layout.profile_record(runs), "--out" if out_file else "--runs", folder=False)
+    writable(tables_dir, "--tables")
     dev = resolve_device(device)
     record = run_profile(
         dev, StepOptions.parse(options, dev), arch, image_size, steps, warmup, batches, log=say
     )
-    path = out_file or layout.profile_record(runs)
     atomic.write_json(path, record)
-    out.print(f"wrote {path}")
+    echo(f"wrote {path}")
     show_table3(path, tables_dir)
 
 
@@ -90,7 +100,7 @@ def bench_loader(
         root, dev, workers, batch, batches, warmup, image_size, augmentation, kinds, augment_on, log=say
     )
     out.print(rich_table(record))
-    out.print(f"images: {record['data']} ({record['images']}), {augmentation}", highlight=False)
+    echo(f"images: {record['data']} ({record['images']}), {augmentation}")
     if json_out:
         atomic.write_json(json_out, record)
 
@@ -102,19 +112,23 @@ def bench_views(
     image_size: Annotated[int, typer.Option("--image-size", help="View size, px")] = 224,
     augmentation: Annotated[str, typer.Option("--augmentation", help="aug_plus | moco_v1")] = "aug_plus",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the drawn parameters")] = 0,
+    source_size: Annotated[
+        int | None,
+        typer.Option(
+            "--source-size", help="Generated N x N px sources, not 500x375 (32: CIFAR's; crops enlarged)"
+        ),
+    ] = None,
     json_out: JsonOpt = None,
 ) -> None:
     """How far each loader's views are from the official PIL pipeline's, for the same parameters."""
-    from mocobench.bench.images import bench_images
     from mocobench.bench.views import bench_views as run_views
-    from mocobench.bench.views import rich_table
-    from mocobench.data.sources import open_data
+    from mocobench.bench.views import rich_table, sources
     from mocobench.runtime import atomic
 
-    root = open_data(data).root if data else bench_images()
+    root = sources(data, source_size)
     record = run_views(root, images, image_size, augmentation, seed, log=say)
     out.print(rich_table(record))
-    out.print(f"images: {record['data']}; ffcv: {record['ffcv']}", highlight=False)
+    echo(f"images: {record['data']}; ffcv: {record['ffcv']}")
     if json_out:
         atomic.write_json(json_out, record)
 

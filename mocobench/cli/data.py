@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mocobench.cli.common import out
+from mocobench.cli.common import echo, writable
 from mocobench.errors import UsageError
 
 data_app = typer.Typer(help="The embedded dataset and data folders.", no_args_is_help=True)
@@ -33,6 +33,7 @@ def data_synth(
     """Write a generated shapes dataset (the embedded defaults) to any folder."""
     if min(train_per_class, val_per_class, trainval, test) < 1 or (image_size or 16) < 16:
         raise UsageError("image counts must be >= 1 and --image-size >= 16")
+    writable(out_dir)
     if voc:
         from mocobench.data.voc_synth import VocSynthSpec, write_voc
 
@@ -43,7 +44,7 @@ def data_synth(
 
         spec = SynthSpec(seed, image_size or 64, train_per_class, val_per_class)
         path = write_classification(out_dir, spec)
-    out.print(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 @data_app.command("to-ffcv")
@@ -65,11 +66,12 @@ def data_to_ffcv(
     from mocobench.data.sources import open_data
     from mocobench.pipeline.ffcv_writer import write_folder_betons
 
+    writable(out_file, folder=False)
     root = open_data(data).root
     for path, count, source in write_folder_betons(
         root, out_file, split, max_resolution, jpeg_quality, workers
     ):
-        out.print(f"wrote {path} ({count} images of {source})")
+        echo(f"wrote {path} ({count} images of {source})")
 
 
 @data_app.command("path")

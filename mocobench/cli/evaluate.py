@@ -16,7 +16,9 @@ from mocobench.cli.common import (
     TrustOpt,
     WandbOpt,
     WandbProjectOpt,
+    echo,
     out,
+    writable,
 )
 
 # The checkpoint and the data of the evaluations (linear, knn): one declaration each.
@@ -71,6 +73,8 @@ def linear(
     """
     from mocobench.evaluate.linear import evaluate_pretrained
 
+    if out_dir is not None:
+        writable(out_dir)
     result, path = evaluate_pretrained(
         pretrained,
         scale,
@@ -90,10 +94,10 @@ def linear(
     if result is None:  # a torchrun worker other than rank 0: rank 0 reports
         return
     std = f" +- {result['top1_std']:.2f}" if result["n"] > 1 else ""
-    out.print(
-        f"[bold green]{result['protocol']['name']}[/] ({result['scale']}, n={result['n']}): "
-        f"top-1 {result['top1']:.2f}%{std}  "
-        f"top-5 {result['top5']:.2f}%  -> {path}"
+    echo(
+        (result["protocol"]["name"], "bold green"),
+        f" ({result['scale']}, n={result['n']}): top-1 {result['top1']:.2f}%{std}  "
+        f"top-5 {result['top5']:.2f}%  -> {path}",
     )
 
 
@@ -133,6 +137,8 @@ def detect_voc(
     """Fine-tune Faster R-CNN R50-C4 on VOC 07+12 through Detectron2 and score VOC07 test (voc.json)."""
     from mocobench.detection.finetune import detect_voc as run
 
+    if out_dir is not None:
+        writable(out_dir)
     result, path = run(
         pretrained, data, scale, seed, trials, out_dir, device, overwrite, keep_weights, arch, trust=trust,
         wandb=wandb, wandb_project=wandb_project, fmt=fmt,
@@ -143,7 +149,7 @@ def detect_voc(
         f"{m} {result[m]:.1f}" + (f" +- {result[m + '_std']:.1f}" if result["n"] > 1 else "")
         for m in ("AP50", "AP", "AP75")
     )
-    out.print(f"[bold green]VOC[/] ({result['scale']}, n={result['n']}): {figures}  -> {path}")
+    echo(("VOC", "bold green"), f" ({result['scale']}, n={result['n']}): {figures}  -> {path}")
 
 
 def voc_eval(
@@ -179,8 +185,8 @@ def export_detectron2(
     """Convert a backbone to Detectron2's ResNet naming (as the official MoCo converter)."""
     from mocobench.detection.export import export_detectron2 as run_export
 
-    path, count = run_export(checkpoint, out_file, trust, fmt)
-    out.print(f"wrote {path} ({count} tensors, Detectron2 ResNet naming, matching_heuristics)")
+    path, count = run_export(checkpoint, writable(out_file, "OUT", folder=False), trust, fmt)
+    echo(f"wrote {path} ({count} tensors, Detectron2 ResNet naming, matching_heuristics)")
 
 
 @export_app.command("torchvision")
@@ -193,8 +199,8 @@ def export_torchvision(
     """Write the backbone as a plain torchvision state_dict (load with strict=False: only fc.* missing)."""
     from mocobench.evaluate.export import export_torchvision as run_export
 
-    path, count, arch = run_export(checkpoint, out_file, trust, fmt)
-    out.print(
+    path, count, arch = run_export(checkpoint, writable(out_file, "OUT", folder=False), trust, fmt)
+    echo(
         f"wrote {path} ({count} tensors, torchvision.models.{arch}() keys, no fc: "
         "load_state_dict(sd, strict=False))"
     )
@@ -216,8 +222,11 @@ def knn(
     """Weighted kNN on frozen features (train/ the bank, val/ the queries), written to knn.json."""
     from mocobench.evaluate.knn import evaluate_knn
 
+    if out_dir is not None:
+        writable(out_dir)
     result, path = evaluate_knn(pretrained, scale, data, k, t, out_dir, device, trust, fmt)
-    out.print(
-        f"[bold green]kNN[/] ({result['format']}, k={result['k']}, t={result['t']}, "
-        f"{result['image_size']} px): top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  -> {path}"
+    echo(
+        ("kNN", "bold green"),
+        f" ({result['format']}, k={result['k']}, t={result['t']}, {result['image_size']} px): "
+        f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  -> {path}",
     )

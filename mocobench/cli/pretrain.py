@@ -21,7 +21,8 @@ from mocobench.cli.common import (
     TrustOpt,
     WandbOpt,
     WandbProjectOpt,
-    out,
+    echo,
+    writable,
 )
 
 
@@ -67,7 +68,9 @@ def pretrain(
     from mocobench.train.pretrain import pretrain as run_pretrain
 
     config = resolve(recipe, scale, set_ or [])
-    run_dir = out_dir or layout.run_dir(scale, recipe, seed)
+    run_dir = writable(
+        out_dir or layout.run_dir(scale, recipe, seed), "--out" if out_dir else "the run folder"
+    )
     pipeline = {
         "pipeline": pipeline_name,
         "loader": loader,
@@ -83,7 +86,7 @@ def pretrain(
 
         summary = submit(
             config, run_dir, data, seed, resume, device, pipeline, launcher, nodes, gpus_per_node,
-            tasks_per_node, partition, timeout_min, log=out.print,
+            tasks_per_node, partition, timeout_min, log=echo,
         )  # fmt: skip
         if summary is None:  # slurm: submitted, not waited for
             return
@@ -97,4 +100,4 @@ def pretrain(
         line = (
             f"kNN top-1 {knn:.1f}% (random init {init:.1f}%)" if knn is not None and init is not None else ""
         )
-        out.print(f"[bold green]done[/]: {recipe} ({scale}, seed {seed}) -> {run_dir}  {line}")
+        echo(("done", "bold green"), f": {recipe} ({scale}, seed {seed}) -> {run_dir}  {line}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mocobench.cli.common import DataOpt, ScaleOpt, SetOpt, out
+from mocobench.cli.common import DataOpt, ScaleOpt, SetOpt, line, out
 
 recipes_app = typer.Typer(
     help="List paper recipes, or show one resolved config.", invoke_without_command=True
@@ -60,7 +60,8 @@ def recipes_show(
     for key, value in config.items():
         table.add_row(key, json.dumps(value))
     out.print(table)
-    facts = Table(title=f"what --scale {config['scale']} makes of {name} on {data or 'the embedded set'}")
+    on = data or "the embedded set"  # a path, printed as given (common.py::line)
+    facts = Table(title=line(f"what --scale {config['scale']} makes of {name} on {on}"))
     facts.add_column("fact")
     facts.add_column("value")
     for fact, value in scale_facts(config, images):

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mocobench.cli.common import RunsOpt, _scale_name, out
+from mocobench.cli.common import RunsOpt, _scale_name, echo, line, out
 
 runs_app = typer.Typer(
     help="List every run in the result store (`runs show RUN`: one run's records).",
@@ -69,14 +69,29 @@ def listing(store: Any, runs_dir: Path, scale: str | None = None) -> list[dict[s
     return records
 
 
+def unreadable(store: Any, runs_dir: Path) -> list[dict[str, Any]]:
+    """One record per damaged folder of `store`: where it is and why it could not be read."""
+    records = []
+    for _, r in store.unreadable.iterrows():
+        try:
+            folder = str(Path(r.run_dir).relative_to(runs_dir))
+        except ValueError:
+            folder = r.run_dir
+        records.append({"run_dir": r.run_dir, "folder": folder, "status": "unreadable", "reason": r.reason})
+    return records
+
+
 def _fig(value: float | None, digits: int = 1) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
-def _status(record: dict[str, Any]) -> str:
+def _status(record: dict[str, Any]) -> tuple[str, str]:
+    """The status as (text, style)."""
     if record["status"] == "interrupted":
-        return f"[yellow]interrupted at epoch {record['epochs_done']}[/]"
-    return {"finished": "[green]finished[/]", "running": "[cyan]running[/]"}.get(record["status"], "?")
+        return f"interrupted at epoch {record['epochs_done']}", "yellow"
+    return {"finished": ("finished", "green"), "running": ("running", "cyan")}.get(
+        record["status"], ("?", "")
+    )
 
 
 def runs_table(records: list[dict[str, Any]], title: str) -> Table:
@@ -89,17 +104,17 @@ def runs_table(records: list[dict[str, Any]], title: str) -> Table:
         table.add_column(name, justify=justify, overflow="fold")
     for r in records:
         table.add_row(
-            r["recipe"],
-            r["scale"],
+            line(r["recipe"]),
+            line(r["scale"]),
             str(r["seed"]),
-            _status(r),
+            line(_status(r)),
             f"{r['epochs_done']}/{r['epochs']}",
             _fig(r["best_knn"]),
             _fig(r["linear_top1"]),
             _fig(r["voc_ap50"]),
             _fig(r["hours"], 2),
-            r["device"] or MISSING,
-            r["folder"],
+            line(r["device"] or MISSING),
+            line(r["folder"]),
         )
     return table
 
@@ -120,25 +135,29 @@ def runs(
     from mocobench.results.store import collect
 
     root = layout.runs_root(runs_dir)
-    records = listing(collect(root), root, scale)
+    store = collect(root)
+    records, damaged = listing(store, root, scale), unreadable(store, root)
     if as_json:
-        print(json.dumps(records, indent=2))
+        print(json.dumps(records + damaged, indent=2))
         return
-    if not records:
+    if not records and not damaged:
         where = f" at scale {scale}" if scale else ""
-        out.print(f"no runs under {root}{where}; start one with mocobench pretrain", highlight=False)
+        echo(f"no runs under {root}{where}; start one with mocobench pretrain")
         return
-    out.print(runs_table(records, f"{len(records)} runs under {root}"))
-    out.print("one run's records: mocobench runs show FOLDER", highlight=False)
+    if records:
+        out.print(runs_table(records, line(f"{len(records)} runs under {root}")))
+        echo("one run's records: mocobench runs show FOLDER")
+    for r in damaged:
+        echo(("unreadable", "red"), f": {r['folder']}: {r['reason']}")
 
 
 def _section(title: str, values: dict[str, Any]) -> None:
-    out.print(f"[bold]{title}[/]")
+    echo((title, "bold"))
     if not values:
-        out.print(f"  {MISSING}", highlight=False)
+        echo(f"  {MISSING}")
     for key, value in values.items():
         text = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
-        out.print(f"  {key} = {text}", highlight=False, soft_wrap=True)
+        echo(f"  {key} = {text}")
 
 
 @runs_app.command("show")
@@ -154,6 +173,9 @@ def show(
     root = layout.runs_root(runs_dir)
     folder = run if run.is_dir() or run.is_absolute() else root / run
     store = collect(folder) if folder.is_dir() else None
+    broken = store.unreadable[store.unreadable.run_dir == str(folder)] if store is not None else None
+    if broken is not None and len(broken) and str(folder) not in set(store.runs.run_dir):
+        raise UsageError(f"{run} is unreadable: {broken.reason.iloc[0]}; fix or remove that file")
     if store is None or str(folder) not in set(store.runs.run_dir):
         raise UsageError(
             f"{run} is not a run folder (no readable {layout.CONFIG}); list the runs with mocobench runs"
@@ -162,7 +184,7 @@ def show(
     files = run_files(folder)
     config = dict(files["config"])
     pipeline = {k: config.pop(k) for k in ("pipeline", "step_options") if k in config}
-    out.print(f"[bold]{folder}[/]: {_status(record)}", highlight=False)
+    echo((str(folder), "bold"), ": ", _status(record))
     _section("config", config)
     _section("pipeline", pipeline)
     _section("environment", files["env"])
@@ -179,3 +201,5 @@ def show(
         spread = f" +- {std:.2f}" if not math.isnan(std) else ""
         summary[f"{protocol} {metric}"] = f"{rows.value.mean():.2f}{spread} (n={len(rows)})"
     _section("results", summary)
+    for reason in store.unreadable[store.unreadable.run_dir == str(folder)].reason:
+        echo(("unreadable", "red"), f": {reason}")

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from mocobench.cli.common import DataOpt, ProfileOpt, RunsOpt, ScaleOpt, TablesOpt, out
+from mocobench.cli.common import DataOpt, ProfileOpt, RunsOpt, ScaleOpt, TablesOpt, echo, err, out, writable
 
 reproduce_app = typer.Typer(
-    help="Run every missing step of a paper table (pre-train, linear), then write the table.",
+    help="Run every missing step of a paper table (pre-train, linear, VOC), then write the table.",
     no_args_is_help=True,
 )
 
@@ -36,7 +36,7 @@ def show_table(number: int, scale: str, runs: Path, out_dir: Path, wide: bool = 
         out.print(orderings, highlight=False, width=_width(wide))
     for note in display_notes(result.notes):
         out.print(f"- {note}", highlight=False)
-    out.print("wrote " + ", ".join(str(p) for p in paths))
+    echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 def show_demo(scale: str, runs: Path, out_dir: Path) -> None:
@@ -48,7 +48,7 @@ def show_demo(scale: str, runs: Path, out_dir: Path) -> None:
     out.print(rich_table(table), width=_width(False))
     for note in table.notes:
         out.print(f"- {note}", highlight=False)
-    out.print("wrote " + ", ".join(str(p) for p in paths))
+    echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 def show_table3(profile: Path, out_dir: Path) -> None:
@@ -61,7 +61,7 @@ def show_table3(profile: Path, out_dir: Path) -> None:
     out.print(ratio_line(table3), highlight=False)
     for note in table3.notes:
         out.print(f"- {note}", highlight=False)
-    out.print("wrote " + ", ".join(str(p) for p in paths))
+    echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 def table(
@@ -86,6 +86,7 @@ def table(
     from mocobench.errors import UsageError
     from mocobench.results import layout
 
+    writable(out_dir)
     if number.strip().lower() == "demo":
         show_demo(scale, layout.runs_root(runs), out_dir)
         return
@@ -99,11 +100,39 @@ def table(
     show_table(n, scale, layout.runs_root(runs), out_dir, wide)
 
 
+def _seeds(seeds: int | None, trials: int | None) -> int:
+    """`--seeds`, or `--trials` (its name before VOC trials were planned: it always meant seeds)."""
+    from mocobench.errors import UsageError
+
+    if trials is None:
+        return 1 if seeds is None else seeds
+    if seeds is not None and seeds != trials:
+        raise UsageError(f"--trials {trials} is the old name of --seeds, which says {seeds}; drop --trials")
+    err.print(
+        f"[dim]reproduce --trials is now --seeds (pre-training seeds); --voc-trials sets the VOC fine-tunes "
+        f"of each model; running --seeds {trials}[/]"
+    )
+    return trials
+
+
 @reproduce_app.command("table")
 def reproduce_table(
     number: Annotated[int, typer.Argument(help="Paper table: 1 or 2")],
     scale: ScaleOpt = "paper",
-    trials: Annotated[int, typer.Option("--trials", help="Pre-training seeds per row (0..N-1)")] = 1,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Pre-training seeds per row (0..N-1)", show_default="1")
+    ] = None,
+    voc_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--voc-trials",
+            help="Table 1: VOC fine-tunes of each pre-trained model (trials 0..N-1)",
+            show_default="the tier's voc_trials in recipes/scales.toml; paper: 5, as the paper",
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option("--trials", help="Deprecated: the old name of --seeds", hidden=True)
+    ] = None,
     runs: RunsOpt = None,
     data: DataOpt = None,
     recipes: Annotated[
@@ -127,8 +156,11 @@ def reproduce_table(
     from mocobench.results import layout
 
     root = layout.runs_root(runs)
+    if not dry_run:  # before any step runs
+        writable(root, "--runs" if runs else "the runs folder")
+        writable(out_dir)
     only = [r.strip() for r in recipes.split(",") if r.strip()] if recipes else None
-    steps = plan(number, scale, trials, root, data, only, detection)
+    steps = plan(number, scale, _seeds(seeds, trials), root, data, only, detection, voc_trials)
     out.print(plan_table(steps, number, scale))
     out.print(plan_total(steps))
     if dry_run:
@@ -138,7 +170,9 @@ def reproduce_table(
         scale,
         data,
         device,
-        on_step=lambda s: out.print(f"[bold]{s.kind}[/] {s.recipe} seed {s.seed}"),
+        on_step=lambda s: out.print(
+            f"[bold]{s.kind}[/] {s.recipe} seed {s.seed}" + (f" trial {s.trial}" if s.kind == "voc" else "")
+        ),
         voc_data=voc_data,
     )
     show_table(number, scale, root, out_dir)

@@ -14,6 +14,7 @@ from mocobench.errors import UsageError
 
 MECHANISMS = ("moco", "end-to-end", "simclr", "supervised")
 OPTIMIZERS = ("sgd", "lars")
+INITS = ("torchvision", "simclr")  # the ResNet initialisations of models/encoders.py::encoder_builder
 
 # key -> (type, default, help). Defaults are the official main_moco.py defaults (MoCo v1, PAPER.md).
 FIELDS: dict[str, tuple[type, Any, str]] = {
@@ -24,6 +25,12 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
         "imagenet",
         "ResNet stem: imagenet (7x7 stride-2 conv + max-pool) | cifar (3x3 stride-1 conv, no max-pool: "
         "small images, as the official MoCo CIFAR-10 demo)",
+    ),
+    "init": (
+        str,
+        "torchvision",
+        "ResNet initialisation: torchvision (convs Kaiming fan-out, gain 2) | simclr (SimCLR v1's: convs TF1 "
+        "variance scaling, fan-in truncated normal; each residual block's last BN gamma 0; mechanism simclr)",
     ),
     "epochs": (int, 200, "training epochs"),
     "batch_size": (int, 256, "global batch (all processes together)"),
@@ -81,7 +88,7 @@ FIELDS: dict[str, tuple[type, Any, str]] = {
 }
 
 # Keys each paper row is *about*: a scale must never change them (PAPER.md Tables 1 and 2).
-ROW_KNOBS = ("mechanism", "mlp", "augmentation", "cos", "moco_t", "optimizer", "sync_bn")
+ROW_KNOBS = ("mechanism", "mlp", "augmentation", "cos", "moco_t", "optimizer", "sync_bn", "init")
 
 
 def coerce(key: str, value: Any) -> Any:

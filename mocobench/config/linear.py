@@ -28,7 +28,8 @@ LINEAR_FIELDS: dict[str, type] = {
     "lr_per_step": bool,  # the lr set every step (SimCLR) or every epoch (main_lincls.py)
     "schedule": list,
     "init_std": float,  # fc weight ~ N(0, init_std), bias 0; 0 initialises the weight to zero
-    "views": str,  # "moco": RandomResizedCrop + flip / Resize + CenterCrop; "simclr": SimCLR's crops
+    "views": str,  # "moco": RandomResizedCrop + flip / Resize + CenterCrop; "simclr": SimCLR's crops, and
+    # whole images when image_size <= 32 (augment/reference.py::linear_views)
     "image_size": int,
     "max_images_per_class": int,
     "workers": int,

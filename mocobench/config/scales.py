@@ -32,6 +32,7 @@ _SCALE_RULES = (
     "min_steps",
     "pipeline_check",
     "detection",
+    "voc_trials",
 )
 IMAGENET_TRAIN = 1_281_167
 IMAGENET_K_FRACTION = 65536 / IMAGENET_TRAIN  # 0.0512
@@ -58,6 +59,20 @@ def scale_rules(scale: str) -> dict[str, Any]:
     if scale not in scales:
         raise UsageError(f"unknown scale {scale!r}; use one of {', '.join(scales)}")
     return scales[scale]
+
+
+def voc_trials(scale: str) -> int:
+    """VOC fine-tunes of each pre-trained model that `reproduce table 1` plans at `scale` by default.
+
+    The paper's VOC figures are "means of 5 trials" of one pre-trained model
+    (facebookresearch/moco detection/README.md:61@7397dfe); smaller tiers set fewer (scales.toml says why).
+    """
+    value = scale_rules(scale).get("voc_trials", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(
+            f"scales.toml [{canonical_scale(scale)}] voc_trials = {value!r}; set a whole number >= 1"
+        )
+    return value
 
 
 def scaled_length_and_batch(config: dict[str, Any], rules: dict[str, Any]) -> dict[str, Any]:
@@ -156,9 +171,13 @@ def scale_facts(config: dict[str, Any], n_train: int) -> list[tuple[str, str]]:
         facts.append(("K / N", f"{k:,} / {n_train:,} = {100 * k / max(n_train, 1):.1f}% (ImageNet: 5.1%)"))
         tau = 1 / (1 - m) if m < 1 else float("inf")
         facts.append(("key encoder 1/(1-m)", f"{tau:,.0f} steps = {tau / max(steps, 1):.2f} epoch"))
+    if mech == "end-to-end":  # MoCo's end-to-end: the batch is the dictionary
+        facts.append(("dictionary", f"the batch's {batch:,} keys ({batch - 1:,} negatives a query)"))
+    if mech in ("moco", "end-to-end"):
         group = int(config["bn_group"])
-        facts.append(("shuffle BN", f"{batch // group} groups of {group} images (paper: 8 of 32)"))
-    elif mech in ("simclr", "end-to-end"):
+        paper = "paper: groups of 32, 8 at batch 256"
+        facts.append(("shuffle BN", f"{batch // group} groups of {group} images ({paper})"))
+    elif mech == "simclr":
         bn = "global (synchronised)" if config["sync_bn"] else "per process"
         facts.append(("BatchNorm", f"{bn} over the batch of {batch}"))
     if config["augmentation"] in ("aug_plus", "simclr"):

@@ -6,17 +6,18 @@ N x 3072 uint8 array, each row the red, green and blue 32 x 32 planes in row-maj
 `labels` (CIFAR-100: `fine_labels`) lists N class indices; the meta pickle names the classes
 (`label_names`, CIFAR-100: `fine_label_names`). They were written by Python 2, so the keys come back as
 str with torchvision's `encoding="latin1"` and as bytes with the authors' `encoding="bytes"`: both are read.
+The pickles are read as data (`unpickle.py`): a global other than numpy's array reconstruction is refused.
 """
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mocobench.data import unpickle
 from mocobench.data.folder import ArraySplit, ImageArray
 from mocobench.errors import UsageError
 
@@ -77,10 +78,15 @@ def source_files(kind: str, folder: Path) -> list[Path]:
 
 
 def _unpickle(path: Path, kind: str) -> dict[str, Any]:
+    """A pickle of the format, read as data: numpy arrays and plain values only (`unpickle.py`)."""
     try:
-        with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as e:
+        entry = unpickle.read(path, unpickle.NUMPY_ARRAYS)
+    except unpickle.RefusedGlobal as e:
+        raise UsageError(
+            f"{path} names {e.name}, which no CIFAR pickle holds: refused, nothing run (dataset files "
+            f"are data, never code); {_hint(kind)}"
+        ) from None
+    except (OSError, *unpickle.UNREADABLE) as e:
         raise UsageError(f"{path} is not a CIFAR pickle ({type(e).__name__}); {_hint(kind)}") from e
     if not isinstance(entry, dict):
         raise UsageError(f"{path} holds a {type(entry).__name__}, not a dict; {_hint(kind)}")
@@ -93,11 +99,22 @@ def _field(entry: dict[str, Any], key: str, path: Path, kind: str) -> Any:
     return entry[key]
 
 
+def _array(entry: dict[str, Any], key: str, path: Path, kind: str) -> np.ndarray:
+    try:
+        return np.asarray(_field(entry, key, path, kind))
+    except (ValueError, TypeError, OverflowError) as e:  # ragged lists, values numpy cannot hold
+        raise UsageError(
+            f"{path} has a '{key}' entry that is no array ({type(e).__name__}); {_hint(kind)}"
+        ) from e
+
+
 def class_names(kind: str, folder: Path) -> list[str]:
     layout = LAYOUTS[kind]
     path = folder / layout.meta
     names = _field(_unpickle(path, kind), layout.names_key, path, kind)
-    names = [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, (str, bytes)) for n in names):
+        raise UsageError(f"{path}: '{layout.names_key}' is not a list of class names; {_hint(kind)}")
+    names = [n.decode("latin1") if isinstance(n, bytes) else n for n in names]
     if len(names) != layout.num_classes:
         raise UsageError(f"{path} names {len(names)} classes, not {layout.num_classes}; {_hint(kind)}")
     return names
@@ -112,22 +129,24 @@ def _unpack_batches(kind: str, folder: Path, names: tuple[str, ...], raw: Path) 
         for name in names:
             path = folder / name
             entry = _unpickle(path, kind)
-            data = np.asarray(_field(entry, "data", path, kind))
+            data = _array(entry, "data", path, kind)
             if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
                 raise UsageError(
                     f"{path} holds {data.dtype} data of shape {data.shape}, not N x {IMAGE_BYTES} uint8 "
                     f"(3 x {SIDE} x {SIDE} per image); {_hint(kind)}"
                 )
-            label = np.asarray(_field(entry, layout.labels_key, path, kind), dtype=np.int64)
+            label = _array(entry, layout.labels_key, path, kind)
             if label.shape != (len(data),):
                 raise UsageError(f"{path} has {len(data)} images but {label.size} labels; {_hint(kind)}")
+            if len(label) and label.dtype.kind not in "iu":
+                raise UsageError(f"{path} has {label.dtype} labels, not integers; {_hint(kind)}")
             if len(label) and (label.min() < 0 or label.max() >= layout.num_classes):
                 raise UsageError(
                     f"{path} has labels {label.min()}..{label.max()}, outside 0..{layout.num_classes - 1}; "
                     f"{_hint(kind)}"
                 )
             np.ascontiguousarray(data).tofile(out)
-            labels.append(label)
+            labels.append(label.astype(np.int64))
     if not sum(len(label) for label in labels):
         raise UsageError(f"{folder / names[0]} holds no images; {_hint(kind)}")
     return np.concatenate(labels)

@@ -17,17 +17,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
-from mocobench.data.decode import load_rgb
+from mocobench.data.decode import load_rgb, verify_decodable
 from mocobench.data.synth import run_jobs
 from mocobench.errors import UsageError
 from mocobench.runtime.seeds import sample_seed
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".JPEG")
-VERIFY_ALL_BELOW = 20_000  # folders up to this size are checked image by image before training starts
-VERIFY_SAMPLE = 500  # larger folders: a deterministic sample
 
 
 def _class_dirs(split_dir: Path) -> list[Path]:
@@ -50,13 +48,12 @@ def list_split(root: Path, split: str, max_per_class: int = 0) -> tuple[list[tup
         files = sorted(
             p for p in cdir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS or p.suffix in IMAGE_EXTENSIONS
         )
-        if max_per_class:
-            files = files[:max_per_class]
-        samples += [(f, label) for f in files]
-    if not samples:
-        raise UsageError(
-            f"{split_dir} holds no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...); add images or fix --data"
-        )
+        if not files:  # a class without images: its label would exist and never be seen or scored
+            raise UsageError(
+                f"class folder {cdir} holds no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...); every "
+                "folder is a class: add its images or remove the folder"
+            )
+        samples += [(f, label) for f in files[: max_per_class or None]]
     return samples, [c.name for c in classes]
 
 
@@ -67,6 +64,11 @@ def list_train_val(root: Path, max_per_class: int = 0) -> tuple[Samples, Samples
     """Training samples (at most `max_per_class` per class), validation samples and the class names;
     a `val/` whose class folders differ from `train/`'s is refused (its labels would mean other classes)."""
     train, classes = list_split(root, "train", max_per_class)
+    if len(classes) < 2:  # top-1 over one class is 100% whatever the features
+        raise UsageError(
+            f"{root}/train has one class folder ({classes[0]}), and top-1 over one class is always 100%; "
+            "put each class's images in its own folder, at least 2, in train/ and val/"
+        )
     val, val_classes = list_split(root, "val")
     if val_classes != classes:
         raise UsageError(
@@ -77,17 +79,17 @@ def list_train_val(root: Path, max_per_class: int = 0) -> tuple[Samples, Samples
 
 
 def verify_images(samples: list[tuple[Path, int]]) -> None:
-    """Open images before training starts so a broken file stops the run at once, not hours in."""
-    if len(samples) > VERIFY_ALL_BELOW:
-        samples = random.Random(0).sample(samples, VERIFY_SAMPLE)
-    for path, _ in samples:
-        try:
-            with Image.open(path) as im:
-                im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise UsageError(
-                f"unreadable image {path} ({type(e).__name__}); remove or replace the file"
-            ) from e
+    """Decode the images before training starts (`decode.verify_decodable`), so a broken file stops the run
+    at once with one line, not in a loader worker after the run folder was written."""
+    verify_decodable([path for path, _ in samples])
+
+
+def verified_train_val(root: Path, max_per_class: int = 0) -> tuple[Samples, Samples, list[str]]:
+    """`list_train_val` after decoding every image it lists: what an evaluation reads, checked before it
+    runs or writes anything."""
+    train, val, classes = list_train_val(root, max_per_class)
+    verify_images(train + val)
+    return train, val, classes
 
 
 class FolderDataset(Dataset):

@@ -11,14 +11,19 @@ not fit: they `open()` the path (no .gz, although the docstring says so), read t
 with `assert`, which names neither file nor fix. The 16-byte header is parsed here, plain image files are
 memory-mapped in place and gzipped ones decompressed once into the conversion's scratch folder. The tests
 read the files they write with torchvision's parsers, so both agree on the format.
+
+A gzip stream is inflated only as far as its header says it reaches, plus one byte to tell a longer one:
+deflate expands up to ~1000x, so a small hostile `.gz` could otherwise fill the disk or memory before the
+size check refused it.
 """
 
 from __future__ import annotations
 
 import gzip
-import shutil
+import io
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -28,6 +33,8 @@ from mocobench.errors import UsageError
 SPLITS = {"train": "train", "val": "t10k"}  # our split -> the files' prefix
 IMAGE_MAGIC, LABEL_MAGIC = 0x803, 0x801  # 0x08: unsigned byte; last byte: number of dimensions
 IMAGE_HEADER = 16  # magic + 3 dimensions
+LABEL_HEADER = 8  # magic + 1 dimension
+CHUNK = 1 << 20  # bytes decompressed at a time
 NUM_CLASSES = 10
 SIDE = 28
 CLASSES = {
@@ -81,7 +88,10 @@ def _file(folder: Path, stem: str, kind: str) -> Path:
 
 
 def source_files(kind: str, folder: Path) -> list[Path]:
-    return [_file(folder, stem, kind) for split in SPLITS for stem in file_stems(split)]
+    """The four files, their headers checked (`inspect`): a bad one is refused before any conversion."""
+    files = [_file(folder, stem, kind) for split in SPLITS for stem in file_stems(split)]
+    inspect(kind, folder)
+    return files
 
 
 def _open(path: Path):
@@ -102,35 +112,52 @@ def read_header(path: Path, magic: int, kind: str) -> tuple[int, ...]:
     return tuple(int.from_bytes(head[4 * i : 4 * i + 4], "big") for i in range(1, ndim + 1))
 
 
-def _plain(path: Path, scratch: Path, kind: str) -> Path:
-    """`path`, decompressed into `scratch` first when gzipped."""
+def _copy(path: Path, dst: BinaryIO, header: int, expected: int, kind: str) -> None:
+    """Copy the header and `expected` bytes of `path` (inflated if gzipped) into `dst`, refusing a file
+    that holds fewer or more; reads at most one byte past the declared end, so never inflates further."""
+    limit, copied = header + expected + 1, 0
+    try:
+        with _open(path) as src:
+            while copied < limit:
+                chunk = src.read(min(CHUNK, limit - copied))
+                if not chunk:
+                    break
+                dst.write(chunk)
+                copied += len(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        problem = "is not a complete gzip file" if path.suffix == ".gz" else "is unreadable"
+        raise UsageError(f"{path} {problem} ({type(e).__name__}); {_hint(kind)}") from e
+    if copied == limit:
+        raise UsageError(
+            f"{path} goes on past the {expected} bytes its header declares (read no further); {_hint(kind)}"
+        )
+    _check_size(copied - header, path, expected, kind)
+
+
+def _plain(path: Path, scratch: Path, expected: int, kind: str) -> Path:
+    """`path`, checked to hold the header and `expected` bytes; decompressed into `scratch` if gzipped."""
     if path.suffix != ".gz":
+        _check_size(path.stat().st_size - IMAGE_HEADER, path, expected, kind)
         return path
     out = scratch / path.stem
-    try:
-        with gzip.open(path, "rb") as src, open(out, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except (OSError, EOFError, zlib.error) as e:
-        raise UsageError(f"{path} is not a complete gzip file ({type(e).__name__}); {_hint(kind)}") from e
+    with open(out, "wb") as dst:
+        _copy(path, dst, IMAGE_HEADER, expected, kind)
     return out
 
 
-def _check_size(path: Path, original: Path, header: int, expected: int, kind: str) -> None:
-    size = path.stat().st_size - header
+def _check_size(size: int, path: Path, expected: int, kind: str) -> None:
     if size != expected:
         raise UsageError(
-            f"{original} has {size} bytes after its header, not the {expected} its header declares; "
-            f"{_hint(kind)}"
+            f"{path} has {size} bytes after its header, not the {expected} its header declares; {_hint(kind)}"
         )
 
 
 def read_labels(path: Path, kind: str) -> np.ndarray:
-    """The labels of an idx1 file (small: read whole), checked to lie in 0..9."""
+    """The labels of an idx1 file (read whole, as far as the header says), checked to lie in 0..9."""
     (count,) = read_header(path, LABEL_MAGIC, kind)
-    with _open(path) as f:
-        raw = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    if raw.size != count:
-        raise UsageError(f"{path} has {raw.size} labels, not the {count} its header declares; {_hint(kind)}")
+    buffer = io.BytesIO()
+    _copy(path, buffer, LABEL_HEADER, count, kind)
+    raw = np.frombuffer(buffer.getvalue(), dtype=np.uint8, offset=LABEL_HEADER)
     if count and raw.max() >= NUM_CLASSES:
         raise UsageError(f"{path} has labels up to {raw.max()}, outside 0..{NUM_CLASSES - 1}; {_hint(kind)}")
     return raw.astype(np.int64)
@@ -149,6 +176,12 @@ def inspect(kind: str, folder: Path) -> dict[str, tuple[int, ...]]:
             raise UsageError(f"{labels} declares {count} labels for {dims[split][0]} images in {images.name}")
         if not count:
             raise UsageError(f"{images} holds no images; {_hint(kind)}")
+        if dims[split][1:] != (SIDE, SIDE):
+            rows, columns = dims[split][1:]
+            raise UsageError(
+                f"{images} declares images of {rows} x {columns} pixels, not the format's {SIDE} x {SIDE}; "
+                f"{_hint(kind)}"
+            )
     return dims
 
 
@@ -159,8 +192,7 @@ def read(kind: str, folder: Path, scratch: Path) -> tuple[list[str], dict[str, A
     for split in SPLITS:
         image_stem, label_stem = file_stems(split)
         source = _file(folder, image_stem, kind)
-        plain = _plain(source, scratch, kind)
-        _check_size(plain, source, IMAGE_HEADER, int(np.prod(dims[split])), kind)
+        plain = _plain(source, scratch, int(np.prod(dims[split])), kind)
         labels = read_labels(_file(folder, label_stem, kind), kind)
         splits[split] = ArraySplit(ImageArray(plain, dims[split], offset=IMAGE_HEADER), labels)
     return list(CLASSES[kind]), splits

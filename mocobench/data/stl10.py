@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mocobench.data.folder import ArraySplit, ImageArray
+from mocobench.data.text import read_lines
 from mocobench.errors import UsageError
 
 FOLDER = "stl10_binary"
@@ -48,7 +49,7 @@ def source_files(folder: Path) -> list[Path]:
 
 def class_names(folder: Path) -> list[str]:
     path = folder / CLASS_NAMES
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    names = read_lines(path, HINT)
     if len(names) != NUM_CLASSES:
         raise UsageError(f"{path} names {len(names)} classes, not {NUM_CLASSES}; {HINT}")
     return names

@@ -7,16 +7,18 @@ The layout every VOC tool expects (and the embedded detection set is written in)
 
 Boxes stay in VOC's own convention here, 1-based inclusive pixel coordinates, exactly as in the XML;
 Detectron2's loader and the AP metric convert where they need to. A `classes.txt` at the devkit root
-(one name per line) names the classes of a non-VOC set, such as the embedded shapes; without it the 20
+(UTF-8, one name per line) names the classes of a non-VOC set, such as the embedded shapes; without it the 20
 VOC classes apply, in Detectron2's order.
 """
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from mocobench.data.text import read_lines
 from mocobench.errors import UsageError
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -92,7 +94,7 @@ def read_classes(devkit: Path) -> tuple[str, ...]:
     path = Path(devkit) / CLASSES_FILE
     if not path.is_file():
         return VOC_CLASSES
-    names = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    names = tuple(read_lines(path, "save it as UTF-8, one class name per line"))
     if not names or len(set(names)) != len(names):
         raise UsageError(f"{path}: needs one distinct class name per line; fix or delete it")
     return names
@@ -107,17 +109,26 @@ def read_image_set(year_dir: Path, split: str) -> list[str]:
     if not path.is_file():
         have = sorted(p.stem for p in path.parent.glob("*.txt") if "_" not in p.stem)
         raise UsageError(f"{path}: no such image set (have: {', '.join(have) or 'none'}); check --split")
-    ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    ids = [line.split()[0] for line in read_lines(path, "save it as UTF-8, one image id per line")]
     if not ids:
         raise UsageError(f"{path}: the image set is empty; list one image id per line")
     return ids
 
 
 def _int(node: ET.Element, tag: str, where: Path) -> int:
+    """A pixel count or coordinate: a finite number, rounded. Detectron2's loader takes `float()` of the
+    coordinates (detectron2/data/datasets/pascal_voc.py:63, sal-detectron2 0.7.2), after this check."""
     child = node.find(tag)
     if child is None or child.text is None:
         raise UsageError(f"{where}: <{tag}> is missing; the file is not a VOC annotation")
-    return round(float(child.text))
+    text = child.text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise UsageError(f"{where}: <{tag}> is {text[:40]!r}, not a finite number; fix the annotation")
+    return round(value)
 
 
 def parse_annotation(path: Path) -> VocAnnotation:
@@ -129,6 +140,8 @@ def parse_annotation(path: Path) -> VocAnnotation:
         raise UsageError(f"{path}: annotation missing; every id of the image set needs one") from e
     except ET.ParseError as e:
         raise UsageError(f"{path}: not valid XML ({e}); fix or regenerate the annotation") from e
+    except OSError as e:
+        raise UsageError(f"{path}: unreadable ({e.strerror}); fix or regenerate the annotation") from e
     size = root.find("size")
     if size is None:
         raise UsageError(f"{path}: <size> is missing; the file is not a VOC annotation")

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mocobench.data.decode import verify_decodable
 from mocobench.data.voc import VocLayout, read_annotations, read_image_set
 from mocobench.runtime import atomic
 
@@ -37,21 +38,30 @@ def _per_year(max_train: int) -> int:
     return -(-max_train // len(TRAIN)) if max_train else 0
 
 
+def _jpeg(year_dir: Path, image_id: str) -> Path:
+    """What Detectron2 reads for an id: detectron2/data/datasets/pascal_voc.py:42 (sal-detectron2 0.7.2)."""
+    return year_dir / "JPEGImages" / f"{image_id}.jpg"
+
+
 def selected_images(layout: VocLayout, max_train: int = 0, max_test: int = 0) -> tuple[int, list[str]]:
     """How many training images a run uses and which test ids it scores (the caps' first ids).
 
     Also the input check: a missing year, image set or annotation, or an unknown class, is a clear error
-    here, before anything runs or is written.
+    here, before anything runs or is written; so is an image of the selection that does not decode whole
+    (`decode.verify_decodable`: every one up to its limit, a fixed sample of larger selections). Detectron2
+    decodes them with PIL, as the check does (detectron2/data/detection_utils.py:166 `read_image`).
     """
     for year, split in (*TRAIN, TEST):
         read_annotations(layout.year(year), split, layout.classes)
     per_year = _per_year(max_train)
-    n_train = 0
+    n_train, images = 0, []
     for year, split in TRAIN:
-        n = len(read_image_set(layout.years[year], split))
-        n_train += min(n, per_year) if per_year else n
-    ids = read_image_set(layout.years[TEST[0]], TEST[1])
-    return n_train, ids[:max_test] if max_test else ids
+        ids = read_image_set(layout.years[year], split)[: per_year or None]
+        n_train += len(ids)
+        images += [_jpeg(layout.years[year], i) for i in ids]
+    ids = read_image_set(layout.years[TEST[0]], TEST[1])[: max_test or None]
+    verify_decodable([*images, *(_jpeg(layout.years[TEST[0]], i) for i in ids)])
+    return n_train, ids
 
 
 def register_voc(

@@ -62,4 +62,8 @@ def export_detectron2(
     pretrained = load_pretrained(source, trust, fmt_name=fmt)
     require_imagenet_stem(pretrained)
     content = to_detectron2(pretrained.state)
-    return atomic.write_bytes(out, pickle.dumps(content)), len(content["model"])
+    try:
+        path = atomic.write_bytes(out, pickle.dumps(content))
+    except OSError as e:
+        raise UsageError(f"{out}: cannot write it ({e.strerror or e}); pass a writable path") from e
+    return path, len(content["model"])

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from mocobench.augment.reference import eval_transform
 from mocobench.config.scales import scale_rules
-from mocobench.data.folder import FolderDataset, list_train_val
+from mocobench.data.folder import FolderDataset, verified_train_val
 from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
@@ -80,7 +80,7 @@ def evaluate_knn(
     mean, std = source.mean, source.std
     if data is not None and data == config.get("data"):  # the run's normalisation scores its features
         mean, std = config.get("mean") or mean, config.get("std") or std
-    bank_samples, query_samples, classes = list_train_val(source.root)
+    bank_samples, query_samples, classes = verified_train_val(source.root)  # decoded before any work
     view = eval_transform(size, mean, std, native=source.native_size == size)
     loaders = [
         DataLoader(FolderDataset(s, classes, view), batch_size=batch_size, shuffle=False, num_workers=workers)

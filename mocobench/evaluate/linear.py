@@ -2,7 +2,8 @@
 
 `linear` is the official `main_lincls.py` (PAPER.md): SGD lr 30, momentum 0.9, no weight decay, batch 256,
 100 epochs, x0.1 at 60 and 80, fc ~ N(0, 0.01). `linear-simclr` is SimCLR v1's: Nesterov momentum, lr 1.6
-for batch 4096, cosine per step, weight decay 1e-6, 90 epochs, a zero-initialised head, SimCLR's crops.
+for batch 4096, cosine per step, weight decay 1e-6, 90 epochs, a zero-initialised head, SimCLR's crops
+(validation: whole images at a configured size of 32 px or less, as SimCLR; `reference.py::linear_views`).
 In both the backbone is frozen and every BatchNorm stays in eval mode for the whole run (main_lincls.py
 L439; SimCLR's model.py L62-64), so its running statistics cannot drift towards the linear-training data;
 only `fc` trains. At the end `sanity_check` proves every backbone tensor, BN statistics included, is
@@ -29,15 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mocobench.augment.reference import (
-    eval_transform,
-    simclr_eval_transform,
-    simclr_train_transform,
-    supervised_train_transform,
-)
+from mocobench.augment.reference import linear_views
 from mocobench.config.linear import DEFAULT, resolve_linear
 from mocobench.config.scales import steps_refusal
-from mocobench.data.folder import FolderDataset, list_train_val, verify_images
+from mocobench.data.folder import FolderDataset, list_train_val, verified_train_val
 from mocobench.data.sources import DataSource, open_data
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
@@ -51,11 +47,6 @@ from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import environment
 from mocobench.runtime.progress import TrainProgress
 from mocobench.runtime.schedule import learning_rate, set_lr
-
-VIEWS = {  # the protocol's training and validation views
-    "moco": (supervised_train_transform, eval_transform),
-    "simclr": (simclr_train_transform, simclr_eval_transform),
-}
 
 
 class SanityCheckError(RuntimeError):
@@ -123,22 +114,16 @@ def build_loaders(
     """This process's training batches (its slice of each global batch) and its shard of validation: the
     labelled train/ and the published test split val/, normalised by `protocol`'s mean/std (the run's)."""
     train_samples, val_samples, classes = list_train_val(source.root, protocol["max_images_per_class"])
-    if dist.is_main:
-        verify_images(train_samples + val_samples)
     size, workers, batch = protocol["image_size"], protocol["workers"], protocol["batch_size"]
     where = f"linear protocol {protocol['name']}"
     refusal = steps_refusal(protocol["scale"], batch, len(train_samples), where)
     if refusal:
         raise UsageError(refusal)
     norm = protocol.get("mean") or source.mean, protocol.get("std") or source.std
-    train_views, val_views = VIEWS[protocol["views"]]
-    train_set = FolderDataset(train_samples, classes, train_views(size, *norm), seed)
+    train_tf, val_tf = linear_views(protocol["views"], size, *norm, source.native_size)
+    train_set = FolderDataset(train_samples, classes, train_tf, seed)
     train, sampler = batched_loader(train_set, batch, workers, dist, seed)
     shard = val_samples[dist.rank :: dist.world_size]  # no padding: every image once over the ranks
-    if protocol["views"] == "moco":  # CIFAR at 32 px is scored whole, as the demo and solo-learn do
-        val_tf = val_views(size, *norm, native=source.native_size == size)
-    else:
-        val_tf = val_views(size, *norm)
     val_set = FolderDataset(shard, classes, val_tf)
     val = eval_loader(val_set, batch // dist.world_size, workers, dist, persistent=True)
     return train, sampler, val, len(classes)
@@ -288,6 +273,8 @@ def run_linear(
     device = device or torch.device("cpu")
     out_dir = Path(out_dir)
     path = out_dir / layout.linear_result(protocol["name"])
+    if distributed.get_rank() == 0:  # every image decodes, before a trial writes anything (tensorboard/)
+        verified_train_val(source.root, protocol["max_images_per_class"])
     ident = identity(pretrained, protocol, source)
     done = distributed.broadcast_object(finished_trials(path, ident, overwrite, "linear"))
     main = distributed.get_rank() == 0

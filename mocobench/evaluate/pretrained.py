@@ -10,6 +10,9 @@ checked against that kernel. The max-pool holds no tensors, so strict loading al
 with it from one without; building every model through `encoder_builder(arch, stem=...)` ties it to conv1.
 A 3x3 conv1 is taken as the CIFAR stem of the MoCo demo (padding 1, no max-pool); solo-learn pads its 3x3
 conv1 by 2, which no weight shape shows.
+
+Every backbone is checked before any command scores or converts it (`check_weights`): real floating-point
+and finite, so a diverged run or a quantized file is refused in one line instead of scored as chance.
 """
 
 from __future__ import annotations
@@ -130,6 +133,33 @@ def infer_arch(state: dict[str, torch.Tensor], stem: str = "imagenet", fmt: str 
     )
 
 
+def check_weights(state: dict[str, torch.Tensor], arch: str, stem: str, where: str) -> None:
+    """Refuse weights that are not weights, before anything is scored: a tensor that is not real
+    floating-point (int8/uint8 would be cast to ~0 and scored as chance, complex would drop its imaginary
+    part) except where torchvision's own `arch` keeps integers (BatchNorm's int64 `num_batches_tracked`),
+    and any NaN/inf (a diverged run: linear would fail mid-training, kNN would score chance)."""
+    with torch.device("meta"):
+        reference = encoder_builder(arch, stem=stem)().state_dict()
+    for key, value in state.items():
+        integer_ok = key in reference and not reference[key].is_floating_point()
+        real = value.is_floating_point() or (
+            integer_ok and not value.is_complex() and value.dtype != torch.bool
+        )
+        if not real:
+            dtype = str(value.dtype).removeprefix("torch.")
+            raise UsageError(
+                f"{where}: {key} is {dtype}, not real floating-point weights (a quantized or converted "
+                "file?); pass the float checkpoint it was made from"
+            )
+        if value.is_floating_point():
+            bad = int((~torch.isfinite(value if value.element_size() > 1 else value.float())).sum())
+            if bad:
+                raise UsageError(
+                    f"{where}: {key} holds {bad} NaN/inf of {value.numel()} values (a diverged or corrupted "
+                    "checkpoint); pass an earlier checkpoint of the run or another file"
+                )
+
+
 def _read(path: Path, trust: bool, fmt: str | None = None) -> tuple[Any, Format]:
     """The file as data (evaluate/formats.py) and its format (`fmt` if given, else detected)."""
     forced = get_format(fmt) if fmt else None
@@ -211,6 +241,7 @@ def load_pretrained(
     if stem is not None:
         check_stem(state, stem, str(path))
     arch = infer_arch(state, found, fmt.name)  # always: every backbone tensor must load
+    check_weights(state, arch, found, str(path))
     named = fmt.name == "torchvision" and prefix
     kind = f"ResNet state_dict (keys under {prefix!r})" if named else fmt.title
     epoch = obj.get("epoch")

@@ -1,8 +1,15 @@
-"""The end-to-end mechanism (Tables 2 and 3): NT-Xent with in-batch negatives, MoCo's or SimCLR's head.
+"""The in-batch mechanisms: MoCo's end-to-end (Table 3 and its rows) and SimCLR's NT-Xent (Table 2's rows).
 
-One encoder embeds both views and gradients flow through both; the negatives of a sample are the other
-2N-2 embeddings of the global batch, so the dictionary is only as large as the batch (hence its memory and
-time cost). Shares MoCo's `forward(im_q, im_k) -> (logits, labels)` so the trainer is the same.
+Both take their negatives from the current batch and back-propagate through both views with one encoder,
+so the dictionary is only as large as the batch (hence their memory and time cost). They differ in form:
+
+- `EndToEnd` is the end-to-end mechanism of the MoCo paper (sec. 4.1, Fig. 2a; Fig. 3's "end-to-end"),
+  which Table 3 of MoCo v2 measures: MoCo's InfoNCE with the batch's keys as the dictionary, N logits per
+  query, and MoCo's shuffle BN (sec. 3.3: keys shuffled across BN groups, queries in their order).
+- `SimCLR` is SimCLR's NT-Xent (2N - 1 logits per embedding, both views anchors) with global BN.
+
+Both share MoCo's `forward(im_q, im_k) -> (logits, labels)` so the trainer is the same, and keep the one
+encoder under `encoder.*` (what evaluate/pretrained.py reads).
 """
 
 from __future__ import annotations
@@ -13,31 +20,56 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mocobench.losses import nt_xent_logits
+from mocobench.losses import end_to_end_logits, nt_xent_logits
 from mocobench.models.encoders import attach_mlp_head, attach_simclr_head
+from mocobench.models.shuffle import batch_shuffle, batch_unshuffle
 from mocobench.runtime.distributed import all_gather_with_grad, get_rank, get_world_size
 
 
 class EndToEnd(nn.Module):
-    """SimCLR-style contrastive model with the same constructor shape as `MoCo` (no K, no m).
+    """MoCo's end-to-end mechanism: MoCo's constructor without K and m (no queue, no momentum encoder).
 
-    Under DDP every rank passes its local batch (same size on every rank); the mean cross-entropy of the
-    returned logits, averaged by DDP over ranks, equals the NT-Xent loss of the global batch.
+    `base_encoder` as for `MoCo`: with `norm_layer=split_bn(g)` (encoder_builder's `bn_splits`) each call
+    normalises g contiguous groups of this process's batch, as g GPUs would. Under DDP every rank passes
+    its local batch (same size on every rank); the mean cross-entropy of the returned logits, averaged by
+    DDP over ranks, is the loss of one process holding the global batch.
     """
 
     def __init__(
-        self,
-        base_encoder: Callable[..., nn.Module],
-        dim: int = 128,
-        T: float = 0.1,
-        mlp: bool = False,
-        head: str = "moco",
+        self, base_encoder: Callable[..., nn.Module], dim: int = 128, T: float = 0.07, mlp: bool = False
     ) -> None:
         super().__init__()
         self.T = T
         self.encoder = base_encoder(num_classes=dim)
-        if mlp:  # MoCo v2's head (the end-to-end rows), or SimCLR's with BatchNorm (the SimCLR rows)
-            (attach_simclr_head if head == "simclr" else attach_mlp_head)(self.encoder)
+        if mlp:  # MoCo v2's head, as the end-to-end rows keep MoCo v2's settings
+            attach_mlp_head(self.encoder)
+
+    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return logits (n, N) of this rank's n queries against the N keys of the global batch, and labels
+        (the global index of each query's own key)."""
+        q = F.normalize(self.encoder(im_q).float(), dim=1)  # queries in their order; fp32 (losses.py)
+        # The keys as MoCo's forward takes them (builder.py L145-152@7397dfe), from the same encoder and
+        # with gradient: shuffled across BN groups, encoded, unshuffled.
+        im_k, idx_unshuffle = batch_shuffle(im_k)
+        k = F.normalize(self.encoder(im_k).float(), dim=1)
+        k = batch_unshuffle(k, idx_unshuffle)
+        return end_to_end_logits(q, all_gather_with_grad(k), get_rank() * q.shape[0], self.T)
+
+
+class SimCLR(nn.Module):
+    """SimCLR's NT-Xent over both views of the global batch (SimCLR eq. 1), MoCo's constructor without K, m.
+
+    The BN over the global batch is `batchnorm.sync_batchnorm`, applied by the caller (train/build.py).
+    """
+
+    def __init__(
+        self, base_encoder: Callable[..., nn.Module], dim: int = 128, T: float = 0.1, mlp: bool = False
+    ) -> None:
+        super().__init__()
+        self.T = T
+        self.encoder = base_encoder(num_classes=dim)
+        if mlp:  # SimCLR's head with BatchNorm
+            attach_simclr_head(self.encoder)
 
     def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return logits (2n, 2N-1) for this rank's 2n anchors [view 1; view 2] and their labels."""

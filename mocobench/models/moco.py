@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from mocobench.losses import infonce_logits
 from mocobench.models.encoders import attach_mlp_head
-from mocobench.runtime.distributed import concat_all_gather, get_rank, get_world_size
+from mocobench.models.shuffle import batch_shuffle, batch_unshuffle
+from mocobench.runtime.distributed import concat_all_gather
 
 
 class MoCo(nn.Module):
     """Momentum Contrast (He et al., 2020), MoCo v2 head option (Chen et al., 2020).
 
     `base_encoder(num_classes=dim)` must build a network with a Linear `.fc` (torchvision ResNets do; pass a
-    functools.partial with `norm_layer=split_bn(g)` to emulate shuffle BN over g GPUs in one process).
+    functools.partial with `norm_layer=split_bn(g)` to emulate shuffle BN over g GPUs in one process). The
+    shuffle itself is `models/shuffle.py`, shared with the end-to-end mechanism.
     """
 
     def __init__(
@@ -78,28 +79,13 @@ class MoCo(nn.Module):
 
     @torch.no_grad()
     def _batch_shuffle(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Shuffle the global key batch; this process keeps its slice (official `_batch_shuffle_ddp`).
-
-        In one process the "slice" is the whole shuffled batch, which SplitBatchNorm2d then normalises in
-        contiguous groups: the same groups the GPUs of a DDP run would see, from the same permutation.
-        """
-        x_all = concat_all_gather(x)
-        world_size = get_world_size()
-        # Every rank draws from its default generator (keeping generators in step); rank 0's draw wins.
-        idx_shuffle = torch.randperm(x_all.shape[0]).to(x.device)
-        if world_size > 1:
-            dist.broadcast(idx_shuffle, src=0)
-        idx_unshuffle = torch.argsort(idx_shuffle)
-        idx_this = idx_shuffle.view(world_size, -1)[get_rank()]
-        return x_all[idx_this], idx_unshuffle
+        """Shuffle the global key batch; this process keeps its slice (official `_batch_shuffle_ddp`)."""
+        return batch_shuffle(x)
 
     @torch.no_grad()
     def _batch_unshuffle(self, x: torch.Tensor, idx_unshuffle: torch.Tensor) -> torch.Tensor:
         """Undo `_batch_shuffle`: this process gets back the keys of its own original samples."""
-        x_all = concat_all_gather(x)
-        world_size = get_world_size()
-        idx_this = idx_unshuffle.view(world_size, -1)[get_rank()]
-        return x_all[idx_this]
+        return batch_unshuffle(x, idx_unshuffle)
 
     def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return InfoNCE logits (N, 1+K) and labels (N,) of zeros: the positive key is at index 0."""

@@ -2,8 +2,10 @@
 
 Crop boxes follow torchvision's `RandomResizedCrop.get_params` (same 10 tries, rounding and centre-crop
 fallback); FFCV draws the offsets as int(uniform(0, n + 1)) instead of randint(0, n + 1) (the same
-distribution) from numba's float64 generator instead of torch's float32 one. Resizing is OpenCV INTER_AREA
-(box filter when shrinking, close to nearest-neighbour when enlarging), not torchvision's bilinear.
+distribution) from numba's float64 generator instead of torch's float32 one. Resizing
+(`ffcv_kernels.resize_view`): a crop smaller than the view on a side (every crop of a 32-px image) is
+resized as PIL's bilinear does, bit for bit; a crop it shrinks on both sides by OpenCV's INTER_AREA (a box
+filter, within a level of PIL's antialiased bilinear, and OpenCV's speed).
 
 Reproducible: FFCV's augmentations draw from numba's per-thread generators, seeded from OS entropy, so its
 stock crops differ from run to run. Here the decoding thread's generator is seeded per sample from (seed,

@@ -7,6 +7,9 @@ Loaders (`--loader`):
 - `ffcv`: the same from a .beton file (`ffcv_loader.py`), decoded once, cropped twice;
 - `auto`: ffcv when FFCV is installed, the .beton exists or can be written, and colour runs on the device
   (a GPU); else torch, which is the faster of the two when the workers also do the colour work (measured).
+  Either one's views are within `bench views`' bounds of the official ones at every size: FFCV resizes a
+  crop it enlarges (every crop at 32 px: CIFAR, the `gpu` tier) as PIL's bilinear, bit for bit
+  (`ffcv_kernels.resize_view`; tests/pipeline/test_loaders.py checks what `auto` picks on a GPU).
 
 Colour (`--augment-on`): `device` runs jitter/grayscale/blur on the training device as batched
 per-sample kornia ops (`augment/device.py`), `loader` runs them in the workers in uint8 OpenCV

@@ -95,13 +95,35 @@ def profile_record(runs: Path | None = None) -> Path:
     return runs_root(runs) / "profile" / "table3.json"
 
 
+# The numbers a metrics record may carry; anything else in them makes the record unreadable.
+METRIC_NUMBERS = ("loss", "acc", "lr", "images_per_s", "epoch_seconds", "knn_top1")
+
+
+def metrics_problem(record: Any) -> str | None:
+    """What makes `record` not a metrics record (epoch a count, every figure a number), or None."""
+    if not isinstance(record, dict):
+        return f"holds a {type(record).__name__}, not a JSON object"
+    epoch = record.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        return f"has epoch {epoch!r}, not a count of epochs"
+    for key in METRIC_NUMBERS:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"has {key} {value!r}, not a number"
+    return None
+
+
 def read_metrics(path: Path, skip_bad: bool = False) -> list[dict[str, Any]]:
     """The records of a `metrics.jsonl` (one JSON object a line, appended after each epoch).
 
-    A torn last line (a run being written) is skipped. Any other line that is not JSON is a UsageError
-    naming it, unless `skip_bad` (the result store, which skips what it cannot read rather than stop).
+    A torn last line (a run being written) is skipped. Any other line that is not a metrics record is a
+    UsageError naming it (the result store lists such a run as unreadable, with that line), unless
+    `skip_bad`, which skips it.
     """
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is unreadable ({type(e).__name__}); restore or remove it") from e
     records = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -112,6 +134,9 @@ def read_metrics(path: Path, skip_bad: bool = False) -> list[dict[str, Any]]:
             if skip_bad or i == len(lines):
                 continue
             raise UsageError(f"{path}: line {i} is not JSON ({e.msg}); fix or remove that line") from e
-        if isinstance(record, dict):
+        problem = metrics_problem(record)
+        if problem is None:
             records.append(record)
+        elif not skip_bad:
+            raise UsageError(f"{path}: line {i} {problem}; fix or remove that line")
     return records

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.runtime import lock
 
@@ -74,20 +75,59 @@ def _scale(name: Any) -> str:
     return layout.current_scale(str(name))
 
 
+UNREADABLE_COLUMNS = ("run_dir", "reason")
+
+
 @dataclass
 class Store:
     runs: pd.DataFrame
     results: pd.DataFrame
+    # Folders of ours that could not be read (a hand-edited or damaged file), each with its reason: listed
+    # by `mocobench runs`, left out of every table, never the end of the listing.
+    unreadable: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(UNREADABLE_COLUMNS)))
 
     def run(self, run_dir: str) -> pd.Series:
         return self.runs[self.runs.run_dir == run_dir].iloc[0]
 
 
+class Unreadable(Exception):
+    """A run or result file that is ours but does not hold what it must: the reason, for the listing."""
+
+
 def _json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None  # a folder being written by another process, or not ours: skipped, not fatal
+
+
+def _object(path: Path) -> dict[str, Any]:
+    """A JSON object file that must be one: {} when absent, Unreadable when it is something else."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise Unreadable(f"{path.name} is not JSON ({type(e).__name__})") from e
+    if not isinstance(value, dict):
+        raise Unreadable(f"{path.name} holds a {type(value).__name__}, not a JSON object")
+    return value
+
+
+def _typed(record: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str) -> Any:
+    """`record[key]` if it is a `kind` (bool is no number), `default` when absent or null, else Unreadable."""
+    value = record.get(key)
+    if value is None:
+        return default
+    numeric = kind in (int, float) or kind == (int, float)
+    if not isinstance(value, kind) or (numeric and isinstance(value, bool)):
+        raise Unreadable(f"{where} has {key} {value!r}, not {_kind_name(kind)}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false", dict: "an object"}
+    return " or ".join(names.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
 
 
 def _nan(x: Any) -> float:
@@ -95,10 +135,10 @@ def _nan(x: Any) -> float:
 
 
 def status(run_dir: Path, finished: bool) -> str:
-    """`finished` (summary.json says so), `running` (run.lock names a live process) or `interrupted`."""
+    """`finished` (summary.json says so), `running` (run.lock is held) or `interrupted`."""
     if finished:
         return "finished"
-    return "running" if lock.is_live(lock.read(Path(run_dir) / layout.LOCK)) else "interrupted"
+    return "running" if lock.is_live(Path(run_dir) / layout.LOCK) else "interrupted"
 
 
 def run_files(run_dir: Path) -> dict[str, Any]:
@@ -113,47 +153,79 @@ def run_files(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def committed_records(run_dir: Path, finished: bool) -> list[dict[str, Any]]:
+    """The metrics of the epochs a run has committed (train/pretrain.py: its checkpoint is the commit point).
+
+    metrics.jsonl is appended just after each checkpoint; while it is no newer than checkpoint_last (a kill
+    fell between the two), the records come from the checkpoint, so the listing, the checkpoint and a
+    `--resume` always agree on the epoch. Only then is the checkpoint opened (memory-mapped).
+    """
+    from mocobench.runtime import checkpoint  # torch: imported only for a run that needs it
+
+    metrics, last = run_dir / layout.METRICS, run_dir / checkpoint.LAST
+    try:
+        records = layout.read_metrics(metrics) if metrics.is_file() else []
+    except UsageError as e:
+        raise Unreadable(str(e).split("; ")[0].replace(f"{run_dir}/", "")) from e
+    if finished or not last.is_file():
+        return records
+    if metrics.is_file() and metrics.stat().st_mtime_ns > last.stat().st_mtime_ns:
+        return records
+    try:
+        epoch, carried = checkpoint.committed(last)
+    except UsageError as e:
+        raise Unreadable(f"{last.name} is unreadable") from e
+    if carried is None:  # a checkpoint that predates carried records: metrics.jsonl up to its epoch
+        return [r for r in records if r["epoch"] <= epoch]
+    return [r for r in carried if layout.metrics_problem(r) is None]
+
+
 def read_run(run_dir: Path) -> dict[str, Any] | None:
+    """One run's row, None for a folder that is not a run, Unreadable (with its reason) for a damaged one."""
     config = _json(run_dir / layout.CONFIG)
-    if config is None or "recipe" not in config:
+    if not isinstance(config, dict) or "recipe" not in config:
         return None
-    env = _json(run_dir / layout.ENV) or {}
-    summary = _json(run_dir / layout.SUMMARY) or {}
-    metrics = run_dir / layout.METRICS
-    records = layout.read_metrics(metrics, skip_bad=True) if metrics.is_file() else []
-    trained = [r for r in records if r.get("epoch", 0) > 0 and "loss" in r]
-    knn = [r for r in trained if "knn_top1" in r]
-    init = [r for r in records if r.get("epoch") == 0 and "knn_top1" in r]
+    cfg = f"{layout.CONFIG}"
+    env = _object(run_dir / layout.ENV)
+    summary = _object(run_dir / layout.SUMMARY)
+    finished = bool(_typed(summary, "finished", bool, False, layout.SUMMARY))
+    records = committed_records(run_dir, finished)
+    trained = [r for r in records if r["epoch"] > 0 and "loss" in r]
+    knn = [r for r in trained if r.get("knn_top1") is not None]
+    init = [r for r in records if r["epoch"] == 0 and r.get("knn_top1") is not None]
+    speeds = [r["images_per_s"] for r in trained if r.get("images_per_s") is not None]
+    pipeline = _typed(config, "pipeline", dict, {}, cfg)
     return {
         "run_dir": str(run_dir),
-        "recipe": config["recipe"],
-        "scale": _scale(config.get("scale", "paper")),
-        "seed": int(config.get("seed", 0)),
-        "arch": config.get("arch", ""),
-        "image_size": int(config.get("image_size", 0)),
-        "mechanism": config.get("mechanism", ""),
-        "epochs": int(config.get("epochs", 0)),
-        "batch_size": int(config.get("batch_size", 0)),
-        "finished": bool(summary.get("finished", False)),
+        "recipe": _typed(config, "recipe", str, "", cfg),
+        "scale": _scale(_typed(config, "scale", str, "paper", cfg)),
+        "seed": _typed(config, "seed", int, 0, cfg),
+        "arch": _typed(config, "arch", str, "", cfg),
+        "image_size": _typed(config, "image_size", int, 0, cfg),
+        "mechanism": _typed(config, "mechanism", str, "", cfg),
+        "epochs": _typed(config, "epochs", int, 0, cfg),
+        "batch_size": _typed(config, "batch_size", int, 0, cfg),
+        "finished": finished,
         "epochs_done": max((r["epoch"] for r in trained), default=0),
         "knn_top1": _nan(knn[-1]["knn_top1"]) if knn else math.nan,
         "knn_top1_init": _nan(init[0]["knn_top1"]) if init else math.nan,
-        "pretrain_seconds": float(sum(r.get("epoch_seconds", 0.0) for r in trained)),
-        "images_per_s": (sum(r["images_per_s"] for r in trained) / len(trained)) if trained else math.nan,
-        "device": env.get("device", ""),
-        "device_type": env.get("device_type", ""),
-        "world_size": int(env.get("world_size", 1)),
-        "commit": (env.get("git") or {}).get("commit", "") or "",
+        "pretrain_seconds": float(sum(r.get("epoch_seconds") or 0.0 for r in trained)),
+        "images_per_s": (sum(speeds) / len(speeds)) if speeds else math.nan,
+        "device": _typed(env, "device", str, "", layout.ENV),
+        "device_type": _typed(env, "device_type", str, "", layout.ENV),
+        "world_size": _typed(env, "world_size", int, 1, layout.ENV),
+        "commit": str((_typed(env, "git", dict, {}, layout.ENV)).get("commit") or ""),
         "data": str(config.get("data", "")),
-        "num_classes": float(config.get("data_classes") or math.nan),
-        "pipeline": json.dumps(config.get("pipeline") or {}, sort_keys=True),
+        "num_classes": float(_typed(config, "data_classes", int, math.nan, cfg)),
+        "pipeline": json.dumps(pipeline, sort_keys=True),
         "best_knn": max((_nan(r["knn_top1"]) for r in knn), default=math.nan),
-        "linear_protocol": str(config.get("linear_protocol") or "linear"),
-        "status": status(run_dir, bool(summary.get("finished", False))),
+        "linear_protocol": _typed(config, "linear_protocol", str, "linear", cfg) or "linear",
+        "status": status(run_dir, finished),
     }
 
 
 def read_results(folder: Path) -> list[dict[str, Any]]:
+    """The trial rows of every result file in `folder`; Unreadable names the first file that is damaged."""
     rows = []
     for kind, (pattern, metrics) in RESULT_FILES.items():
         for path in sorted(folder.glob(pattern)):
@@ -162,45 +234,66 @@ def read_results(folder: Path) -> list[dict[str, Any]]:
 
 
 def _result_rows(folder: Path, kind: str, path: Path, metrics: tuple[str, ...]) -> list[dict[str, Any]]:
-    result = _json(path)
-    if not result or not isinstance(result.get("trials"), list):
-        return []
+    result = _object(path)
+    trials = result.get("trials")
+    if not isinstance(trials, list):
+        raise Unreadable(f"{path.name} has no list of trials")
     protocol = path.stem if kind == "linear" else kind
+    scale = _scale(_typed(result, "scale", str, "", path.name))
     rows = []
-    for trial in result["trials"]:
+    for i, trial in enumerate(trials):
+        where = f"{path.name} trial {i}"
+        if not isinstance(trial, dict):
+            raise Unreadable(f"{where} is a {type(trial).__name__}, not a JSON object")
+        number = _typed(trial, "trial", int, None, where)
+        if number is None:
+            raise Unreadable(f"{where} has no trial number")
         for metric in metrics:
-            if trial.get(metric) is None:
+            value = _typed(trial, metric, (int, float), None, where)
+            if value is None:
                 continue
             rows.append(
                 {
                     "run_dir": str(folder),
                     "kind": kind,
                     "protocol": protocol,
-                    "trial": int(trial["trial"]),
-                    "seed": int(trial.get("seed", 0)),
+                    "trial": number,
+                    "seed": _typed(trial, "seed", int, 0, where),
                     "metric": metric,
-                    "value": float(trial[metric]),
-                    "scale": _scale(result.get("scale", "")),
-                    "device": trial.get("device", ""),
-                    "seconds": float(trial.get("seconds", math.nan)),
+                    "value": float(value),
+                    "scale": scale,
+                    "device": _typed(trial, "device", str, "", where),
+                    "seconds": float(_typed(trial, "seconds", (int, float), math.nan, where)),
                 }
             )
     return rows
 
 
 def collect(runs_dir: Path) -> Store:
-    """Every run and result under `runs_dir`, sorted by path (the frames never depend on file order)."""
+    """Every run and result under `runs_dir`, sorted by path (the frames never depend on file order).
+
+    A damaged folder of ours (a config, metrics line, lock or result file that does not hold what it must)
+    goes to `Store.unreadable` with its reason; everything else is still read.
+    """
     runs_dir = Path(runs_dir)
-    runs, results = [], []
+    runs, results, unreadable = [], [], []
     folders = set()
     if runs_dir.is_dir():
         for name in (layout.CONFIG, *(f for f, _ in RESULT_FILES.values())):
             folders.update(p.parent for p in runs_dir.rglob(name))
     for folder in sorted(folders):
-        run = read_run(folder)
-        if run is not None:
-            runs.append(run)
-        results.extend(read_results(folder))
+        for read, into in ((read_run, runs), (read_results, results)):
+            try:
+                value = read(folder)
+            except Unreadable as e:
+                unreadable.append({"run_dir": str(folder), "reason": str(e)})
+                continue
+            if isinstance(value, list):
+                into.extend(value)
+            elif value is not None:
+                into.append(value)
     return Store(
-        pd.DataFrame(runs, columns=list(RUN_COLUMNS)), pd.DataFrame(results, columns=list(RESULT_COLUMNS))
+        pd.DataFrame(runs, columns=list(RUN_COLUMNS)),
+        pd.DataFrame(results, columns=list(RESULT_COLUMNS)),
+        pd.DataFrame(unreadable, columns=list(UNREADABLE_COLUMNS)),
     )

@@ -9,6 +9,7 @@ writers that need a file name (FFCV's writer); `replace_folder` does the same fo
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import shutil
@@ -38,6 +39,30 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _target(tmp: Path) -> str | None:
+    """The file name a `replacing` temporary (`.NAME.XXXXXXXX.tmp`) was to become, else None."""
+    name = tmp.name
+    if not (name.startswith(".") and name.endswith(".tmp")) or name.count(".") < 3:
+        return None
+    return name[1:].rsplit(".", 2)[0]
+
+
+def remove_stale(folder: str | os.PathLike, names: tuple[str, ...] = ("*",)) -> list[Path]:
+    """Remove the temporaries that a kill during `replacing` left in `folder` (of targets matching `names`).
+
+    Only for a folder whose writer holds it alone (a run under its lock): another writer's temporary in
+    flight would be removed too.
+    """
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        target = _target(tmp)
+        if target and tmp.is_file() and any(fnmatch.fnmatchcase(target, n) for n in names):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def _write_atomic(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:

@@ -88,10 +88,96 @@ def load(path: Path, trust: bool = False) -> dict[str, Any]:
     return ckpt
 
 
-def restore(ckpt: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> int:
-    """Load model (and optimizer) state; returns the number of finished epochs."""
+def restore(
+    ckpt: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    path: Path | None = None,
+) -> int:
+    """Load model (and optimizer) state; returns the number of finished epochs.
+
+    Everything is checked before anything loads (`_refuse_misfit`): a checkpoint of another queue size K,
+    arch or recipe is refused in one line naming the first key that differs, never half-loaded.
+    """
     target = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-    target.load_state_dict(strip_module(ckpt["state_dict"]))
-    if optimizer is not None and "optimizer" in ckpt:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    return int(ckpt["epoch"])
+    where = f"{path}: " if path is not None else ""
+    state = ckpt.get("state_dict")
+    epoch = ckpt.get("epoch")
+    named = isinstance(state, dict) and all(isinstance(k, str) for k in state)
+    if not named or not isinstance(epoch, int) or isinstance(epoch, bool):
+        raise UsageError(
+            f"{where}cannot resume: not a checkpoint written by mocobench pretrain (no state_dict or epoch); "
+            "pass a new --out to start the run afresh"
+        )
+    state = strip_module(state)
+    _refuse_misfit(state, target.state_dict(), where)
+    saved = ckpt.get("optimizer") if optimizer is not None else None
+    if optimizer is not None and saved is not None:
+        _refuse_other_optimizer(saved, optimizer, where)
+    target.load_state_dict(state)
+    if optimizer is not None and saved is not None:
+        optimizer.load_state_dict(saved)
+    return epoch
+
+
+RESUME_FIX = (
+    "resume with the run's own recipe, --scale, --set and --data (a tier may size K by the data), or "
+    "pass a new --out"
+)
+
+
+def _refuse_misfit(state: dict[str, Any], model_state: dict[str, torch.Tensor], where: str) -> None:
+    """UsageError naming the first key (in the model's order) the checkpoint lacks, holds in another shape,
+    or holds that the model lacks: `load_state_dict` would raise a RuntimeError listing every one of them,
+    after copying the tensors that fit."""
+    for key, wanted in model_state.items():
+        value = state.get(key)
+        if value is None:
+            problem = f"holds no {key} (this run's model has {tuple(wanted.shape)})"
+        elif not torch.is_tensor(value):
+            problem = f"holds a {type(value).__name__} as {key}, not a tensor"
+        elif value.shape != wanted.shape:
+            problem = f"holds {key} of shape {tuple(value.shape)}, this run's model {tuple(wanted.shape)}"
+        else:
+            continue
+        raise UsageError(f"{where}cannot resume: the checkpoint {problem}; {RESUME_FIX}")
+    extra = [key for key in state if key not in model_state]
+    if extra:
+        raise UsageError(
+            f"{where}cannot resume: the checkpoint holds {extra[0]}, which this run's model has not "
+            f"({len(extra)} such keys); {RESUME_FIX}"
+        )
+
+
+def _refuse_other_optimizer(saved: Any, optimizer: torch.optim.Optimizer, where: str) -> None:
+    """UsageError unless the saved optimizer has this one's parameter groups and group sizes, the check
+    `Optimizer.load_state_dict` makes with a ValueError (here before the model is loaded)."""
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    ours = [len(g["params"]) for g in optimizer.param_groups]
+    if isinstance(groups, list) and all(isinstance(g, dict) for g in groups):
+        theirs = [len(g.get("params", ())) for g in groups]
+        if theirs == ours:
+            return
+        held = f"parameter groups of {theirs} tensors"
+    else:
+        held = "no parameter groups"
+    raise UsageError(
+        f"{where}cannot resume: the checkpoint's optimizer holds {held}, this run's {ours}; {RESUME_FIX}"
+    )
+
+
+def committed(path: Path) -> tuple[int, list[dict[str, Any]] | None]:
+    """The epochs a run's checkpoint commits and the metrics records it carries (None: written before
+    checkpoints carried them), read as data and memory-mapped, so listing runs does not load the weights.
+
+    The checkpoint is a run's commit point (train/pretrain.py): a kill after its rename and before
+    metrics.jsonl was appended leaves the records here only.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # a foreign, truncated or legacy-format file: say which
+        raise _unreadable(path, e) from e
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("epoch"), int):
+        raise UsageError(f"{path} holds no epoch count; pass a checkpoint written by mocobench")
+    carried = ckpt.get("mocobench", {}).get("metrics") if isinstance(ckpt.get("mocobench"), dict) else None
+    return ckpt["epoch"], carried if isinstance(carried, list) else None

@@ -16,7 +16,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True)
+# Messages here name paths (the run folder, a converted dataset): printed as given, never read as markup
+# or :emoji: codes (a path may hold "[red]"); the bars' columns style themselves.
+console = Console(stderr=True, markup=False, emoji=False)
 
 
 class TrainProgress:

@@ -25,7 +25,15 @@ from mocobench.config.paper import load_paper_table
 from mocobench.config.recipes import recipes_for_table, resolve
 from mocobench.config.scales import canonical_scale, scale_rules
 from mocobench.errors import UsageError
-from mocobench.tables.format import KNOBS, VOC_METRICS, describe_data, stats
+from mocobench.tables.format import (
+    KNOBS,
+    VOC_METRICS,
+    VOC_SHAPE,
+    describe_data,
+    nested_stats,
+    seed_groups,
+    stats,
+)
 from mocobench.tables.notes import (
     blur_notes,
     classes_of,
@@ -39,6 +47,7 @@ from mocobench.tables.notes import (
     warning,
 )
 from mocobench.tables.orderings import Verdict, seed_values, table_verdicts
+from mocobench.tables.structure import figure_notes
 
 
 @dataclass
@@ -158,18 +167,7 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         )
         voc = res[res["kind"] == "voc"]
         if n == 1:
-            for prefix, metric, paper_col in VOC_METRICS:
-                trials = voc[voc["metric"] == metric]
-                seeds_by_row[(row, f"voc_{prefix}")] = seed_values(trials, seed_of)
-                v_mean, v_std, v_n = stats(trials["value"])
-                record.update(
-                    {
-                        f"paper_{prefix}": float(prow[paper_col]),
-                        f"{prefix}_mean": v_mean,
-                        f"{prefix}_std": v_std,
-                        f"{prefix}_n": v_n,
-                    }
-                )
+            record.update(_voc_figures(prow, voc, seed_of, seeds_by_row))
         records.append(record)
         used_runs.append(done)
         used_results.append(top1 if n == 2 else pd.concat([top1, voc]))
@@ -198,8 +196,8 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         if col in frame:
             frame[col] = frame[col].astype("Int64")
     if n == 1:
-        for prefix, _, _ in VOC_METRICS:
-            frame[f"{prefix}_n"] = frame[f"{prefix}_n"].astype(int)
+        counts = [f"{prefix}_n" for prefix, _, _ in VOC_METRICS] + list(VOC_SHAPE)
+        frame[counts] = frame[counts].astype(int)
 
     protocols: dict[str, list[str]] = {}
     for c in compute:
@@ -208,7 +206,8 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
     results_used = pd.concat(used_results) if used_results else results.iloc[:0]
     learned_header, learned_notes = learning_lines(learning, classes_of(runs_used), scale)
     pipelines = pipeline_notes([(r["row"], d) for r, d in zip(records, used_runs, strict=True)])
-    extra = protocol_notes(protocols) + pipelines + random_init_notes(n, scale, results, str(runs_dir))
+    extra = figure_notes(n, scale, frame, has_voc, str(runs_dir)) + protocol_notes(protocols) + pipelines
+    extra += random_init_notes(n, scale, results, str(runs_dir))
     extra += learned_notes + blur_notes(n, blur)
     notes = table_notes(n, scale, frame, has_voc) + extra + notes
     meta = _meta(n, scale, rules, compute, protocols, runs_used, results_used, has_voc)
@@ -219,6 +218,35 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         metrics = ["linear_top1"] + ([f"voc_{prefix}" for prefix, _, _ in VOC_METRICS] if has_voc else [])
         verdicts = table_verdicts(n, seeds_by_row, metrics)
     return TableResult(number=n, scale=scale, frame=frame, notes=notes, meta=meta, verdicts=verdicts)
+
+
+def _voc_figures(
+    prow: pd.Series,
+    voc: pd.DataFrame,
+    seed_of: dict[str, int],
+    seeds_by_row: dict[tuple[str, str], list[float]],
+) -> dict[str, Any]:
+    """A Table 1 row's VOC cells from its seeds x trials (`format.nested_stats`): the mean over every
+    fine-tune, the pooled std across trials of one model (the paper's VOC std: its figures are means of 5
+    trials of one pre-trained model, facebookresearch/moco detection/README.md:61@7397dfe) and, beside it,
+    the spread across seeds (`<metric>_seed_std`); `voc_seeds` and `voc_trials_min/max` give the shape."""
+    out: dict[str, Any] = {}
+    shape = nested_stats(seed_groups(voc.drop_duplicates(["run_dir", "trial"]), seed_of))
+    for prefix, metric, paper_col in VOC_METRICS:
+        trials = voc[voc["metric"] == metric]
+        seeds_by_row[(str(prow["row"]), f"voc_{prefix}")] = seed_values(trials, seed_of)
+        figures = nested_stats(seed_groups(trials, seed_of))
+        out.update(
+            {
+                f"paper_{prefix}": float(prow[paper_col]),
+                f"{prefix}_mean": figures.mean,
+                f"{prefix}_std": figures.std,
+                f"{prefix}_n": figures.n,
+                f"{prefix}_seed_std": figures.seed_std,
+            }
+        )
+    out.update(zip(VOC_SHAPE, (shape.seeds, *shape.trials), strict=True))
+    return out
 
 
 def linear_summary(name: str, scale: str, rows: list[str]) -> dict[str, Any]:

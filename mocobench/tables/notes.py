@@ -16,7 +16,7 @@ import pandas as pd
 from mocobench.augment.spec import blur_sigma_px
 from mocobench.config.linear import protocol_title
 from mocobench.config.paper import paper_row_notes
-from mocobench.config.scales import BLUR_TOO_SMALL_PX
+from mocobench.config.scales import BLUR_TOO_SMALL_PX, voc_trials
 from mocobench.data.synth import SynthSpec
 from mocobench.results import layout
 from mocobench.tables.format import MISSING, VOC_METRICS, arch_name, format_figure, is_embedded, stats
@@ -87,10 +87,16 @@ def _resume_command(run: pd.Series, scale: str) -> str:
     )
 
 
-def _evaluations(n: int, run_dir: str, has_voc: bool = True) -> str:
+def _detect(run_dir: str, scale: str) -> str:
+    """The command that fine-tunes the tier's VOC trials of one model (`voc_trials`, 5 at paper scale)."""
+    trials = voc_trials(scale)
+    return f"`mocobench detect-voc --pretrained {run_dir}{f' --trials {trials}' if trials > 1 else ''}`"
+
+
+def _evaluations(n: int, run_dir: str, scale: str, has_voc: bool = True) -> str:
     """The commands that score a finished run for table `n` (Table 1 at a scale with VOC: detection too)."""
     linear = f"`mocobench linear --pretrained {run_dir}`"
-    return f"{linear} and `mocobench detect-voc --pretrained {run_dir}`" if n == 1 and has_voc else linear
+    return f"{linear} and {_detect(run_dir, scale)}" if n == 1 and has_voc else linear
 
 
 def row_notes(
@@ -119,7 +125,7 @@ def row_notes(
         text = (
             f"{label}: no finished run at scale {scale}: `{reproduce}` fills it, "
             f"or `mocobench pretrain --recipe {recipe} --scale {scale}{out_opt}` "
-            f"then {_evaluations(n, run_dir, has_voc)}"
+            f"then {_evaluations(n, run_dir, scale, has_voc)}"
         )
         notes.append(FillNote(text, row, n, scale, reproduce))
     for _, run in unfinished.iterrows():
@@ -129,7 +135,7 @@ def row_notes(
         notes.append(
             f"{lead}{run_dir} is unfinished ({progress}; it may still be training): once its process "
             f"has stopped, {_resume_command(run, scale)} continues it, "
-            f"then {_evaluations(n, run_dir, has_voc)}"
+            f"then {_evaluations(n, run_dir, scale, has_voc)}"
         )
     unscored = [d for d in done["run_dir"] if d not in set(top1["run_dir"])]
     if unscored:
@@ -138,7 +144,7 @@ def row_notes(
     if voc is not None:  # a Table 1 row with VOC figures in the paper
         missing = [d for d in done["run_dir"] if d not in set(voc["run_dir"])]
         if missing:
-            commands = ", ".join(f"`mocobench detect-voc --pretrained {d}`" for d in missing)
+            commands = ", ".join(_detect(d, scale) for d in missing)
             notes.append(f"{label}: no VOC result at scale {scale} for {', '.join(missing)}: run {commands}")
     return notes
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mocobench.config.paper import PaperOrdering, load_linear_trials, load_orderings
-from mocobench.tables.format import MISSING, stats
+from mocobench.tables.format import MISSING, seed_groups, stats
 
 MIN_SEEDS = 3
 SE_FACTOR = 2.0
@@ -69,11 +69,7 @@ class Verdict:
 def seed_values(trials: pd.DataFrame, seed_of: Mapping[str, int]) -> list[float]:
     """One value per pre-training seed: the mean of its trials (`trials` has run_dir and value columns;
     `seed_of` maps each run folder to its pre-training seed). Sorted by seed: order never matters."""
-    by_seed: dict[int, list[float]] = {}
-    for run_dir, value in zip(trials["run_dir"], trials["value"], strict=True):
-        if run_dir in seed_of and not pd.isna(value):
-            by_seed.setdefault(int(seed_of[run_dir]), []).append(float(value))
-    return [math.fsum(v) / len(v) for _, v in sorted(by_seed.items())]
+    return [math.fsum(v) / len(v) for _, v in sorted(seed_groups(trials, seed_of).items())]
 
 
 def pooled_se(a: Sequence[float], b: Sequence[float]) -> float:

@@ -109,7 +109,9 @@ def header_lines(result: TableResult) -> list[str]:
             f"  \n**VOC protocol** (Table 1's VOC columns): Faster R-CNN C4 through Detectron2 "
             f"(recipes/detection.yaml), {voc['max_iter']} iterations x {voc['ims_per_batch']} images, "
             f"lr {voc['base_lr']:g} (x0.1 at {steps}), train {sizes[0]}-{sizes[-1]} px, test "
-            f"{voc['min_size_test']} px; 07+12 trainval -> 07 test{cap}; VOC2007 11-point AP, mean of trials."
+            f"{voc['min_size_test']} px; 07+12 trainval -> 07 test{cap}; VOC2007 11-point AP, mean over "
+            "seeds x trials, ± the std over trials of one model (the notes: each row's seeds, trials and "
+            "seed spread)."
         )
     hardware = meta.get("hardware", {})
     pre = "; ".join(hardware.get("pretrain", [])) or "none yet"
@@ -263,7 +265,7 @@ def rich_table(result: TableResult, wide: bool = False) -> Table:
     for col in shown.columns:
         labels = col in ("row", "recipe")
         longest = max([len(str(v)) for v in shown[col]] or [0]) if labels and not wide else None
-        table.add_column(col, justify="left" if labels else "right", overflow="fold", min_width=longest)
+        table.add_column(col, justify="left" if labels else "right", overflow="fold", width=longest)
     for _, row in shown.iterrows():
         table.add_row(*(Text(str(v)) for v in row))
     return table

@@ -17,7 +17,7 @@ from mocobench.errors import UsageError
 from mocobench.losses import cross_entropy, simclr_loss
 from mocobench.models.batchnorm import sync_batchnorm
 from mocobench.models.encoders import encoder_builder
-from mocobench.models.end_to_end import EndToEnd
+from mocobench.models.end_to_end import EndToEnd, SimCLR
 from mocobench.models.moco import MoCo
 from mocobench.pipeline.loaders import TwoViewSpec
 from mocobench.runtime.step_options import StepOptions
@@ -29,14 +29,16 @@ def build_model(config: dict[str, Any], num_classes: int, world_size: int) -> nn
     mechanism = config["mechanism"]
     if mechanism == "supervised":
         return encoder_builder(config["arch"], 1, config["stem"])(num_classes=num_classes)
-    if mechanism in ("end-to-end", "simclr"):
-        # One encoder sees both views: BN is global (SimCLR) or per process, never split (positives would
-        # share BN groups in a pattern no multi-GPU run has). SimCLR's rows take SimCLR's head.
-        head = "simclr" if mechanism == "simclr" else "moco"
-        builder = encoder_builder(config["arch"], 1, config["stem"])
-        model = EndToEnd(builder, config["moco_dim"], config["moco_t"], config["mlp"], head)
+    if mechanism == "simclr":
+        # One encoder sees both views in one batch, BN over the global batch (SimCLR's global BN), never
+        # split (positives would share BN groups in a pattern no multi-GPU run has); SimCLR's head, and
+        # SimCLR's ResNet init where the recipe names it (`init`, models/encoders.py::simclr_init_).
+        builder = encoder_builder(config["arch"], 1, config["stem"], config["init"])
+        model = SimCLR(builder, config["moco_dim"], config["moco_t"], config["mlp"])
         return sync_batchnorm(model) if config["sync_bn"] else model
     builder = encoder_builder(config["arch"], bn_splits_per_process(config, world_size), config["stem"])
+    if mechanism == "end-to-end":  # MoCo's end-to-end: MoCo's shuffle BN groups, no queue
+        return EndToEnd(builder, config["moco_dim"], config["moco_t"], config["mlp"])
     model = MoCo(
         builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"]
     )
@@ -48,8 +50,9 @@ def build_model(config: dict[str, Any], num_classes: int, world_size: int) -> nn
 
 
 def bn_splits_per_process(config: dict[str, Any], world_size: int) -> int:
-    """Shuffle-BN groups in each process's batch: the recipe fixes the images per group (the paper's 32 =
-    256 / 8 GPUs, MoCo sec. 3.3), so any world size works whose per-process batch is a multiple of it."""
+    """Shuffle-BN groups in each process's batch (MoCo and its end-to-end mechanism): the recipe fixes the
+    images per group (the paper's 32 = 256 / 8 GPUs, MoCo sec. 3.3), so any world size works whose
+    per-process batch is a multiple of it."""
     batch, group, lr = config["batch_size"], config["bn_group"], config["lr"]
     per_process = batch // world_size
     if batch % world_size or per_process % group:

@@ -41,6 +41,16 @@ from mocobench.train.data import Data, build_data, count_images, open_source
 from mocobench.train.pipelines import pipeline_record, resolve_pipeline
 from mocobench.train.step import contrastive_loss, optimise, supervised_loss
 
+# What pre-training writes into its run folder (under its run lock); evaluations write other names.
+PRETRAIN_FILES = (
+    checkpoint.LAST,
+    "checkpoint_*.pth.tar",
+    layout.CONFIG,
+    layout.ENV,
+    layout.METRICS,
+    layout.SUMMARY,
+)
+
 
 def train_one_epoch(
     model: nn.Module,
@@ -117,10 +127,14 @@ def _knn(model: nn.Module, data: Data, config: dict[str, Any], dist: distributed
     )
 
 
-def _metrics_upto(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
-    """The records of a resumed run's finished epochs (a later one belongs to the interrupted epoch)."""
-    records = layout.read_metrics(path) if path.is_file() else []
-    return [r for r in records if r["epoch"] <= upto_epoch]
+def _committed_records(ckpt: dict[str, Any] | None, path: Path, upto_epoch: int) -> list[dict[str, Any]]:
+    """The metrics of a resumed run's committed epochs: those its checkpoint carries (the commit point,
+    see `pretrain`), or for a checkpoint written before it carried them, metrics.jsonl up to its epoch."""
+    carried = (ckpt or {}).get("mocobench", {}).get("metrics")
+    if isinstance(carried, list):
+        return [dict(r) for r in carried]
+    records = layout.read_metrics(path, skip_bad=True) if path.is_file() else []
+    return [r for r in records if isinstance(r.get("epoch"), int) and r["epoch"] <= upto_epoch]
 
 
 def _default(key: str) -> Any:
@@ -136,7 +150,15 @@ def _saved(saved: dict[str, Any], key: str) -> Any:
 
 
 def _check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
-    saved = json.loads((run_dir / layout.CONFIG).read_text())
+    try:
+        saved = json.loads((run_dir / layout.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UsageError(
+            f"{run_dir / layout.CONFIG} is unreadable ({type(e).__name__}); resume needs the run's own "
+            "config.json: restore it, or start a new run with another --out"
+        ) from e
+    if not isinstance(saved, dict):
+        raise UsageError(f"{run_dir / layout.CONFIG} is not a JSON object; restore it, or use another --out")
     ignore = {"workers", "knn_every", "save_every", "linear_protocol"}  # none shapes the training
     # a setting added after the run started reads as its default (FIELDS), as the run trained with it
     diff = [k for k in config if k not in ignore and _saved(saved, k) != config[k]]
@@ -149,10 +171,14 @@ def _check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def check_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
-    """A new run needs an empty folder; a resumed one a checkpoint of the same config (UsageError if not)."""
+    """A new run needs an empty folder; a resumed one a checkpoint of the same config (UsageError if not).
+
+    A run interrupted before its first checkpoint (during the random-init kNN) has a config.json and no
+    checkpoint: `--resume` starts it again from epoch 0, as `mocobench runs` tells the user to.
+    """
     last = Path(run_dir) / checkpoint.LAST
     if resume:
-        if not last.is_file():
+        if not last.is_file() and not (Path(run_dir) / layout.CONFIG).is_file():
             raise UsageError(f"nothing to resume in {run_dir} (no {checkpoint.LAST}); run without --resume")
         _check_resumable(Path(run_dir), config)
     elif last.is_file() or (Path(run_dir) / layout.SUMMARY).is_file():
@@ -227,11 +253,14 @@ def pretrain(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None
         )
 
-    start_epoch = 0
-    if resume:
-        start_epoch = checkpoint.restore(checkpoint.load(last, trust_checkpoint), model, optimizer)
+    start_epoch, ckpt = 0, None
+    if resume and last.is_file():  # (no checkpoint: interrupted before its first epoch; start again)
+        ckpt = checkpoint.load(last, trust_checkpoint)
+        start_epoch = checkpoint.restore(ckpt, model, optimizer, path=last)
     metrics_path = run_dir / layout.METRICS
-    records = _metrics_upto(metrics_path, start_epoch) if resume else []
+    records = _committed_records(ckpt, metrics_path, start_epoch) if ckpt else []
+    if dist.is_main:
+        atomic.remove_stale(run_dir, PRETRAIN_FILES)  # the temporaries of a save that a kill cut short
     logger = logging_sinks.RunLogger()  # rank 0's logs to TensorBoard (and W&B); the others' do nothing
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -284,7 +313,12 @@ def pretrain(
             if dist.is_main and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):
                 rec["knn_top1"] = _knn(model, data, config, dist)
             if dist.is_main:
-                extra = {"config": config, "seed": seed}
+                # The epoch commit: the checkpoint carries every record up to this epoch, and its atomic
+                # rename is the one moment the epoch counts as done. metrics.jsonl is appended after it; a
+                # kill in between loses no record: --resume rewrites metrics.jsonl from the checkpoint, and
+                # the result store reads the records from it while metrics.jsonl is older (layout.py).
+                records.append(rec)
+                extra = {"config": config, "seed": seed, "metrics": records}
                 checkpoint.save(last, model, optimizer, epoch + 1, config["arch"], extra)
                 if config["save_every"] and (epoch + 1) % config["save_every"] == 0 and epoch + 1 < epochs:
                     checkpoint.save(
@@ -297,7 +331,6 @@ def pretrain(
                     )
                 atomic.append_jsonl(metrics_path, rec)
                 logger.log(rec, rec["epoch"])
-                records.append(rec)
             progress.end_epoch(rec)
             if dist.distributed:
                 distributed.barrier()

@@ -277,3 +277,57 @@ def test_forced_grayscale_gives_equal_channels(build) -> None:
     torch.manual_seed(0)
     rgb = c(noise_image()) * torch.tensor(STD).view(3, 1, 1) + torch.tensor(MEAN).view(3, 1, 1)
     assert not torch.allclose(rgb[0], rgb[1], atol=1e-3)
+
+
+def _normalised(x: torch.Tensor) -> torch.Tensor:
+    return (x - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(3, 1, 1)
+
+
+def _bicubic(x: torch.Tensor, size: int) -> torch.Tensor:  # TF's resize_bicubic, as SimCLR calls it
+    y = torch.nn.functional.interpolate(x[None], (size, size), mode="bicubic", align_corners=False)
+    return y[0].clamp(0, 1)
+
+
+@pytest.mark.parametrize("size", [32, 16])
+def test_simclr_eval_view_at_32_px_or_less_is_the_whole_image(size: int) -> None:
+    """data.py L155-158@85e8552: test_crop is off when FLAGS.image_size <= 32; preprocess_for_eval then only
+    reshapes (data_util.py L456). So the view of a 32-px image is that image, normalised as all our views."""
+    img = noise_image(size, seed=1)
+    out = reference.simclr_eval_transform(size, MEAN, STD)(img)
+    torch.testing.assert_close(out, _normalised(T.functional.to_tensor(img)), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [33, 224])
+def test_simclr_eval_view_above_32_px_is_the_centre_crop_of_0875_resized_bicubic(size: int) -> None:
+    """data_util.py L29 (CROP_PROPORTION 0.875) and L455 (center_crop, resize_bicubic at L217) above 32 px:
+    even an image of exactly the configured size is cropped and upscaled, as SimCLR does at 224."""
+    img = noise_image(size, seed=2)
+    side = round(0.875 * size)
+    top = (size - side + 1) // 2  # data_util.py L212-213
+    crop = T.functional.to_tensor(img)[:, top : top + side, top : top + side]
+    out = reference.simclr_eval_transform(size, MEAN, STD)(img)
+    torch.testing.assert_close(out, _normalised(_bicubic(crop, size)), rtol=0, atol=1e-5)
+    assert not torch.allclose(out, _normalised(T.functional.to_tensor(img)), atol=1e-2)
+
+
+def test_simclr_eval_view_at_32_px_of_a_larger_image_is_the_whole_image_resized() -> None:
+    """SimCLR's reshape would fail on a 64-px image at image_size 32; ours resizes the whole of it (no crop,
+    as test_crop off means), bicubic as every SimCLR resize."""
+    img = noise_image(64, seed=3)
+    out = reference.simclr_eval_transform(32, MEAN, STD)(img)
+    torch.testing.assert_close(out, _normalised(_bicubic(T.functional.to_tensor(img), 32)), rtol=0, atol=1e-5)
+
+
+def test_linear_views_key_simclr_on_the_configured_size_and_moco_on_the_datas() -> None:
+    img = noise_image(32, seed=4)
+    whole = _normalised(T.functional.to_tensor(img))
+    for native in (32, None):  # SimCLR: the data's native size plays no part (data.py L155 reads the flag)
+        _, val = reference.linear_views("simclr", 32, MEAN, STD, native)
+        torch.testing.assert_close(val(img), whole, rtol=0, atol=1e-6)
+    _, moco_native = reference.linear_views("moco", 32, MEAN, STD, 32)  # CIFAR at 32 px: whole (unchanged)
+    assert types(moco_native) == [T.ToTensor, T.Normalize]
+    train, moco_folder = reference.linear_views("moco", 32, MEAN, STD, None)  # Resize(37) + CenterCrop(32)
+    assert types(moco_folder) == [T.Resize, T.CenterCrop, T.ToTensor, T.Normalize]
+    assert types(train) == [T.RandomResizedCrop, T.RandomHorizontalFlip, T.ToTensor, T.Normalize]
+    simclr_train, _ = reference.linear_views("simclr", 32, MEAN, STD)
+    assert [type(t) for t in simclr_train.transforms] == [SimCLRCrop, T.RandomHorizontalFlip, T.Normalize]

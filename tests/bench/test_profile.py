@@ -129,3 +129,26 @@ def test_table3_configurations_come_from_the_paper_and_the_recipes():
         ("moco", "mlp+aug+cos", 4096),
         ("end-to-end", "end-to-end-b4096", 4096),
     ]
+
+
+@pytest.mark.parametrize("recipe", ["end-to-end-b256", "end-to-end-b4096", "mlp+aug+cos"])
+def test_one_gpu_of_table3_is_mocos_form_with_its_own_bn_group(recipe):
+    """Each configuration runs as one of the paper's GPUs: MoCo's end-to-end (not NT-Xent), its BatchNorm
+    one group over the GPU's share of the batch (shuffle BN's per-GPU statistics), as MoCo's."""
+    from torch import nn
+
+    from mocobench.config.recipes import resolve
+    from mocobench.models.batchnorm import GlobalBatchNorm, SplitBatchNorm2d
+    from mocobench.models.end_to_end import EndToEnd
+    from mocobench.models.moco import MoCo
+    from mocobench.train.build import build_model
+
+    config = prof.per_gpu_config(resolve(recipe, "paper", ["arch=resnet18", "image_size=32"]), 8)
+    assert (config["batch_size"], config["bn_group"]) == (8, 8)
+    model = build_model(config, 10, 1)
+    assert isinstance(model, EndToEnd if config["mechanism"] == "end-to-end" else MoCo)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert bns and not [m for m in bns if isinstance(m, SplitBatchNorm2d | GlobalBatchNorm)]
+    if isinstance(model, EndToEnd):
+        logits, labels = model(torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32))
+        assert logits.shape == (8, 8) and labels.tolist() == list(range(8))

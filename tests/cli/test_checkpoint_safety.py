@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from checkpoints import hostile_file
 
 from mocobench.config.recipes import resolve
@@ -60,3 +61,34 @@ def test_resume_refuses_it(cli, hostile, tmp_path: Path, tiny_data: Path):
     )  # fmt: skip
     _refused(code, err, marker)
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint_last.pth.tar", "config.json"]
+
+
+def test_resume_onto_a_queue_of_another_k_is_refused_in_one_line_training_nothing(
+    cli, tmp_path: Path, tiny_data: Path
+):
+    from mocobench.train.build import build_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    overrides = ["image_size=16", "batch_size=8", "moco_k=64", "workers=0"]
+    config = {**resolve("mlp+aug+cos", "smoke", overrides), "seed": 0}
+    (run / "config.json").write_text(json.dumps(config))
+    other = build_model({**config, "moco_k": 32}, 10, 1)  # the same row with another queue size
+    state = {
+        "epoch": 1,
+        "arch": config["arch"],
+        "state_dict": checkpoint.official_state_dict(other),
+        "optimizer": {},
+    }
+    torch.save(state, run / checkpoint.LAST)
+    saved = (run / checkpoint.LAST).read_bytes()
+    sets = [a for o in overrides for a in ("--set", o)]
+    code, _, err = cli(
+        "pretrain", "--recipe", "mlp+aug+cos", "--scale", "smoke", *sets, "--data", str(tiny_data),
+        "--out", str(run), "--resume", "--device", "cpu",
+    )  # fmt: skip
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "cannot resume: the checkpoint holds queue of shape (128, 32), this run's model (128, 64)" in err
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint_last.pth.tar", "config.json"]
+    assert (run / checkpoint.LAST).read_bytes() == saved

@@ -91,8 +91,9 @@ def test_missing_and_empty_data(tmp_path: Path, cli):
 
 def test_unreadable_image(tmp_path: Path, cli):
     for split in ("train", "val"):
-        (tmp_path / "d" / split / "a").mkdir(parents=True)
-        (tmp_path / "d" / split / "a" / "x.png").write_bytes(b"broken")
+        for name in ("a", "b"):  # two classes: one is refused on its own
+            (tmp_path / "d" / split / name).mkdir(parents=True)
+            (tmp_path / "d" / split / name / "x.png").write_bytes(b"broken")
     out = tmp_path / "run"
     code, _, err = cli(*SMOKE, str(tmp_path / "d"), "--out", str(out))
     _one_line_error(code, err, "unreadable image", "x.png")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,17 +65,17 @@ def _dead_pid() -> int:
 
 
 @pytest.fixture
-def store_dir(tmp_path: Path) -> Path:
+def store_dir(tmp_path: Path) -> Iterator[Path]:
     runs = tmp_path / "runs"
     _run(runs / "cpu" / "mlp" / "seed0", "mlp", linear=[60.0, 62.0], voc=[40.0])
     live = _run(runs / "cpu" / "mlp" / "seed1", "mlp", 1, epochs_done=1, finished=False)
-    (live / layout.LOCK).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     stale = _run(runs / "cpu" / "aug" / "seed0", "aug", epochs_done=1, finished=False)
     (stale / layout.LOCK).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
     _run(
         runs / "smoke" / "aug" / "seed0", "aug", epochs_done=1, finished=False, scale="smoke"
     )  # no lock at all
-    return runs
+    with lock.held(live / layout.LOCK):  # running: its flock is held while the test runs
+        yield runs
 
 
 def test_the_store_tells_each_status_and_the_best_knn(store_dir: Path):
@@ -134,26 +134,3 @@ def test_show_prints_config_pipeline_environment_and_results(store_dir: Path, cl
 def test_show_of_a_folder_that_is_no_run_is_one_line(tmp_path: Path, cli):
     code, _, err = cli("runs", "show", str(tmp_path))
     assert code == 2 and err.count("\n") == 1 and "is not a run folder" in err
-
-
-def test_the_lock_is_held_while_the_block_runs_and_removed_after(tmp_path: Path):
-    path = tmp_path / "run" / layout.LOCK
-    with lock.held(path):
-        assert lock.is_live(lock.read(path)) and lock.read(path)["pid"] == os.getpid()
-    assert not path.exists() and not (tmp_path / "run").exists()  # nothing else written: no empty folder
-    with pytest.raises(RuntimeError), lock.held(path):
-        (tmp_path / "run" / "file").write_text("x")
-        raise RuntimeError("a failed run")
-    assert not path.exists() and (tmp_path / "run" / "file").exists()
-
-
-def test_a_live_lock_of_another_process_refuses_a_second_writer(tmp_path: Path):
-    from mocobench.errors import UsageError
-
-    path = tmp_path / layout.LOCK
-    path.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
-    with pytest.raises(UsageError, match="is being trained by pid"), lock.held(path):
-        pass
-    path.write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
-    with lock.held(path):  # a stale lock is taken over
-        assert lock.read(path)["pid"] == os.getpid()

@@ -108,6 +108,21 @@ def test_end_to_end_rows_keep_moco_v2_settings():
         assert c["linear_protocol"] == "linear"
         assert c["lr"] == pytest.approx(0.03 * batch / 256)
         assert (c["mlp"], c["augmentation"], c["cos"], c["moco_t"]) == (True, "aug_plus", True, 0.2)
+        # MoCo's shuffle BN (MoCo paper sec. 3.3), groups of 32 as the MoCo rows, not SimCLR's global BN.
+        assert c["bn_group"] == 32 and not c["sync_bn"]
+
+
+@pytest.mark.parametrize("name", ["mlp+aug+cos", "end-to-end-b256", "end-to-end-b4096"])
+def test_shuffle_bn_rows_refuse_a_batch_off_the_groups_and_global_bn(name):
+    with pytest.raises(UsageError, match="batch_size 100 is not a multiple of bn_group 32") as info:
+        resolve(name, "paper", ["batch_size=100"])
+    assert "\n" not in str(info.value)
+    with pytest.raises(
+        UsageError, match=r"sync_bn is the SimCLR rows' global BN.*drop --set sync_bn"
+    ) as info:
+        resolve(name, "paper", ["sync_bn=true"])
+    assert "\n" not in str(info.value)
+    assert resolve("simclr-b256", "paper", ["batch_size=100"])["batch_size"] == 100  # no groups there
 
 
 def test_supervised_is_the_standard_imagenet_recipe():

@@ -82,10 +82,29 @@ def test_facts_state_every_derived_figure():
     assert facts["row at this tier"].startswith("meaningful")
     moco = dict(scale_facts(resolve("mlp+aug+cos", "gpu"), CIFAR_TRAIN))
     assert moco["K / N"] == "2,560 / 50,000 = 5.1% (ImageNet: 5.1%)"
-    assert moco["shuffle BN"] == "4 groups of 16 images (paper: 8 of 32)"
+    assert moco["shuffle BN"] == "4 groups of 16 images (paper: groups of 32, 8 at batch 256)"
     assert moco["key encoder 1/(1-m)"] == "100 steps = 0.13 epoch"
     refused = dict(scale_facts(resolve("simclr-b8192", "cpu"), EMBEDDED_CPU))
     assert refused["row at this tier"].startswith("refused: simclr-b8192 pre-training at --scale cpu")
     smoke = dict(scale_facts(resolve("simclr-b8192", "smoke"), 320))
     assert "pipeline check" in smoke["row at this tier"]
     assert "blur sigma" not in dict(scale_facts(resolve("moco-v1", "gpu"), CIFAR_TRAIN))  # v1 has no blur
+
+
+@pytest.mark.parametrize("name", ["end-to-end-b256", "end-to-end-b4096"])
+@pytest.mark.parametrize(("scale", "group"), [("paper", 32), ("gpu", 16), ("cpu", 16), ("smoke", 4)])
+def test_end_to_end_rows_take_the_moco_rows_shuffle_bn_at_every_tier(name, scale, group):
+    e2e, moco = resolve(name, scale), resolve("mlp+aug+cos", scale)
+    assert e2e["bn_group"] == moco["bn_group"] == group and e2e["batch_size"] % group == 0
+    assert not e2e["sync_bn"]
+
+
+def test_end_to_end_facts_are_shuffle_bn_and_the_batch_dictionary():
+    facts = dict(scale_facts(resolve("end-to-end-b256", "gpu"), CIFAR_TRAIN))
+    assert facts["shuffle BN"] == "4 groups of 16 images (paper: groups of 32, 8 at batch 256)"
+    assert facts["dictionary"] == "the batch's 64 keys (63 negatives a query)"
+    assert "BatchNorm" not in facts and "K / N" not in facts  # no global BN, no queue
+    paper = dict(scale_facts(resolve("end-to-end-b4096", "paper"), 1_281_167))
+    assert paper["shuffle BN"].startswith("128 groups of 32 images")
+    simclr = dict(scale_facts(resolve("simclr-b256", "gpu"), CIFAR_TRAIN))
+    assert "shuffle BN" not in simclr and simclr["BatchNorm"].startswith("global (synchronised)")

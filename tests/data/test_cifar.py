@@ -10,6 +10,7 @@ import pytest
 from format_files import (
     CIFAR10_CLASSES,
     CIFAR100_CLASSES,
+    Planted,
     assert_refused,
     cached_split,
     py2_pickle,
@@ -133,3 +134,78 @@ def test_wrong_paths_name_the_fix(tmp_path: Path):
     write_cifar10(tmp_path / "ten")
     with pytest.raises(UsageError, match=r"has no train; pass the folder 'cifar-100-python'"):
         open_data(f"cifar100:{tmp_path / 'ten'}")  # CIFAR-10's files passed as CIFAR-100
+
+
+def _nothing_cached(tmp_path: Path) -> bool:
+    cache = tmp_path / "home" / "data"  # $MOCOBENCH_HOME/data (conftest's _isolated_home)
+    return not cache.exists() or not any(cache.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("plant", "file"),
+    [
+        (lambda d, m: py2_pickle(d / "test_batch", Planted(m)), "test_batch"),  # the whole pickle
+        (lambda d, m: _rewrite(d / "data_batch_3", labels=Planted(m)), "data_batch_3"),  # nested in the dict
+        (lambda d, m: _rewrite(d / "batches.meta", label_names=[b"cat", Planted(m)]), "batches.meta"),
+    ],
+)
+def test_a_planted_payload_is_refused_unrun_and_nothing_is_cached(tmp_path: Path, plant, file: str):
+    written = write_cifar10(tmp_path / "src")
+    marker = tmp_path / "payload-ran"
+    plant(written.path, marker)
+    assert_refused(
+        f"cifar10:{written.path}",
+        rf"{file} names posix\.mkdir, which no CIFAR pickle holds: refused, nothing run \(dataset files are "
+        r"data, never code\); pass the folder 'cifar-10-batches-py'",
+        "https://www.cs.toronto.edu/~kriz/cifar.html",
+    )
+    assert not marker.exists() and _nothing_cached(tmp_path)
+    with open(written.path / file, "rb") as f:
+        pickle.load(f, encoding="latin1")  # the control: Python's full unpickler runs the payload
+    assert marker.is_dir()
+
+
+def test_the_cli_refuses_a_planted_payload_in_one_line_with_exit_2(tmp_path: Path, cli):
+    written = write_cifar100(tmp_path / "src")
+    marker = tmp_path / "payload-ran"
+    _rewrite(written.path / "train", data=Planted(marker))
+    run = tmp_path / "run"
+    args = ("pretrain", "--recipe", "moco-v1", "--scale", "smoke", "--data", f"cifar100:{tmp_path / 'src'}")
+    code, _, err = cli(*args, "--out", str(run))
+    *progress, error = err.strip().splitlines()  # progress: "converting once into ..." (sources.py)
+    assert code == 2 and error.startswith("error: cifar100:") and "Traceback" not in err
+    assert "train names posix.mkdir, which no CIFAR pickle holds" in error
+    assert [line for line in progress if "converting once" not in line] == []
+    assert not marker.exists() and not run.exists() and _nothing_cached(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda d: _rewrite(d / "batches.meta", label_names=7),
+            r"'label_names' is not a list of class names",
+        ),
+        (
+            lambda d: _rewrite(d / "data_batch_1", labels=[b"x"] * 4),
+            r"data_batch_1 has <U1 labels, not integ",
+        ),
+        (
+            lambda d: _rewrite(d / "data_batch_2", labels=[[1], [2, 3]] * 2),
+            r"'labels' entry that is no array",
+        ),
+        (
+            lambda d: _rewrite(d / "data_batch_2", data=[[1], [2, 3]]),
+            r"data_batch_2 has a 'data' entry that is no",
+        ),
+        (
+            lambda d: _rewrite(d / "test_batch", labels=[1.5] * 10),
+            r"test_batch has float64 labels, not integers",
+        ),
+    ],
+)
+def test_hostile_values_are_refused_in_one_line(tmp_path: Path, damage, message: str):
+    written = write_cifar10(tmp_path / "src")
+    damage(written.path)
+    assert_refused(f"cifar10:{written.path}", message, "https://www.cs.toronto.edu/~kriz/cifar.html")
+    assert _nothing_cached(tmp_path)

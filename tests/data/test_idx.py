@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from format_files import FASHION_CLASSES, cached_split, write_idx
+from format_files import FASHION_CLASSES, cached_split, idx_bytes, write_idx
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from mocobench.data import idx
@@ -136,3 +136,74 @@ def test_debians_fashion_mnist_is_read_in_place():
     for split, per_class in (("train", 6000), ("val", 1000)):
         labels = idx.read_labels(folder / f"{idx.file_stems(split)[1]}.gz", "fashion-mnist")
         assert np.bincount(labels).tolist() == [per_class] * 10
+
+
+@pytest.mark.parametrize(("rows", "columns"), [(0, 0), (32, 32)])
+def test_images_not_28_by_28_are_refused_in_one_line(tmp_path: Path, rows: int, columns: int):
+    write_idx(tmp_path, gz=False)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((20, rows, columns), np.uint8)))
+    with pytest.raises(UsageError) as error:
+        open_data(f"mnist:{tmp_path}")
+    images = tmp_path / "train-images-idx3-ubyte"
+    assert str(error.value) == (
+        f"mnist:{tmp_path}: {images} declares images of {rows} x {columns} pixels, not the format's 28 x 28; "
+        f"{idx._hint('mnist')}"
+    )
+    assert not (tmp_path / "home" / "data").exists()  # refused from the headers, before any conversion
+
+
+def _bomb(path: Path, header_and_payload: bytes, extra_mib: int) -> None:
+    """A gzip file whose first bytes are a valid idx file and which then inflates `extra_mib` MiB further
+    (zeros: about 1000x smaller compressed)."""
+    zeros = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header_and_payload)
+        for _ in range(extra_mib):
+            f.write(zeros)
+
+
+@pytest.mark.parametrize(
+    ("stem", "declared"), [("t10k-images-idx3-ubyte", 10 * 28 * 28), ("t10k-labels-idx1-ubyte", 10)]
+)
+def test_a_gzip_inflating_past_its_header_is_refused_without_inflating_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stem: str, declared: int
+):
+    write_idx(tmp_path)
+    bomb = tmp_path / f"{stem}.gz"
+    _bomb(bomb, _gunzip(bomb), extra_mib=64)
+    assert bomb.stat().st_size < (1 << 20)  # a small file that inflates to 64 MiB
+    inflated: list[int] = []  # bytes each opening of the bomb inflated
+    real_open = gzip.open
+
+    def counting_open(path, mode="rb"):  # type: ignore[no-untyped-def]
+        f = real_open(path, mode)
+        if Path(path) == bomb:
+            read, n = f.read, len(inflated)
+            inflated.append(0)
+
+            def counted(size: int = -1) -> bytes:
+                data = read(size)
+                inflated[n] += len(data)
+                return data
+
+            f.read = counted
+        return f
+
+    monkeypatch.setattr(gzip, "open", counting_open)
+    with pytest.raises(UsageError) as error:
+        open_data(f"mnist:{tmp_path}")
+    header = 16 if "images" in stem else 8
+    assert 0 < max(inflated) <= header + declared + 1  # the header, the payload and one byte more
+    message = f"{bomb} goes on past the {declared} bytes its header declares (read no further)"
+    assert message in str(error.value)
+    assert not (tmp_path / "home" / "data").exists() or not any((tmp_path / "home" / "data").iterdir())
+
+
+def test_a_truncated_label_gzip_is_refused_in_one_line(tmp_path: Path):
+    write_idx(tmp_path)
+    labels = tmp_path / "train-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-12])  # the header still inflates; the rest does not
+    with pytest.raises(
+        UsageError, match=r"train-labels-idx1-ubyte\.gz is not a complete gzip file \(EOFError\)"
+    ):
+        open_data(f"mnist:{tmp_path}")

@@ -89,7 +89,7 @@ def test_changed_files_convert_again(tmp_path: Path):
         entry = pickle.load(f, encoding="bytes")
     entry[b"data"] = np.full_like(entry[b"data"], 7)
     with open(batch, "wb") as f:
-        pickle.dump(entry, f, protocol=2)  # a Python 3 pickle (bytes keys) reads too
+        pickle.dump(entry, f, protocol=4)  # a Python 3 pickle (bytes keys) reads too
     os.utime(batch, ns=(0, 123456789))
     second = open_data(f"cifar10:{written.path}")
     assert second.root != first.root and (first.root / "source.json").is_file()

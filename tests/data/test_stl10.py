@@ -91,3 +91,14 @@ def test_wrong_paths_name_the_fix(tmp_path: Path):
     archive.write_bytes(stl10_bytes(np.zeros((1, 96, 96, 3), np.uint8)))
     with pytest.raises(UsageError, match=r"is a file; unpack it"):
         open_data(f"stl10:{archive}")
+
+
+def test_class_names_that_are_not_utf8_are_refused_in_one_line(tmp_path: Path):
+    written = write_stl10(tmp_path)
+    (written.path / "class_names.txt").write_bytes("\n".join(STL10_CLASSES).encode("utf-16"))
+    assert_refused(
+        f"stl10:{tmp_path}",
+        r"class_names\.txt is not UTF-8 text \(byte 0xff at offset 0\); pass the folder 'stl10_binary'",
+        "https://cs.stanford.edu/~acoates/stl10/",
+    )
+    assert not (tmp_path / "home" / "data").exists() or not any((tmp_path / "home" / "data").iterdir())

@@ -147,3 +147,50 @@ def test_read_classes(tmp_path: Path):
         (tmp_path / "classes.txt").write_text(bad)
         with pytest.raises(UsageError, match=r"classes\.txt: needs one distinct class name per line"):
             read_classes(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "1e999", "-inf", "1,5"])
+def test_a_coordinate_that_is_no_finite_number_is_refused_in_one_line(tmp_path: Path, value: str):
+    year_dir = make_year(tmp_path, objects={"000001": OBJ.format(name="dog", t=0, d=0, b=(1, 2, value, 40))})
+    xml = year_dir / "Annotations" / "000001.xml"
+    with pytest.raises(UsageError) as error:
+        parse_annotation(xml)
+    assert str(error.value) == f"{xml}: <xmax> is {value!r}, not a finite number; fix the annotation"
+
+
+def test_a_size_that_is_no_number_is_refused(tmp_path: Path):
+    year_dir = make_year(tmp_path)
+    xml = year_dir / "Annotations" / "000001.xml"
+    xml.write_text(xml.read_text().replace("<width>50</width>", "<width> 5O </width>"))
+    with pytest.raises(UsageError, match=r"<width> is '5O', not a finite number"):
+        parse_annotation(xml)
+
+
+def test_the_cli_refuses_a_bad_coordinate_with_exit_2(tmp_path: Path, cli):
+    year_dir = make_year(tmp_path, objects={"000001": OBJ.format(name="dog", t=0, d=0, b=(1, 2, "nan", 40))})
+    (year_dir / "ImageSets" / "Main" / "test.txt").write_text("000001\n")
+    (tmp_path / "dets").mkdir()
+    (tmp_path / "dets" / "dog.txt").write_text("000001 0.9 1 2 30 40\n")
+    code, out, err = cli("voc-eval", "--data", str(year_dir), "--detections", str(tmp_path / "dets"))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "000001.xml: <xmax> is 'nan', not a finite number; fix the annotation" in err
+
+
+def test_text_files_that_are_not_utf8_are_refused_in_one_line(tmp_path: Path):
+    year_dir = make_year(tmp_path)
+    (tmp_path / "classes.txt").write_bytes("circle\ncarré\n".encode("latin-1"))
+    with pytest.raises(UsageError) as error:
+        read_classes(tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path / 'classes.txt'} is not UTF-8 text (byte 0xe9 at offset 11); "
+        "save it as UTF-8, one class name per line"
+    )
+    with pytest.raises(UsageError, match=r"classes\.txt is not UTF-8 text"):
+        find_devkit(tmp_path)
+    (tmp_path / "classes.txt").write_bytes("\ufeffcircle\ncarré\n".encode())  # UTF-8 with a BOM (Notepad)
+    assert read_classes(tmp_path) == ("circle", "carré")
+    (year_dir / "ImageSets" / "Main" / "train.txt").write_bytes(b"000001\n\xff\xfe\n")
+    with pytest.raises(
+        UsageError, match=r"train\.txt is not UTF-8 text \(byte 0xff at offset 7\); save it as"
+    ):
+        read_image_set(year_dir, "train")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from launch import GUARD_S
 from typer.testing import CliRunner
 
 from mocobench.cli import app
@@ -105,7 +106,7 @@ def test_two_processes_under_torchrun_on_cpu(tiny_voc, tmp_path):
         "--data", str(tiny_voc), "--out", str(out), "--device", "cpu",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=GUARD_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((out / "voc.json").read_text())
     assert result["trials"][0]["world_size"] == 2 and result["env"]["backend"] == "gloo"

@@ -10,16 +10,19 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 from checkpoints import moco_model, official_moco_file, write_run
-from launch import torchrun
+from launch import GUARD_S, torchrun
 from typer.testing import CliRunner
 
 from mocobench.cli import app
 from mocobench.config.linear import resolve_linear
+from mocobench.data.decode import load_rgb
 from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
 from mocobench.evaluate import linear
 from mocobench.evaluate.pretrained import load_pretrained
+from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.schedule import learning_rate
 
 
@@ -153,7 +156,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path):
 
 def test_simclr_protocol_is_simclr_v1s():
     """recipes/linear-simclr.toml against SimCLR v1's code (tag 1.0): README.md L96-103 (momentum, lr 0.1,
-    wd 1e-6, 90 epochs, batch 4096, zero-initialised head), model_util.py L53-54 (lr x batch / 256),
+    wd 1e-6, 90 epochs, batch 4096, zero-initialised head), model_util.py L55 (lr x batch / 256),
     model.py L169-170 (Nesterov), data.py L164 (crop + flip, no colour, for fine-tuning)."""
     p = resolve_linear("paper", name="linear-simclr")
     assert (p["epochs"], p["batch_size"], p["lr"], p["momentum"]) == (90, 4096, 0.1 * 4096 / 256, 0.9)
@@ -183,6 +186,25 @@ def test_simclr_protocol_trains_with_cosine_per_step_from_a_zero_head(
     assert rec["sanity_check"].startswith("passed") and rec["classifier"]["weight"].abs().sum() > 0
 
 
+def test_simclr_protocol_scores_whole_images_at_32_px(tiny_data: Path):
+    """At a configured image_size <= 32 SimCLR turns its test crop off (data.py L155-158@85e8552) and only
+    reshapes (data_util.py L456): linear-simclr's validation view of a 32-px image is the image, normalised
+    by the run's mean/std, whatever the data's format. The MoCo protocol is unchanged: a folder's images
+    (no native size) are resized to 37 px and centre-cropped, as main_lincls.py's Resize + CenterCrop."""
+    source = open_data(tiny_data)
+    one = DistInfo.single(torch.device("cpu"))
+    simclr = {**resolve_linear("smoke", name="linear-simclr"), "batch_size": 8}
+    assert simclr["image_size"] == 32 and source.native_size is None
+    val = linear.build_loaders(source, simclr, 0, one)[2].dataset
+    path, _ = val.samples[0]
+    whole = TF.normalize(TF.to_tensor(load_rgb(path)), list(source.mean), list(source.std))
+    assert whole.shape == (3, 32, 32)
+    torch.testing.assert_close(val[0][0], whole, rtol=0, atol=1e-6)
+    moco = {**resolve_linear("smoke"), "batch_size": 8}
+    moco_val = linear.build_loaders(source, moco, 0, one)[2].dataset
+    assert moco_val.samples[0][0] == path and not torch.allclose(moco_val[0][0], whole, atol=1e-2)
+
+
 @pytest.mark.slow
 def test_two_processes_train_the_classifier_one_process_does(tiny_data: Path, tmp_path: Path):
     """`torchrun --nproc_per_node 2 -m mocobench linear` (gloo) == one process: each rank takes half of every
@@ -190,12 +212,14 @@ def test_two_processes_train_the_classifier_one_process_does(tiny_data: Path, tm
     run = write_run(tmp_path / "run", moco_model(), data=tiny_data)
     args = ["linear", "--pretrained", str(run), "--device", "cpu", "--workers", "0", "--trials", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([*torchrun(2), *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300)
+    subprocess.run(
+        [*torchrun(2), *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=GUARD_S
+    )
     subprocess.run(
         [sys.executable, "-m", "mocobench", *args, "--out", str(tmp_path / "one")],
         check=True,
         env=env,
-        timeout=300,
+        timeout=GUARD_S,
     )
     ddp, one = (json.loads((tmp_path / d / "linear.json").read_text()) for d in ("ddp", "one"))
     assert [t["world_size"] for t in ddp["trials"]] == [2, 2] and ddp["env"]["world_size"] == 2

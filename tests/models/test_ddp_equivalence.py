@@ -1,7 +1,8 @@
 """A 2-process DDP run (gloo, CPU) and a 1-process run on the whole batch must train identically.
 
-MoCo: the single process emulates the 2 GPUs' shuffle BN with split_bn(2). End-to-end: global BN on both
-sides (GlobalBatchNorm across the 2 processes, plain BatchNorm over the whole batch in one).
+MoCo and MoCo's end-to-end: the single process emulates the 2 GPUs' shuffle BN with split_bn(2) (and 4
+groups with split_bn(4) against split_bn(2) in each process). SimCLR: global BN on both sides
+(GlobalBatchNorm across the 2 processes, plain BatchNorm over the whole batch in one).
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mocobench.models.batchnorm import GlobalBatchNorm, split_bn, sync_batchnorm
-from mocobench.models.end_to_end import EndToEnd
+from mocobench.models.end_to_end import EndToEnd, SimCLR
 from mocobench.models.moco import MoCo
 from mocobench.runtime.distributed import (
     all_reduce_mean,
@@ -64,9 +65,15 @@ def _moco(splits: int) -> MoCo:
     return MoCo(encoder, dim=8, K=K, m=0.9, T=0.2, mlp=True)
 
 
-def _end_to_end() -> EndToEnd:
+def _end_to_end(splits: int) -> EndToEnd:
     torch.manual_seed(0)
-    return EndToEnd(TinyNet, dim=8, T=0.1, mlp=True)
+    return EndToEnd(functools.partial(TinyNet, norm_layer=split_bn(splits)), dim=8, T=0.2, mlp=True)
+
+
+def _simclr() -> SimCLR:
+    torch.manual_seed(0)
+    # No head: SimCLR's (BN1d, LARS at lr 2) drifts 2e-5 from one process in fp32 after one step.
+    return SimCLR(TinyNet, dim=8, T=0.1, mlp=False)
 
 
 def _train(model: nn.Module, optimizer: torch.optim.Optimizer, rank: int, world: int) -> dict:
@@ -87,12 +94,14 @@ def _train(model: nn.Module, optimizer: torch.optim.Optimizer, rank: int, world:
 def _run(kind: str, rank: int, world: int) -> dict:
     """One training run; `world` > 1 means this process is one rank of a DDP job."""
     splits_per_process = {"moco": 2 // world, "moco_split": 4 // world}
+    splits_per_process.update({f"end_to_end{k[4:]}": v for k, v in splits_per_process.items()})
     if kind in splits_per_process:
-        module = _moco(splits_per_process[kind])
+        build = _moco if kind.startswith("moco") else _end_to_end
+        module = build(splits_per_process[kind])
         model = DistributedDataParallel(module) if world > 1 else module
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-4)
     else:
-        module = sync_batchnorm(_end_to_end())
+        module = sync_batchnorm(_simclr())
         model = DistributedDataParallel(module) if world > 1 else module
         optimizer = LARS(lars_param_groups(module, 1e-6), lr=2.0)
     result = _train(model, optimizer, rank, world)
@@ -130,7 +139,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         cleanup()
 
 
-KINDS = ("moco", "moco_split", "end_to_end")
+KINDS = ("moco", "moco_split", "end_to_end", "end_to_end_split", "simclr")
 
 
 @pytest.fixture(scope="module")
@@ -171,10 +180,34 @@ def test_moco_ddp_equals_single_process_with_split_bn(runs, kind):
     assert not torch.allclose(ref["state"]["encoder_q.conv1.weight"], _moco(1).encoder_q.conv1.weight)
 
 
-def test_end_to_end_ddp_with_global_bn_equals_single_process(runs):
+@pytest.mark.parametrize("kind", ["end_to_end", "end_to_end_split"])
+def test_end_to_end_ddp_equals_single_process_with_split_bn(runs, kind):
+    """MoCo's end-to-end: each rank's n queries against the N keys of the global batch, keys shuffled across
+    the ranks' BN groups and gathered with their gradient, train as one process with the same BN groups."""
     ddp, single = runs
-    assert ddp[0]["end_to_end"]["bn_types"] == [GlobalBatchNorm.__name__]
-    ref = single["end_to_end"]
+    ref = single[kind]
+    n = N_GLOBAL // WORLD
+    assert ddp[0][kind]["bn_types"] == ["BatchNorm2d" if kind == "end_to_end" else "SplitBatchNorm2d"]
+    assert ref["bn_types"] == ["SplitBatchNorm2d"]
+    for step in range(STEPS):
+        for rank in range(WORLD):
+            assert ddp[rank][kind]["logits"][step].shape == (n, N_GLOBAL)
+            _close(ddp[rank][kind]["logits"][step], ref["logits"][step][rank * n : (rank + 1) * n])
+        mean_loss = sum(ddp[rank][kind]["losses"][step] for rank in range(WORLD)) / WORLD
+        assert mean_loss == pytest.approx(ref["losses"][step], abs=1e-5)
+    # Parameters (each rank keeps its own BN running statistics, as MoCo's GPUs do).
+    params = [k for k in ref["state"] if "running_" not in k and "num_batches" not in k]
+    assert "encoder.conv1.weight" in params and "encoder.fc.2.weight" in params
+    for key in params:
+        _close(ddp[0][kind]["state"][key], ref["state"][key])
+        _close(ddp[1][kind]["state"][key], ref["state"][key])
+    assert not torch.allclose(ref["state"]["encoder.conv1.weight"], _end_to_end(1).encoder.conv1.weight)
+
+
+def test_simclr_ddp_with_global_bn_equals_single_process(runs):
+    ddp, single = runs
+    assert ddp[0]["simclr"]["bn_types"] == [GlobalBatchNorm.__name__]
+    ref = single["simclr"]
     assert ref["bn_types"] == ["BatchNorm2d"]
     n = N_GLOBAL // WORLD
     for step in range(STEPS):
@@ -182,14 +215,14 @@ def test_end_to_end_ddp_with_global_bn_equals_single_process(runs):
             rows = list(range(rank * n, (rank + 1) * n)) + list(
                 range(N_GLOBAL + rank * n, N_GLOBAL + (rank + 1) * n)
             )
-            _close(ddp[rank]["end_to_end"]["logits"][step], ref["logits"][step][rows])
-        mean_loss = sum(ddp[rank]["end_to_end"]["losses"][step] for rank in range(WORLD)) / WORLD
+            _close(ddp[rank]["simclr"]["logits"][step], ref["logits"][step][rows])
+        mean_loss = sum(ddp[rank]["simclr"]["losses"][step] for rank in range(WORLD)) / WORLD
         assert mean_loss == pytest.approx(ref["losses"][step], abs=1e-5)
     # Parameters and global-BN running statistics alike.
     for key, value in ref["state"].items():
-        _close(ddp[0]["end_to_end"]["state"][key], value)
-        _close(ddp[1]["end_to_end"]["state"][key], value)
-    assert not torch.allclose(ref["state"]["encoder.conv1.weight"], _end_to_end().encoder.conv1.weight)
+        _close(ddp[0]["simclr"]["state"][key], value)
+        _close(ddp[1]["simclr"]["state"][key], value)
+    assert not torch.allclose(ref["state"]["encoder.conv1.weight"], _simclr().encoder.conv1.weight)
 
 
 def test_workers_joined_through_init_distributed(runs):

@@ -191,12 +191,22 @@ def epoch_batches(loader: TwoViewFFCV, epoch: int) -> tuple[np.ndarray, np.ndarr
     return torch.cat(views).numpy(), torch.cat(labels).numpy()
 
 
+def pil_view(img: np.ndarray, top: int, left: int, h: int, w: int, size: int) -> np.ndarray:
+    """The official resize: torchvision's resized_crop on a PIL image, bilinear (main_moco.py:329@7397dfe)."""
+    crop = Image.fromarray(img).crop((left, top, left + w, top + h))
+    return np.asarray(crop.resize((size, size), Image.BILINEAR))
+
+
 def reference_views(beton: Path, loader: TwoViewFFCV, index: int, epoch: int) -> np.ndarray:
-    """Both views of sample `index` cut with OpenCV from the stored image at the loader's crop boxes."""
+    """Both views of sample `index` from the stored image at the loader's crop boxes: PIL's bilinear where
+    the crop is enlarged on a side, else OpenCV's INTER_AREA."""
     img = read_image(beton, index)
     out = []
     for top, left, h, w, flip in loader.crop_boxes(index, epoch):
-        view = cv2.resize(img[top : top + h, left : left + w], (S, S), interpolation=cv2.INTER_AREA)
+        if h < S or w < S:
+            view = pil_view(img, top, left, h, w, S)
+        else:
+            view = cv2.resize(img[top : top + h, left : left + w], (S, S), interpolation=cv2.INTER_AREA)
         out.append(view[:, ::-1] if flip else view)
     return np.stack(out).transpose(0, 3, 1, 2)
 

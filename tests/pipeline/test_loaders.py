@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -75,3 +76,26 @@ def test_a_stale_beton_is_refused(tiny_data, tmp_path) -> None:
     loaders.ffcv_beton_for(tiny_data, samples[:-8], beton, print)  # written for other images
     with pytest.raises(UsageError, match="does not match"):
         loaders.ffcv_beton_for(tiny_data, samples, beton, print)
+
+
+def test_auto_on_a_gpu_cuts_the_official_views_at_32px(tiny_data) -> None:
+    """`auto` with colour on the device (a GPU's default) picks FFCV. At 32 px (the `gpu` tier, CIFAR, the
+    demo) every crop of tiny_data's 32-px images is enlarged, the case FFCV's stock INTER_AREA made blocky:
+    its views must be the official ones, torchvision's bilinear `resized_crop` on the PIL image, exactly."""
+    pytest.importorskip("ffcv")
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    pl = loader(tiny_data, "auto", "device", image_size=32)
+    assert pl.kind == "ffcv" and pl.augment_on == "device"
+    samples, _, _ = list_train_val(tiny_data)
+    pl.set_epoch(0)
+    views = next(iter(pl))[0].permute(0, 1, 3, 4, 2).numpy()  # (B, 2, S, S, 3): geometry only
+    order = pl.batches.order(0)[: len(views)].tolist()
+    for pos, index in enumerate(order):
+        image = Image.open(samples[index][0]).convert("RGB")
+        for v, (top, left, h, w, flip) in enumerate(pl.batches.crop_boxes(index, 0)):
+            want = TF.resized_crop(image, top, left, h, w, [32, 32], TF.InterpolationMode.BILINEAR)
+            want = np.asarray(TF.hflip(want) if flip else want)
+            diff = np.abs(views[pos, v].astype(int) - want)
+            assert diff.max() == 0, (index, v, diff.mean())

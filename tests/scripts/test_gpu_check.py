@@ -26,6 +26,7 @@ STAGES = [
     "tier",
 ]
 FINE = {"passed", "skipped", "stopped at budget"}
+DEADLOCK_GUARD_S = 3600  # only a hung run reaches it: no assertion depends on the machine's speed
 
 
 def run_check(
@@ -51,48 +52,68 @@ def by_name(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_cpu_smoke_runs_every_stage_within_the_budget(tmp_path: Path) -> None:
-    budget = 170
-    proc, record, markdown, wall = run_check(tmp_path, "--budget", str(budget), timeout=budget + 90)
+def test_cpu_smoke_runs_every_stage_to_its_end(tmp_path: Path) -> None:
+    """Every stage's work on the CPU, with no time caps (`--no-caps`): what it checks is the stages' commands,
+    figures and report, never how fast this machine runs them (a busy CI machine once skipped the tier)."""
+    proc, record, markdown, _ = run_check(tmp_path, "--no-caps", timeout=DEADLOCK_GUARD_S)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert record["elapsed_s"] <= budget
-    assert wall < budget + 30
+    assert record["capped"] is False and "no time caps" in markdown
     assert [s["name"] for s in record["stages"]] == STAGES
+    stages = by_name(record)
     for stage in record["stages"]:
         assert stage["status"] in FINE, stage
-        if stage["status"] != "passed":
-            assert stage["reason"], stage
-        if stage["status"] == "stopped at budget":
-            assert stage["name"] == "tier"
-    stages = by_name(record)
+        if stage["status"] != "passed":  # skipped only for a missing dependency, never for time
+            assert stage["reason"] and "budget" not in stage["reason"], stage
     tier = stages["tier"]  # MoCo v1 and (d) at --scale gpu, timed (a smoke of the evidence run)
+    assert tier["status"] == "passed", tier
     assert set(tier["figures"]) == {"moco-v1", "mlp+aug+cos"}, tier
     for figures in tier["figures"].values():
         assert figures["epochs_planned"] == 2 and figures["knn_random_init"] is not None
-        if tier["status"] == "passed":
-            assert figures["epochs_done"] == 2 and figures["row_estimate_s"] == 2 * figures["epoch_seconds"]
+        assert figures["epochs_done"] == 2 and figures["row_estimate_s"] == 2 * figures["epoch_seconds"]
     fast = stages["pretrain-fast"]
     assert fast["status"] == "passed"
     assert fast["figures"]["pipeline"]["name"] == "fast" and fast["figures"]["loss_last"] > 0
-    official = stages["pretrain-official"]["figures"]
-    if official:  # both pipelines' losses, read from both runs' metrics.jsonl
-        assert official["pipeline"]["loader"] == "pil"
-        assert official["fast_loss_last"] == fast["figures"]["loss_last"]
-    step = stages["bench-step"]["figures"].get("runs", {})
+    official = stages["pretrain-official"]
+    assert official["status"] == "passed", official
+    # both pipelines' losses, read from both runs' metrics.jsonl
+    assert official["figures"]["pipeline"]["loader"] == "pil"
+    assert official["figures"]["fast_loss_last"] == fast["figures"]["loss_last"]
+    step = stages["bench-step"]["figures"]["runs"]
     assert step["channels_last,bf16,fused,compile"]["status"] == "skipped"
-    if step.get("fp32", {}).get("status") == "passed":
-        assert step["fp32"]["synthetic_pairs_per_s"] > 0 and step["fp32"]["loss_check"]["rel_diff"] == 0
+    assert step["fp32"]["status"] == "passed"
+    assert step["fp32"]["synthetic_pairs_per_s"] > 0 and step["fp32"]["loss_check"]["rel_diff"] == 0
     assert record["device"].startswith("CPU")
     assert record["device"] in markdown and record["torch"] in markdown
     for name in STAGES:
         assert f"| {name} | {stages[name]['status']}" in markdown
 
 
+def test_a_stage_that_overruns_its_cap_is_cut_and_reported(tmp_path: Path) -> None:
+    """A cap holds by cutting, whatever the machine: a command that never ends is stopped at its cap."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import gpu_check
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    args = gpu_check.parse_args(["--device", "cpu", "--work", str(tmp_path / "w"), "--budget", "1000"])
+    check = gpu_check.Check(args)
+    log = tmp_path / "never.log"
+    outcome = check.run([sys.executable, "-c", "import time; time.sleep(10_000)"], gpu_check.Cap(2, 0), log)
+    assert outcome.kind == "timed out" and outcome.timeout == 2  # min(cap, budget left)
+    assert "time.sleep" in log.read_text()
+
+
 @pytest.mark.slow
 def test_a_failing_stage_fails_the_run_and_later_stages_still_run(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-data"
     proc, record, markdown, _ = run_check(
-        tmp_path, "--data", str(missing), "--stages", "pretrain-fast,bench-step,linear", timeout=240
+        tmp_path,
+        "--no-caps",
+        "--data",
+        str(missing),
+        "--stages",
+        "pretrain-fast,bench-step,linear",
+        timeout=DEADLOCK_GUARD_S,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert [s["name"] for s in record["stages"]] == STAGES
@@ -109,7 +130,9 @@ def test_a_failing_stage_fails_the_run_and_later_stages_still_run(tmp_path: Path
 
 
 def test_stages_the_budget_cannot_hold_are_skipped_not_failed(tmp_path: Path) -> None:
-    proc, record, _, _ = run_check(tmp_path, "--budget", "1", "--stages", "pretrain-fast,tier", timeout=120)
+    proc, record, _, _ = run_check(
+        tmp_path, "--budget", "1", "--stages", "pretrain-fast,tier", timeout=DEADLOCK_GUARD_S
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     stages = by_name(record)
     for name in ("pretrain-fast", "tier"):

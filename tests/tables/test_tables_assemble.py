@@ -19,9 +19,10 @@ from mocobench.tables.render import display_frame, header_lines
 T1_COLUMNS = [
     "row", "recipe", "mlp", "aug_plus", "cos", "epochs", "paper_top1", "top1_mean", "top1_std", "top1_n",
     "seeds", "knn_mean", "knn_std", "knn_n", "knn_init_mean", "runs_finished",
-    "paper_ap50", "ap50_mean", "ap50_std", "ap50_n",
-    "paper_ap", "ap_mean", "ap_std", "ap_n",
-    "paper_ap75", "ap75_mean", "ap75_std", "ap75_n",
+    "paper_ap50", "ap50_mean", "ap50_std", "ap50_n", "ap50_seed_std",
+    "paper_ap", "ap_mean", "ap_std", "ap_n", "ap_seed_std",
+    "paper_ap75", "ap75_mean", "ap75_std", "ap75_n", "ap75_seed_std",
+    "voc_seeds", "voc_trials_min", "voc_trials_max",
 ]  # fmt: skip
 
 
@@ -164,11 +165,38 @@ def test_voc_results_fill_voc_columns():
     t = build_table(1, make(runs, results), "cpu")
     d = _row(t, "(d)")
     assert (d["ap50_mean"], d["ap50_n"], d["paper_ap50"]) == (41.0, 2, 82.4)
+    # Two models, one trial each: no std across trials of one model; the seeds' spread beside it.
+    assert math.isnan(d["ap50_std"]) and d["ap50_seed_std"] == pytest.approx(math.sqrt(2))
+    assert (d["voc_seeds"], d["voc_trials_min"], d["voc_trials_max"]) == (2, 1, 1)
     assert (d["ap_mean"], d["ap_n"]) == (20.0, 1)
     assert d["ap75_n"] == 0 and math.isnan(d["ap75_mean"])
     assert VOC_NOT_YET not in t.notes
     assert any(n.startswith("VOC columns are partial") for n in t.notes)
     assert _row(t, "(d)")["top1_mean"] == 31.0  # VOC figures never leak into top-1
+
+
+def test_voc_cells_pool_seeds_x_trials():
+    """Seed 0's model fine-tuned 3 times (40, 41, 42), seed 1's twice (44, 46): the cell is the mean of all 5
+    fine-tunes, its ± the pooled std across trials of one model (the paper's VOC std: means of 5 trials of
+    one pre-trained model, facebookresearch/moco detection/README.md:61@7397dfe), and the spread across
+    seeds the std of the per-seed means (41, 45)."""
+    runs, results = mixed_runs()
+    d0, d1 = "runs/cpu/mlp+aug+cos/seed0", "runs/cpu/mlp+aug+cos/seed1"
+    figures = [(d0, 0, 40.0), (d0, 1, 41.0), (d0, 2, 42.0), (d1, 0, 44.0), (d1, 1, 46.0)]
+    results += [result(d, v, kind="voc", metric="AP50", trial=t, seed=t) for d, t, v in figures]
+    results += [result(d, v - 20, kind="voc", metric="AP", trial=t, seed=t) for d, t, v in figures[:3]]
+    t = build_table(1, make(runs, results), "cpu")
+    d = _row(t, "(d)")
+    assert (d["ap50_mean"], d["ap50_n"]) == (pytest.approx(42.6), 5)  # not 43.0, the mean of seed means
+    pooled = math.sqrt((2 * 1.0 + 1 * 2.0) / (2 + 1))  # variances 1 and 2 with 2 and 1 degrees of freedom
+    assert d["ap50_std"] == pytest.approx(pooled)  # not 2.41, the std of all five as one sample
+    assert d["ap50_seed_std"] == pytest.approx(math.sqrt(8))  # 41 and 45
+    assert (d["ap_mean"], d["ap_std"], d["ap_n"]) == (21.0, 1.0, 3) and math.isnan(d["ap_seed_std"])
+    assert (d["voc_seeds"], d["voc_trials_min"], d["voc_trials_max"]) == (2, 2, 3)
+    assert display_frame(t).set_index("row").loc["(d)", "ours VOC AP50"] == "42.6 ± 1.2 (n=5)"
+    assert d["top1_mean"] == 31.0 and d["top1_std"] == pytest.approx(math.sqrt(2))  # linear: as before
+    note = next(n for n in t.notes if n.startswith("VOC cells"))
+    assert note.endswith("By row at scale cpu: (d) 2 seeds x 2-3 trials, seed spread 2.8/-/-.")
 
 
 def test_meta(store):

@@ -17,6 +17,7 @@ from mocobench.tables.notes import (
     scale_caveats,
 )
 from mocobench.tables.render import display_frame, markdown
+from mocobench.tables.structure import LINEAR_STRUCTURE, VOC_STRUCTURE
 
 EMBEDDED = f"/home/u/.cache/mocobench/data/shapes-{SynthSpec().key()}"  # the default embedded set: 10 classes
 
@@ -122,3 +123,44 @@ def test_gpu_tier_table_1_has_no_voc_columns():
     assert not [n for n in t.notes if "detect-voc" in n]
     assert {v.ordering.metric for v in t.verdicts} == {"linear_top1"}
     assert t.meta["caveats"] == [COMPARE_ORDERINGS]
+
+
+def _paper_voc_store():
+    """Paper scale: (d) 1 model fine-tuned 3 times, (e) 2 models 5 times each, MoCo v1 no VOC yet."""
+    runs = [run("mlp+aug+cos", scale="paper"), run("moco-v1", scale="paper")]
+    runs += [run("mlp+aug+cos+800ep", scale="paper", seed=s) for s in (0, 1)]
+    results = [result(r["run_dir"], 60.0, scale="paper") for r in runs]
+    d, e = "runs/paper/mlp+aug+cos/seed0", "runs/paper/mlp+aug+cos+800ep/seed"
+    models = [(d, 0, range(3)), (f"{e}0", 0.0, range(5)), (f"{e}1", 1.0, range(5))]
+    for folder, offset, trials in models:
+        for t in trials:
+            for metric, base in (("AP50", 80.0), ("AP", 55.0), ("AP75", 60.0)):
+                value = base + offset * (1 + (metric == "AP75")) + 0.1 * t
+                results.append(
+                    result(folder, value, kind="voc", metric=metric, trial=t, seed=t, scale="paper")
+                )
+    return make(runs, results)
+
+
+def test_notes_state_the_structure_of_each_figure():
+    """Linear cells pool every trial of every seed (as before); each VOC row names its seeds x trials, the
+    std shown (across trials of one model, as the paper's means of 5 trials, facebookresearch/moco
+    detection/README.md:61@7397dfe) and the spread across seeds beside it; rows short of the tier's 5 trials
+    a model name the command that adds them."""
+    t = build_table(1, _paper_voc_store(), "paper")
+    assert LINEAR_STRUCTURE in t.notes and "as the paper's" in VOC_STRUCTURE
+    assert "facebookresearch/moco detection/README.md:61@7397dfe" in VOC_STRUCTURE
+    note = next(n for n in t.notes if n.startswith(VOC_STRUCTURE))
+    assert note[len(VOC_STRUCTURE) :] == (
+        " By row at scale paper: (d) 1 seed x 3 trials; (e) 2 seeds x 5 trials, seed spread 0.7/0.7/1.4."
+        " (d): fewer than the 5 trials a model that scale paper plans; "
+        "`mocobench reproduce table 1 --scale paper` runs the missing ones."
+    )
+    e = t.frame.set_index("row").loc["(e)"]
+    assert e["ap75_std"] == pytest.approx(0.1 * (10 / 4) ** 0.5)  # trials 0.0-0.4 apart within each model
+    missing = "`mocobench detect-voc --pretrained runs/paper/moco-v1/seed0 --trials 5`"  # the tier's trials
+    assert any(n.startswith("MoCo v1") and missing in n for n in t.notes)
+    assert LINEAR_STRUCTURE in build_table(2, _paper_voc_store(), "paper").notes
+    assert not [n for n in build_table(2, _paper_voc_store(), "paper").notes if n.startswith("VOC cells")]
+    md = markdown(t)
+    assert "mean over seeds x trials, ± the std over trials of one model" in " ".join(md.split())

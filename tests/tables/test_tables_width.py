@@ -24,7 +24,14 @@ def _wide_figures_store():
     results = [
         *results,
         *(result(f"runs/cpu/mlp+aug+cos/seed{s}", 10.0 + 5 * s, seed=s) for s in range(2, 12)),
-        result("runs/cpu/mlp+aug+cos/seed0", 55.5, metric="AP50", kind="voc"),
+        # VOC: 12 models x 5 trials each, the widest cell the seeds x trials structure gives.
+        *(
+            result(
+                f"runs/cpu/mlp+aug+cos/seed{s}", 55.5 + s + t / 7, metric="AP50", kind="voc", trial=t, seed=t
+            )
+            for s in range(12)
+            for t in range(5)
+        ),
     ]
     return make(runs, results)
 
@@ -38,6 +45,8 @@ def test_tables_rendered_at_100_columns_fit_and_keep_their_cells_whole():
             shown = display_frame(built)
             for recipe in shown["recipe"]:
                 assert recipe in text  # never folded mid-name
+            rows = [line for line in text.splitlines() if line[:1] in "┏┃┡│└"]
+            assert all(line.rstrip()[-1] in "┓┃┩│┘" for line in rows)  # whole: no column cropped away
             assert "mocobench table --wide" in text
             orderings = _text(rich_orderings(built), TERMINAL_WIDTH)
             assert max(len(line) for line in orderings.splitlines()) <= TERMINAL_WIDTH

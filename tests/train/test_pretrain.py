@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from launch import free_port, torchrun
+from launch import GUARD_S, free_port, torchrun
 
 from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
@@ -124,12 +124,12 @@ def test_two_processes_match_one_process(tiny_data: Path, tmp_path: Path):
         args += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = torchrun(2)
-    subprocess.run([*ddp, *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300)
+    subprocess.run([*ddp, *args, "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=GUARD_S)
     subprocess.run(
         [sys.executable, "-m", "mocobench", *args, "--out", str(tmp_path / "one")],
         check=True,
         env=env,
-        timeout=300,
+        timeout=GUARD_S,
     )
     ddp_state, one_state = _state(tmp_path / "ddp"), _state(tmp_path / "one")
     assert int(ddp_state["module.queue_ptr"]) == int(one_state["module.queue_ptr"]) == 80 % 60
@@ -162,7 +162,7 @@ def test_two_nodes_by_rendezvous_match_one_node(tiny_data: Path, tmp_path: Path)
         )
         for _ in range(2)
     ]  # fmt: skip
-    assert [node.wait(timeout=600) for node in nodes] == [0, 0]
+    assert [node.wait(timeout=GUARD_S) for node in nodes] == [0, 0]
     one_node = [*run, "--nproc_per_node", "4", "--master_port", str(free_port())]
     subprocess.run(
         [*one_node, "-m", "mocobench", *args, "--out", str(tmp_path / "one-node")], check=True, env=env

@@ -1,0 +1,58 @@
+"""How each figure of Tables 1 and 2 was made, for the notes: the linear cells pool every trial of every
+seed; Table 1's VOC cells are seeds x trials of fine-tuning, their ± the std across trials of one model (the
+paper's: its VOC figures are means of 5 trials of one pre-trained model, facebookresearch/moco
+detection/README.md:61@7397dfe) and the spread across seeds beside it (`format.nested_stats`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mocobench.config.scales import voc_trials
+from mocobench.results import layout
+from mocobench.tables.format import MISSING, VOC_METRICS, VOC_SHAPE
+
+LINEAR_STRUCTURE = (
+    "Linear top-1 cells: mean ± sample std over every linear trial of every pre-training seed of the row, "
+    "pooled (n = seeds x trials; the seeds column counts the seeds)."
+)
+VOC_STRUCTURE = (
+    "VOC cells: the mean of every fine-tune of the row (seeds x trials); ± is the pooled std over the "
+    "trials of one model, as the paper's (means of 5 trials of one pre-trained model, facebookresearch/moco "
+    "detection/README.md:61@7397dfe), shown from 2 trials a model; seed spread: the std of the per-seed "
+    "means (AP50/AP/AP75; CSV: `<metric>_seed_std`)."
+)
+
+
+def figure_notes(n: int, scale: str, frame: pd.DataFrame, has_voc: bool, runs_dir: str) -> list[str]:
+    """How each figure was made: the linear cells' pooling and, for Table 1's VOC cells, each row's seeds x
+    trials, the std they show (across trials of one model) and the spread across seeds beside it; rows
+    with fewer trials a model than the tier plans (`voc_trials`) name the command that adds them."""
+    notes = [LINEAR_STRUCTURE]
+    if n != 1 or not has_voc or "voc_seeds" not in frame:
+        return notes
+    rows = frame[frame["voc_seeds"] > 0]
+    if rows.empty:
+        return notes
+    by_row = "; ".join(f"{r['row']} {voc_shape(r)}" for _, r in rows.iterrows())
+    note = f"{VOC_STRUCTURE} By row at scale {scale}: {by_row}."
+    planned = voc_trials(scale)
+    short = [str(r["row"]) for _, r in rows.iterrows() if int(r["voc_trials_min"]) < planned]
+    if short:
+        runs_opt = "" if runs_dir == layout.DEFAULT_RUNS else f" --runs {runs_dir}"
+        note += (
+            f" {'; '.join(short)}: fewer than the {planned} trials a model that scale {scale} plans; "
+            f"`mocobench reproduce table 1 --scale {scale}{runs_opt}` runs the missing ones."
+        )
+    return [*notes, note]
+
+
+def voc_shape(r: pd.Series) -> str:
+    """A Table 1 row's VOC structure: `2 seeds x 5 trials, seed spread 0.3/0.2/0.5` (AP50/AP/AP75)."""
+    seeds, lo, hi = (int(r[col]) for col in VOC_SHAPE)
+    trials = f"{lo}-{hi} trials" if lo != hi else f"{lo} trial{'s' * (lo != 1)}"
+    shape = f"{seeds} seed{'s' * (seeds != 1)} x {trials}"
+    if seeds > 1:
+        spread = [r[f"{p}_seed_std"] for p, _, _ in VOC_METRICS]
+        shape += ", seed spread " + "/".join(MISSING if pd.isna(v) else f"{v:.1f}" for v in spread)
+    return shape
