@@ -79,6 +79,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 # mocobench from this checkout, not installed; these modules need only the standard library.
 sys.path.insert(0, str(REPO))
+from mocobench.errors import UsageError  # noqa: E402
 from mocobench.results.layout import read_metrics  # noqa: E402
 from mocobench.runtime.atomic import write_text  # noqa: E402
 from mocobench.runtime.git import git_commit  # noqa: E402
@@ -455,7 +456,7 @@ def settle(stage: Stage, outcome: Outcome, figures: Callable[[], dict[str, Any]]
     try:
         stage.figures.update(figures())
         read_error = ""
-    except (OSError, ValueError, KeyError, IndexError, TypeError, StopIteration) as e:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, StopIteration, UsageError) as e:
         read_error = f"{type(e).__name__}: {e}"
     if outcome.kind == "ok" and not read_error:
         if stage.status in (PENDING, RUNNING, SKIPPED):
