@@ -24,7 +24,7 @@ endif
 # (under CI=1 it fails instead, so CI cannot pass without them).
 FASHION_MNIST ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: venv demo test lint clean-demo gpu-check gpu-check-cpu gpu-wheels real-data
+.PHONY: venv demo test lint clean-demo gpu-check gpu-check-cpu offline-wheels gpu-wheels real-data
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "mocobench needs Python >= 3.10")'
@@ -81,21 +81,25 @@ lint: venv
 	$(VENV)/bin/ruff format --check mocobench tests scripts
 	$(VENV)/bin/lint-imports
 
-# The GPU acceptance run (README "GPU check"): every GPU path as a time-capped stage, the report rewritten
-# after each, exit 1 on any failure. It needs no set-up and no network: on the lent GPU machine its python3
-# already has torch, and the wheels it lacks come from .whl/ (made here by `make gpu-wheels`, ~15 MiB).
+# The installation check for a GPU machine (README "GPU check"; `mocobench check`): every GPU path as a
+# time-capped stage, the report rewritten after each, exit 1 on any failure. It needs no network: on a GPU
+# node with no network whose python3 already has torch, the wheels it lacks come from .whl/ (gathered on a
+# machine with network by `make offline-wheels`, ~15 MiB, then copied beside the checkout on the node).
 GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 GPU_CHECK_REPORT ?= tables/gpu-check
 GPU_CHECK_ARGS ?=
 gpu-check:
-	$(GPU_PY) scripts/gpu_check.py --device cuda --report $(GPU_CHECK_REPORT) $(GPU_CHECK_ARGS)
+	$(GPU_PY) -m mocobench check --device cuda --report $(GPU_CHECK_REPORT) $(GPU_CHECK_ARGS)
 
 # The same stages as a CPU smoke on tiny data (~1.5 min on 2 cores; the test suite runs it too).
 gpu-check-cpu: venv
-	$(PY) scripts/gpu_check.py --device cpu --wheels none --report $(GPU_CHECK_REPORT)-cpu
+	$(PY) -m mocobench check --device cpu --wheels none --report $(GPU_CHECK_REPORT)-cpu
 
-gpu-wheels: venv
-	$(PY) scripts/gpu_check.py --fetch-wheels .whl
+# The wheels a GPU node with no network lacks, at .venv's versions, into .whl/ (run where there is network).
+offline-wheels: venv
+	$(PY) -m mocobench check --fetch-wheels .whl
+
+gpu-wheels: offline-wheels
 
 clean-demo:
 	rm -rf $(DEMO_OUT)

@@ -14,7 +14,6 @@ only its missing trials.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,7 @@ import torch
 from rich.table import Table
 
 from mocobench.config.linear import resolve_linear
-from mocobench.config.paper import load_paper_table
-from mocobench.config.recipes import recipes_for_table, resolve
+from mocobench.config.recipes import resolve
 from mocobench.config.scales import canonical_scale, row_refusal, steps_refusal
 from mocobench.config.scales import voc_trials as tier_voc_trials
 from mocobench.errors import UsageError
@@ -31,33 +29,8 @@ from mocobench.results import layout
 from mocobench.results.store import Store, collect
 from mocobench.results.trials import read_result
 from mocobench.runtime import checkpoint
+from mocobench.tables.plan import Estimates, Model, Step, row_steps, table_rows, voc_rows
 from mocobench.train.data import count_images
-
-
-@dataclass
-class Step:
-    kind: str  # "pretrain" | "linear" | "voc"
-    row: str
-    recipe: str
-    seed: int
-    run_dir: Path
-    state: str  # "done" | "resume" | "run" | "refused" (the tier would make it meaningless: detail says why)
-    detail: str
-    estimate_s: float | None  # None: no measured speed to estimate from
-    trial: int = 0  # the evaluation trial a "linear" or "voc" step fills (its number in the result file)
-
-
-def table_rows(number: int) -> list[tuple[str, str]]:
-    """(paper row, recipe) of table `number`, in the paper's order (recipes list their rows)."""
-    if number not in (1, 2):
-        raise UsageError(
-            f"reproduce covers tables 1 and 2, not {number} (table 3, memory and time, is profiled)"
-        )
-    by_row = recipes_for_table(number)
-    rows = [(row, by_row[row]) for row in load_paper_table(number)["row"] if row in by_row]
-    if not rows:
-        raise UsageError(f"no recipe reproduces table {number}; reproduce covers tables 1 and 2")
-    return rows
 
 
 def _refused(config: dict[str, Any], images: int, labelled: int, scale: str) -> tuple[str | None, str | None]:
@@ -90,23 +63,22 @@ def _pretrain_estimate(store: Store, config: dict[str, Any], epochs_left: int, i
     return epochs_left * steps * config["batch_size"] / speed
 
 
-def _linear_estimate(store: Store, scale: str, protocol: str) -> float | None:
-    r = store.results
-    mine = (r.kind == "linear") & (r.protocol == protocol) & (r.scale == scale) & (r.metric == "top1")
-    return _median(r[mine].seconds)
+class _Measured(Estimates):
+    """Estimates from the median measured seconds of the store's linear and VOC trials at the scale."""
 
+    def __init__(self, store: Store, scale: str) -> None:
+        self.store, self.scale = store, scale
 
-def _voc_estimate(store: Store, scale: str) -> float | None:
-    r = store.results
-    return _median(r[(r.kind == "voc") & (r.scale == scale) & (r.metric == "AP50")].seconds)
+    def linear(self, protocol: str) -> float | None:
+        r = self.store.results
+        mine = (
+            (r.kind == "linear") & (r.protocol == protocol) & (r.scale == self.scale) & (r.metric == "top1")
+        )
+        return _median(r[mine].seconds)
 
-
-def _has_voc(number: int, row: str) -> bool:
-    """Table 1 rows with VOC figures in the paper ((a) T=0.07 has none)."""
-    if number != 1:
-        return False
-    paper = load_paper_table(1)
-    return bool(paper[paper["row"] == row]["voc_ap50"].notna().any())
+    def voc(self) -> float | None:
+        r = self.store.results
+        return _median(r[(r.kind == "voc") & (r.scale == self.scale) & (r.metric == "AP50")].seconds)
 
 
 def _trials_done(path: Path, scale: str) -> set[int]:
@@ -119,27 +91,22 @@ def _trials_done(path: Path, scale: str) -> set[int]:
     return {t["trial"] for t in result.get("trials", [])}
 
 
-def _linear_done(run_dir: Path, scale: str, protocol: str) -> bool:
-    return 0 in _trials_done(run_dir / layout.linear_result(protocol), scale)
-
-
-def _voc_steps(
-    row: str, recipe: str, seed: int, config: dict[str, Any], run_dir: Path, n: int, voc_s: float | None
-) -> list[Step]:
-    """VOC trials 0..n-1 of one pre-trained model, each done once `voc.json` at this scale holds it; one
-    refused step when the model cannot be fine-tuned (a CIFAR-stem encoder)."""
-    if config["stem"] != "imagenet":
-        detail = f"{config['stem']}-stem encoders have no Detectron2 counterpart (detect-voc)"
-        return [Step("voc", row, recipe, seed, run_dir, "refused", detail, 0.0)]
-    scale = config["scale"]
-    done = _trials_done(run_dir / layout.VOC, scale)
-    steps = []
-    for trial in range(n):
-        state = "done" if trial in done else "run"
-        detail = f"VOC fine-tune at {scale}" + (f", trial {trial} (trials 0-{n - 1})" if n > 1 else "")
-        estimate = 0.0 if state == "done" else voc_s
-        steps.append(Step("voc", row, recipe, seed, run_dir, state, detail, estimate, trial))
-    return steps
+def _model(store: Store, config: dict[str, Any], run_dir: Path, seed: int, images: int, voc: bool) -> Model:
+    """One seed's model as its run folder shows it: `summary.json` (done), a checkpoint (resume) or
+    nothing (run), and the trials of its result files at the scale (VOC's only where `voc`)."""
+    scale, epochs = config["scale"], config["epochs"]
+    if (run_dir / layout.SUMMARY).is_file():
+        state, detail, left = "done", f"{epochs} epochs", 0
+    elif (run_dir / checkpoint.LAST).is_file():
+        epochs_done = dict(zip(store.runs.run_dir, store.runs.epochs_done, strict=True))
+        done = int(epochs_done.get(str(run_dir), 0))
+        state, detail, left = "resume", f"epoch {done} of {epochs} done", epochs - done
+    else:
+        state, detail, left = "run", f"{epochs} epochs x {images} images", epochs
+    estimate = _pretrain_estimate(store, config, left, images) if left else 0.0
+    linear = _trials_done(run_dir / layout.linear_result(config["linear_protocol"]), scale)
+    voc_done = _trials_done(run_dir / layout.VOC, scale) if voc else set()
+    return Model(run_dir, seed, state, detail, estimate, frozenset(linear), frozenset(voc_done))
 
 
 def plan(
@@ -153,7 +120,7 @@ def plan(
     voc_trials: int | None = None,
 ) -> list[Step]:
     """Every step of table `number` at `scale` for pre-training seeds 0..seeds-1, each marked done /
-    resume / run.
+    resume / run (`tables.plan.row_steps` judges; this reads the run folders).
 
     Table 1 rows with VOC figures in the paper also get, per seed, VOC trials 0..N-1 (N = `voc_trials`,
     by default the tier's, `config.scales.voc_trials`; `detection=False` skips them).
@@ -174,37 +141,22 @@ def plan(
             )
         rows = [(row, recipe) for row, recipe in rows if recipe in only]
     store = collect(runs_dir)
-    epochs_done = dict(zip(store.runs.run_dir, store.runs.epochs_done, strict=True))
-    voc_s = _voc_estimate(store, scale)
+    estimates = _Measured(store, scale)
     steps = []
     for row, recipe in rows:
         config = resolve(recipe, scale)
         images, labelled = count_images(config, data)
-        no_pretrain, no_linear = _refused(config, images, labelled, scale)
+        refusals = _refused(config, images, labelled, scale)
+        # voc.json is read only where the plan has VOC steps that can run (not for a CIFAR-stem encoder)
+        voc = detection and row in voc_rows(number) and config["stem"] == "imagenet"
+        models = []
         for seed in range(seeds):
             run_dir = layout.run_dir(scale, recipe, seed, Path(runs_dir))
-            epochs = config["epochs"]
-            if no_pretrain:
-                steps.append(Step("pretrain", row, recipe, seed, run_dir, "refused", no_pretrain, 0.0))
-                continue
-            if (run_dir / layout.SUMMARY).is_file():
-                state, detail, left = "done", f"{epochs} epochs", 0
-            elif (run_dir / checkpoint.LAST).is_file():
-                done = int(epochs_done.get(str(run_dir), 0))
-                state, detail, left = "resume", f"epoch {done} of {epochs} done", epochs - done
-            else:
-                state, detail, left = "run", f"{epochs} epochs x {images} images", epochs
-            estimate = _pretrain_estimate(store, config, left, images) if left else 0.0
-            steps.append(Step("pretrain", row, recipe, seed, run_dir, state, detail, estimate))
-            protocol = config["linear_protocol"]
-            lin = "done" if _linear_done(run_dir, scale, protocol) else "run"
-            estimate = 0.0 if lin == "done" else _linear_estimate(store, scale, protocol)
-            detail = f"{protocol} at {scale}"
-            if no_linear:
-                lin, detail, estimate = "refused", no_linear, 0.0
-            steps.append(Step("linear", row, recipe, seed, run_dir, lin, detail, estimate))
-            if detection and _has_voc(number, row):
-                steps += _voc_steps(row, recipe, seed, config, run_dir, n_voc, voc_s)
+            refused = refusals[0] is not None  # a refused pre-training: its run folder is not read
+            models.append(
+                Model(run_dir, seed) if refused else _model(store, config, run_dir, seed, images, voc)
+            )
+        steps += row_steps(number, row, config, models, n_voc, detection, refusals, estimates)
     return steps
 
 

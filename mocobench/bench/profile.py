@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from mocobench.bench.memory import current_rss_bytes, device_memory_bytes
-from mocobench.bench.step import build_model_and_optimizer, measure, synthetic_pairs
+from mocobench.bench.step import measure, synthetic_pairs, trainable
 from mocobench.config.paper import load_paper_table
 from mocobench.config.recipes import recipes_for_table, resolve
 from mocobench.errors import UsageError
@@ -138,11 +138,10 @@ def _profile_in_process(
 ) -> dict[str, Any]:
     baseline = current_rss_bytes() if device.type == "cpu" else 0
     cfg = per_gpu_config(config, per_gpu_batch)
-    model, optimizer = build_model_and_optimizer(cfg, device, options)
+    method = trainable(cfg, device, options)
     try:
         fig = measure(
-            model,
-            optimizer,
+            method,
             synthetic_pairs(per_gpu_batch, cfg["image_size"], device, options),
             per_gpu_batch,
             steps,
@@ -151,7 +150,7 @@ def _profile_in_process(
             device,
         )
     finally:
-        del model, optimizer
+        del method
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return {

@@ -16,19 +16,19 @@ from typing import Any
 
 import torch
 from rich.table import Table
-from torch import nn
 
 from mocobench.bench.memory import PeakMemory
 from mocobench.data.folder import list_train_val
 from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
-from mocobench.losses import cross_entropy
+from mocobench.methods import Trainable
 from mocobench.pipeline.loaders import TwoViewLoader, build_two_view_loader
+from mocobench.run.build import build
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import device_name
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
-from mocobench.train.build import build_loss, build_model, build_optimizer, two_view_spec
-from mocobench.train.step import contrastive_loss, optimise
+from mocobench.train.data import two_view_spec
+from mocobench.train.step import optimise
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 LOSS_RTOL = 0.02  # bf16 autocast moves an InfoNCE loss of ~5-10 by well under 1% at init
@@ -48,14 +48,10 @@ class StepFigures:
         return dict(self.__dict__)
 
 
-def build_model_and_optimizer(
-    config: dict[str, Any], device: torch.device, options: StepOptions, seed: int = 0
-) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The recipe's model and optimizer as `pretrain` builds them, on one device, with `options`."""
+def trainable(config: dict[str, Any], device: torch.device, options: StepOptions, seed: int = 0) -> Trainable:
+    """The recipe's method as `pretrain` builds it (`run/build.py`), in one process on `device`."""
     torch.manual_seed(seed)
-    model = build_model(config, 10, 1).to(device)
-    model = prepare_model(model, options)
-    return model, build_optimizer(config, model, options)
+    return build(config, 10, 1, device, options)
 
 
 def synthetic_pairs(batch: int, size: int, device: torch.device, options: StepOptions) -> Iterator[Pair]:
@@ -73,8 +69,7 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    method: Trainable,
     pairs: Iterator[Pair],
     batch: int,
     steps: int,
@@ -82,21 +77,19 @@ def measure(
     options: StepOptions,
     device: torch.device,
     on_step: Callable[[int], None] | None = None,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
 ) -> StepFigures:
     """Run `warmup` untimed steps (compilation, cuDNN autotuning, loader start), then time `steps`."""
     if steps < 1 or warmup < 0:
         raise UsageError(f"need --steps >= 1 and --warmup >= 0 (got {steps}, {warmup})")
-    model.train()
+    method.model.train()
     losses: list[float] = []
     with PeakMemory(device) as peak:
         for i in range(warmup + steps):
             if i == warmup:
                 _sync(device)
                 t0 = time.perf_counter()
-            im_q, im_k = next(pairs)
-            loss, _, _ = contrastive_loss(model, im_q, im_k, options, loss_fn)
-            optimise(loss, optimizer)
+            loss, _, _ = method.forward(method.model, next(pairs), options)
+            optimise(loss, method.optimizer, method.scaler)
             if i >= warmup and (i == warmup or i == warmup + steps - 1):
                 losses.append(loss.item())
             if on_step:
@@ -119,15 +112,15 @@ def loss_check(
 ) -> dict[str, float]:
     """Loss of one forward with `options` vs fp32, same weights, inputs and shuffle; relative difference."""
     fp32 = StepOptions()
-    base, _ = build_model_and_optimizer(config, device, fp32)
+    base = trainable(config, device, fp32)
     pair = next(synthetic_pairs(batch, config["image_size"], device, fp32))
     losses = []
     for opts in (fp32, options):
-        model = prepare_model(copy.deepcopy(base), opts)
+        model = prepare_model(copy.deepcopy(base.model), opts)
         torch.manual_seed(1)  # the same shuffle-BN permutation in both
         with torch.no_grad():
             im_q, im_k = (to_input(x, device, opts) for x in pair)
-            losses.append(contrastive_loss(model.train(), im_q, im_k, opts, build_loss(config))[0].item())
+            losses.append(base.forward(model.train(), (im_q, im_k), opts)[0].item())
     rel = abs(losses[1] - losses[0]) / max(abs(losses[0]), 1e-12)
     return {"loss_fp32": losses[0], "loss_options": losses[1], "rel_diff": rel, "rtol": LOSS_RTOL}
 
@@ -156,7 +149,7 @@ def bench_step(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Synthetic inputs, then the real loader (unless loader == "none"), same model; figures and ratio."""
-    if config["mechanism"] == "supervised":
+    if config["augmentation"] == "supervised":  # single labelled views: no pairs to time
         raise UsageError("bench step measures the contrastive step; pick a MoCo or end-to-end recipe")
     batch = config["batch_size"]
     record: dict[str, Any] = {
@@ -174,17 +167,16 @@ def bench_step(
                 f"{check['loss_fp32']:.4f} (relative {check['rel_diff']:.3g} > {check['rtol']}); "
                 "drop a step option (--options auto,-bf16)"
             )
-    model, optimizer = build_model_and_optimizer(config, device, options)
+    method = trainable(config, device, options)
     log(f"synthetic inputs: {warmup} warm-up + {steps} timed steps")
     synth = synthetic_pairs(batch, config["image_size"], device, options)
-    loss_fn = build_loss(config)
-    figures = measure(model, optimizer, synth, batch, steps, warmup, options, device, loss_fn=loss_fn)
+    figures = measure(method, synth, batch, steps, warmup, options, device)
     record["synthetic"] = figures.as_dict()
     if loader != "none":
         two_view, real = loader_pairs(config, data, device, options, kind=loader, augment_on=augment_on)
         record["pipeline"] = two_view.describe()
         log(f"real loader ({two_view.kind}, colour on {two_view.augment_on}): {warmup} + {steps} steps")
-        fig = measure(model, optimizer, real, batch, steps, warmup, options, device, loss_fn=loss_fn)
+        fig = measure(method, real, batch, steps, warmup, options, device)
         record["loader"] = fig.as_dict()
         record["loader_over_synthetic"] = fig.pairs_per_s / record["synthetic"]["pairs_per_s"]
     return record

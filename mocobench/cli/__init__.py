@@ -3,7 +3,7 @@
 recipes.py   recipes, recipes show          data.py      data synth|to-ffcv|path
 pretrain.py  pretrain                       evaluate.py  linear, knn, detect-voc, voc-eval, export
 tables.py    table, reproduce table         bench.py     bench loader|step, profile
-runs.py      runs, runs show
+runs.py      runs, runs show                check.py     check
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from mocobench.cli import bench, data, evaluate, pretrain, recipes, runs, tables
+from mocobench.cli import bench, check, data, evaluate, pretrain, recipes, runs, tables
 from mocobench.cli.common import echo, err
 from mocobench.errors import UsageError
 
@@ -35,6 +35,7 @@ app.add_typer(tables.reproduce_app, name="reproduce")
 app.add_typer(evaluate.export_app, name="export")
 app.add_typer(bench.bench_app, name="bench")
 app.add_typer(runs.runs_app, name="runs")
+app.command()(check.check)
 
 
 def main() -> None:

@@ -166,7 +166,7 @@ def bench_step(
     """Training-step pairs/s and peak memory: synthetic inputs on the device, then the real loader."""
     from mocobench.bench.step import bench_step as run_bench
     from mocobench.bench.step import rich_table, summary_lines
-    from mocobench.config.recipes import resolve
+    from mocobench.run.config import resolve
     from mocobench.runtime import atomic
     from mocobench.runtime.distributed import resolve_device
     from mocobench.runtime.step_options import StepOptions

@@ -62,8 +62,8 @@ def pretrain(
     wandb_project: WandbProjectOpt = None,
 ) -> None:
     """Pre-train one paper row (MoCo, end-to-end or supervised): one process, torchrun, or submitit."""
-    from mocobench.config.recipes import resolve
     from mocobench.results import layout
+    from mocobench.run.config import resolve
     from mocobench.tables.curves import plot_run_curves
     from mocobench.train.pretrain import pretrain as run_pretrain
 

@@ -43,14 +43,13 @@ def recipes_show(
 ) -> None:
     """Show the resolved config of one recipe at a scale, with overrides, and what the scale makes of the
     row on the data (steps an epoch, dropped images, K/N, blur sigma in px, BN groups; refused or not)."""
-    from mocobench.config.recipes import resolve
-    from mocobench.config.scales import fit_moco_k, scale_facts
+    from mocobench.run.config import facts as tier_facts
+    from mocobench.run.config import fitted, resolve
     from mocobench.train.data import count_images
 
     config = resolve(name, scale, set_ or [])
     images, _ = count_images(config, data)
-    if config["mechanism"] == "moco":
-        config["moco_k"] = fit_moco_k(config, images)  # as pre-training fits it to these images
+    config = fitted(config, images)  # as pre-training fits it to these images (MoCo's K)
     if as_json:
         print(json.dumps(config))
         return
@@ -64,6 +63,6 @@ def recipes_show(
     facts = Table(title=line(f"what --scale {config['scale']} makes of {name} on {on}"))
     facts.add_column("fact")
     facts.add_column("value")
-    for fact, value in scale_facts(config, images):
+    for fact, value in tier_facts(config, images):
         facts.add_row(fact, value)
     out.print(facts)

@@ -12,13 +12,16 @@ from typing import Any
 from mocobench.augment.spec import KINDS
 from mocobench.errors import UsageError
 
-MECHANISMS = ("moco", "end-to-end", "simclr", "supervised")
 OPTIMIZERS = ("sgd", "lars")
 INITS = ("torchvision", "simclr")  # the ResNet initialisations of models/encoders.py::encoder_builder
 
 # key -> (type, default, help). Defaults are the official main_moco.py defaults (MoCo v1, PAPER.md).
 FIELDS: dict[str, tuple[type, Any, str]] = {
-    "mechanism": (str, "moco", " | ".join(MECHANISMS)),
+    "mechanism": (
+        str,
+        "moco",
+        "the method: a module of mocobench/methods/ (moco, end-to-end, simclr, supervised)",
+    ),
     "arch": (str, "resnet50", "torchvision ResNet constructor name"),
     "stem": (
         str,

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from mocobench.augment.spec import KINDS
-from mocobench.config.fields import FIELDS, INITS, MECHANISMS, OPTIMIZERS, check_keys, coerce, suggest
+from mocobench.config.fields import FIELDS, INITS, OPTIMIZERS, check_keys, coerce, suggest
 from mocobench.config.files import read_toml, recipes_dir
 from mocobench.config.linear import protocol_names
 from mocobench.config.paper import row_position
 from mocobench.config.scales import apply_scale, canonical_scale
 from mocobench.errors import UsageError
 
-# MoCo and its end-to-end mechanism: keys normalised in shuffled groups of bn_group images (MoCo sec. 3.3).
-SHUFFLE_BN = ("moco", "end-to-end")
 NOT_RECIPES = ("scales.toml",)  # and the linear protocols, linear*.toml, that live beside the recipes
 
 
@@ -105,8 +103,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def validate(config: dict[str, Any]) -> None:
+    """The checks every method shares; each method checks its own settings (`methods/`, asked by
+    `run/config.py::resolve`)."""
     checks = (
-        ("mechanism", MECHANISMS),
         ("augmentation", KINDS),
         ("optimizer", OPTIMIZERS),
         ("stem", ("imagenet", "cifar")),  # models/encoders.py::STEMS (a layer above config)
@@ -116,30 +115,9 @@ def validate(config: dict[str, Any]) -> None:
     for key, allowed in checks:
         if config[key] not in allowed:
             raise UsageError(f"{key} must be one of {', '.join(allowed)}, not {config[key]!r}")
-    if (config["mechanism"] == "supervised") != (config["augmentation"] == "supervised"):
-        raise UsageError(
-            f"augmentation {config['augmentation']!r} does not fit mechanism {config['mechanism']!r}: "
-            "the supervised recipe uses 'supervised', contrastive ones moco_v1, aug_plus, simclr, cifar_demo"
-        )
     for key in ("epochs", "batch_size", "moco_dim", "moco_k", "image_size", "bn_group"):
         if config[key] < 1:
             raise UsageError(f"{key} must be at least 1, not {config[key]}")
-    if config["mechanism"] in SHUFFLE_BN:
-        if config["batch_size"] % config["bn_group"]:
-            raise UsageError(
-                f"batch_size {config['batch_size']} is not a multiple of bn_group {config['bn_group']} "
-                "(images per shuffle-BN group); change one of them with --set"
-            )
-        if config["sync_bn"]:
-            raise UsageError(
-                f"sync_bn is the SimCLR rows' global BN; mechanism {config['mechanism']!r} uses MoCo's "
-                "shuffle BN (bn_group images per group); drop --set sync_bn=true"
-            )
-    if config["init"] != "torchvision" and config["mechanism"] != "simclr":  # train/build.py builds it there
-        raise UsageError(
-            f"init {config['init']!r} is SimCLR's ResNet initialisation, built for mechanism simclr only, "
-            f"not {config['mechanism']!r}; drop --set init"
-        )
     if config["linear_protocol"] not in protocol_names():
         raise UsageError(
             f"linear_protocol {config['linear_protocol']!r} is not a protocol file; use one of "
@@ -193,7 +171,7 @@ def listing() -> list[dict[str, str]]:
     rows = []
     for name in (r.name for r in sorted(all_recipes().values(), key=paper_order)):
         c = resolve(name)
-        contrastive = c["mechanism"] != "supervised"
+        contrastive = c["augmentation"] != "supervised"  # two views, so a temperature
         rows.append(
             {
                 "recipe": name,

@@ -142,23 +142,25 @@ def row_refusal(config: dict[str, Any], n_train: int) -> str | None:
 
 
 def fit_to_data(config: dict[str, Any], n_train: int, mean: Any, std: Any) -> dict[str, Any]:
-    """`config` with the rules that need the data: K from `moco_k_fraction`, the dataset's normalisation
-    (unless set), and the refusal of a meaningless row (a UsageError)."""
+    """`config` with the rules every method shares that need the data: the dataset's normalisation (unless
+    set), and the refusal of a meaningless row (a UsageError). A method's own fit (MoCo's K from
+    `moco_k_fraction`) is `run/config.py::fit_to_data`'s."""
     refusal = row_refusal(config, n_train)
     if refusal:
         raise UsageError(refusal)
     out = dict(config)
-    if out["mechanism"] == "moco":
-        out["moco_k"] = fit_moco_k(out, n_train)
     if not out["mean"]:
         out["mean"], out["std"] = [float(v) for v in mean], [float(v) for v in std]
     return out
 
 
-def scale_facts(config: dict[str, Any], n_train: int) -> list[tuple[str, str]]:
-    """What a tier makes of a row on `n_train` images, as (fact, value) lines: steps, dropped images, K/N,
-    blur sigma in px, BN groups, the key encoder's time constant, and whether the row is refused."""
-    batch, epochs, mech = int(config["batch_size"]), int(config["epochs"]), config["mechanism"]
+def scale_facts(
+    config: dict[str, Any], n_train: int, method_facts: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """What a tier makes of a row on `n_train` images, as (fact, value) lines: steps, dropped images, the
+    method's own facts (K/N, the key encoder's time constant, BN groups: `methods/`), blur sigma in px,
+    and whether the row is refused."""
+    batch, epochs = int(config["batch_size"]), int(config["epochs"])
     steps = n_train // batch
     dropped = n_train - steps * batch
     facts = [
@@ -166,20 +168,7 @@ def scale_facts(config: dict[str, Any], n_train: int) -> list[tuple[str, str]]:
         ("steps an epoch", f"{steps} (batch {batch}; {epochs} epochs, {steps * epochs:,} steps in all)"),
         ("images dropped an epoch", f"{dropped:,} ({100 * dropped / max(n_train, 1):.1f}%, drop_last)"),
     ]
-    if mech == "moco":
-        k, m = fit_moco_k(config, n_train), float(config["moco_m"])
-        facts.append(("K / N", f"{k:,} / {n_train:,} = {100 * k / max(n_train, 1):.1f}% (ImageNet: 5.1%)"))
-        tau = 1 / (1 - m) if m < 1 else float("inf")
-        facts.append(("key encoder 1/(1-m)", f"{tau:,.0f} steps = {tau / max(steps, 1):.2f} epoch"))
-    if mech == "end-to-end":  # MoCo's end-to-end: the batch is the dictionary
-        facts.append(("dictionary", f"the batch's {batch:,} keys ({batch - 1:,} negatives a query)"))
-    if mech in ("moco", "end-to-end"):
-        group = int(config["bn_group"])
-        paper = "paper: groups of 32, 8 at batch 256"
-        facts.append(("shuffle BN", f"{batch // group} groups of {group} images ({paper})"))
-    elif mech == "simclr":
-        bn = "global (synchronised)" if config["sync_bn"] else "per process"
-        facts.append(("BatchNorm", f"{bn} over the batch of {batch}"))
+    facts += method_facts
     if config["augmentation"] in ("aug_plus", "simclr"):
         lo, hi = (float(v) * int(config["image_size"]) / 224 for v in config["blur_sigma"])
         small = hi < BLUR_TOO_SMALL_PX

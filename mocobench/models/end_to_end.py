@@ -59,7 +59,7 @@ class EndToEnd(nn.Module):
 class SimCLR(nn.Module):
     """SimCLR's NT-Xent over both views of the global batch (SimCLR eq. 1), MoCo's constructor without K, m.
 
-    The BN over the global batch is `batchnorm.sync_batchnorm`, applied by the caller (train/build.py).
+    The BN over the global batch is `batchnorm.sync_batchnorm`, applied by the caller (methods/simclr.py).
     """
 
     def __init__(

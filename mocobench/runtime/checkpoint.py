@@ -42,9 +42,16 @@ def strip_module(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 
 def save(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, arch: str, extra: dict
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    arch: str,
+    extra: dict,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> Path:
-    """Write a checkpoint for the end of `epoch` (1-based count of finished epochs)."""
+    """Write a checkpoint for the end of `epoch` (1-based count of finished epochs); a method's gradient
+    scaler (fp16) goes with the optimizer, so a resumed run scales its next loss as the uncut run does."""
     state = {
         "epoch": epoch,
         "arch": arch,
@@ -52,6 +59,8 @@ def save(
         "optimizer": optimizer.state_dict(),
         "mocobench": extra,
     }
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
     return atomic.torch_save(path, state)
 
 
@@ -93,6 +102,7 @@ def restore(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
     path: Path | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> int:
     """Load model (and optimizer) state; returns the number of finished epochs.
 
@@ -114,9 +124,14 @@ def restore(
     saved = ckpt.get("optimizer") if optimizer is not None else None
     if optimizer is not None and saved is not None:
         _refuse_other_optimizer(saved, optimizer, where)
+    scaled = ckpt.get("scaler")
+    if scaler is not None and not isinstance(scaled, dict):
+        raise UsageError(f"{where}cannot resume: the checkpoint holds no gradient-scaler state; {RESUME_FIX}")
     target.load_state_dict(state)
     if optimizer is not None and saved is not None:
         optimizer.load_state_dict(saved)
+    if scaler is not None:
+        scaler.load_state_dict(scaled)
     return epoch
 
 

@@ -16,10 +16,12 @@ import pandas as pd
 from mocobench.augment.spec import blur_sigma_px
 from mocobench.config.linear import protocol_title
 from mocobench.config.paper import paper_row_notes
-from mocobench.config.scales import BLUR_TOO_SMALL_PX, voc_trials
+from mocobench.config.scales import BLUR_TOO_SMALL_PX
 from mocobench.data.synth import SynthSpec
 from mocobench.results import layout
-from mocobench.tables.format import MISSING, VOC_METRICS, arch_name, format_figure, is_embedded, stats
+from mocobench.tables.format import MISSING, arch_name, format_figure, is_embedded, stats
+from mocobench.tables.plan import Step
+from mocobench.tables.rows import Compute, Row
 from mocobench.train.pipelines import describe
 
 COMPARE_ORDERINGS = (
@@ -87,80 +89,79 @@ def _resume_command(run: pd.Series, scale: str) -> str:
     )
 
 
-def _detect(run_dir: str, scale: str) -> str:
-    """The command that fine-tunes the tier's VOC trials of one model (`voc_trials`, 5 at paper scale)."""
-    trials = voc_trials(scale)
+def _detect(run_dir: Path, trials: int) -> str:
+    """The command that fine-tunes VOC trials 0..trials-1 of one model (those done are skipped)."""
     return f"`mocobench detect-voc --pretrained {run_dir}{f' --trials {trials}' if trials > 1 else ''}`"
 
 
-def _evaluations(n: int, run_dir: str, scale: str, has_voc: bool = True) -> str:
-    """The commands that score a finished run for table `n` (Table 1 at a scale with VOC: detection too)."""
-    linear = f"`mocobench linear --pretrained {run_dir}`"
-    return f"{linear} and {_detect(run_dir, scale)}" if n == 1 and has_voc else linear
+def _evaluations(steps: Sequence[Step]) -> str:
+    """The commands of one model's evaluations still to run (`steps`: its linear and VOC steps)."""
+    commands = [f"`mocobench linear --pretrained {s.run_dir}`" for s in steps if s.kind == "linear"]
+    voc = [s.trial for s in steps if s.kind == "voc"]
+    if voc:
+        commands.append(_detect(steps[0].run_dir, max(voc) + 1))
+    return " and ".join(commands)
 
 
-def row_notes(
-    n: int,
-    row: str,
-    recipe: str,
-    scale: str,
-    at_scale: pd.DataFrame,
-    top1: pd.DataFrame,
-    runs_dir: str,
-    voc: pd.DataFrame | None = None,
-    has_voc: bool = True,
-) -> list[str]:
-    """What one row lacks at `scale`, and the commands that fill it."""
-    if not recipe:
-        return [f"{row}: no recipe names this paper row; add `[[paper]] table = {n}, row = {row!r}` to one"]
-    label = f"{row} (recipe `{recipe}`)"
+def row_notes(n: int, row: Row, scale: str, runs: pd.DataFrame, runs_dir: str, show_voc: bool) -> list[str]:
+    """What one row lacks at `scale`, and the commands that fill it: the plan's steps to run (`row.steps`),
+    described from the row's `runs` in the store; VOC steps only once `show_voc` (some row has VOC)."""
+    if not row.recipe:
+        add = f"`[[paper]] table = {n}, row = {row.label!r}`"
+        return [f"{row.label}: no recipe names this paper row; add {add} to one"]
+    label, recipe = f"{row.label} (recipe `{row.recipe}`)", row.recipe
+    pretrain = [s for s in row.steps if s.kind == "pretrain"]
+    done = [s.run_dir for s in pretrain if s.state == "done"]
+    todo = {
+        s.run_dir: [t for t in row.steps if t.run_dir == s.run_dir and t.state == "run"] for s in pretrain
+    }
     notes = []
-    done = at_scale[at_scale["finished"]]
-    unfinished = at_scale[~at_scale["finished"]]
-    if done.empty and unfinished.empty:
-        custom = runs_dir != layout.DEFAULT_RUNS  # the default store needs no --runs / --out
-        run_dir = str(layout.run_dir(scale, recipe, 0, Path(runs_dir)))
-        runs_opt, out_opt = (f" --runs {runs_dir}", f" --out {run_dir}") if custom else ("", "")
-        reproduce = f"mocobench reproduce table {n} --scale {scale}{runs_opt}"
-        text = (
-            f"{label}: no finished run at scale {scale}: `{reproduce}` fills it, "
-            f"or `mocobench pretrain --recipe {recipe} --scale {scale}{out_opt}` "
-            f"then {_evaluations(n, run_dir, scale, has_voc)}"
-        )
-        notes.append(FillNote(text, row, n, scale, reproduce))
-    for _, run in unfinished.iterrows():
-        lead = f"{label}: no finished run at scale {scale}; " if done.empty else f"{label}: "
-        run_dir = run["run_dir"]
-        progress = f"{int(run['epochs_done'])} of {int(run['epochs'])} epochs"
-        notes.append(
-            f"{lead}{run_dir} is unfinished ({progress}; it may still be training): once its process "
-            f"has stopped, {_resume_command(run, scale)} continues it, "
-            f"then {_evaluations(n, run_dir, scale, has_voc)}"
-        )
-    unscored = [d for d in done["run_dir"] if d not in set(top1["run_dir"])]
+    for step in pretrain:
+        evaluations = _evaluations([s for s in todo[step.run_dir] if s.kind != "pretrain"])
+        if step.state == "run":
+            custom = runs_dir != layout.DEFAULT_RUNS  # the default store needs no --runs / --out
+            runs_opt, out_opt = (f" --runs {runs_dir}", f" --out {step.run_dir}") if custom else ("", "")
+            reproduce = f"mocobench reproduce table {n} --scale {scale}{runs_opt}"
+            text = (
+                f"{label}: no finished run at scale {scale}: `{reproduce}` fills it, "
+                f"or `mocobench pretrain --recipe {recipe} --scale {scale}{out_opt}` then {evaluations}"
+            )
+            notes.append(FillNote(text, row.label, n, scale, reproduce))
+        elif step.state == "resume":
+            run = runs[runs["run_dir"] == str(step.run_dir)].iloc[0]
+            lead = f"{label}: no finished run at scale {scale}; " if not done else f"{label}: "
+            progress = f"{int(run['epochs_done'])} of {int(run['epochs'])} epochs"
+            notes.append(
+                f"{lead}{step.run_dir} is unfinished ({progress}; it may still be training): once its "
+                f"process has stopped, {_resume_command(run, scale)} continues it, then {evaluations}"
+            )
+    unscored = [d for d in done if any(s.kind == "linear" for s in todo[d])]
     if unscored:
         commands = ", ".join(f"`mocobench linear --pretrained {d}`" for d in unscored)
-        notes.append(f"{label}: no linear top-1 at scale {scale} for {', '.join(unscored)}: run {commands}")
-    if voc is not None:  # a Table 1 row with VOC figures in the paper
-        missing = [d for d in done["run_dir"] if d not in set(voc["run_dir"])]
-        if missing:
-            commands = ", ".join(_detect(d, scale) for d in missing)
-            notes.append(f"{label}: no VOC result at scale {scale} for {', '.join(missing)}: run {commands}")
+        listed = ", ".join(str(d) for d in unscored)
+        notes.append(f"{label}: no linear top-1 at scale {scale} for {listed}: run {commands}")
+    voc_done = {s.run_dir for s in row.steps if s.kind == "voc" and s.state == "done"}
+    missing = [d for d in done if d not in voc_done and any(s.kind == "voc" for s in todo[d])]
+    if show_voc and missing:
+        trials = {d: max(s.trial for s in todo[d] if s.kind == "voc") + 1 for d in missing}
+        commands = ", ".join(_detect(d, trials[d]) for d in missing)
+        listed = ", ".join(str(d) for d in missing)
+        notes.append(f"{label}: no VOC result at scale {scale} for {listed}: run {commands}")
     return notes
 
 
-def table_notes(n: int, scale: str, frame: pd.DataFrame, has_voc: bool = True) -> list[str]:
+def table_notes(n: int, scale: str, rows: Sequence[Row], has_voc: bool = True) -> list[str]:
     """What the whole table says: partial or not, what kNN is, the VOC columns, the paper rows' own notes."""
     notes = []
-    empty = frame[frame["top1_n"] == 0]["row"].tolist()
-    if len(empty) == len(frame):
+    empty = [r.label for r in rows if r.top1.n == 0]
+    if len(empty) == len(rows):
         notes.append(
-            f"Partial table: none of the {len(frame)} rows has a linear top-1 at scale {scale} yet; "
+            f"Partial table: none of the {len(rows)} rows has a linear top-1 at scale {scale} yet; "
             f"every cell of ours shows '{MISSING}' and the notes below say how to fill them."
         )
     elif empty:
         notes.append(
-            f"Partial table: {len(empty)} of {len(frame)} rows have no linear top-1 at scale {scale} yet "
+            f"Partial table: {len(empty)} of {len(rows)} rows have no linear top-1 at scale {scale} yet "
             f"({'; '.join(empty)}); their cells show '{MISSING}' and the notes below say how to fill them."
         )
     else:
@@ -175,17 +176,16 @@ def table_notes(n: int, scale: str, frame: pd.DataFrame, has_voc: bool = True) -
             "encoders have no Detectron2 counterpart); the paper's VOC figures are in table1.csv."
         )
     elif n == 1:
-        voc_n = frame[[f"{p}_n" for p, _, _ in VOC_METRICS]].sum(axis=1)
-        if int(voc_n.sum()) == 0:
+        if sum(r.voc_n for r in rows) == 0:
             notes.append(VOC_NOT_YET)
-        elif (voc_n == 0).any():
-            rows = "; ".join(frame[voc_n == 0]["row"])
+        elif any(r.voc_n == 0 for r in rows):
+            empty_voc = "; ".join(r.label for r in rows if r.voc_n == 0)
             notes.append(
-                f"VOC columns are partial: no detection result at scale {scale} for {rows}; "
+                f"VOC columns are partial: no detection result at scale {scale} for {empty_voc}; "
                 "`mocobench detect-voc --pretrained RUN` fills a row's cells."
             )
-    rows = set(frame["row"])
-    notes += [text for row, text in paper_row_notes(n) if row in rows]
+    labels = {r.label for r in rows}
+    notes += [text for row, text in paper_row_notes(n) if row in labels]
     return notes
 
 
@@ -241,13 +241,13 @@ def random_init_notes(n: int, scale: str, results: pd.DataFrame, runs_dir: str) 
     return notes
 
 
-def warning(scale: str, compute: list[dict], data: list[str], described: list[str]) -> str:
+def warning(scale: str, compute: Sequence[Compute], data: Sequence[str], described: Sequence[str]) -> str:
     """The caveat of a non-paper scale: what ran, on what (the caveats' line says only orderings compare)."""
     if scale == "paper":
         return ""
     if compute:
-        archs = sorted({arch_name(str(c["arch"])) for c in compute})
-        sizes = sorted({int(c["image_size"]) for c in compute})
+        archs = sorted({arch_name(c.arch) for c in compute})
+        sizes = sorted({int(c.image_size) for c in compute})
         what = f"{'/'.join(archs)} at {'/'.join(str(s) for s in sizes)} px"
     else:
         what = f"scale {scale}"

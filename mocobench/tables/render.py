@@ -20,6 +20,7 @@ from mocobench.tables.assemble import TableResult
 from mocobench.tables.format import MISSING, VOC_METRICS, format_figure, format_paper, tick
 from mocobench.tables.notes import display_notes
 from mocobench.tables.orderings import NO_VERDICTS_AT_SMOKE, display_verdicts, rule_text, verdict_frame
+from mocobench.tables.rows import LinearProtocol
 
 
 def display_frame(result: TableResult) -> pd.DataFrame:
@@ -35,7 +36,7 @@ def display_frame(result: TableResult) -> pd.DataFrame:
         out[f"ours linear top-1 ({result.scale})"] = format_figure(r["top1_mean"], r["top1_std"], r["top1_n"])
         out["seeds"] = str(int(r["seeds"])) if r["seeds"] else MISSING
         out["ours kNN top-1 (pre-training monitor)"] = format_figure(r["knn_mean"], r["knn_std"], r["knn_n"])
-        if result.number == 1 and result.meta.get("has_voc", True):
+        if result.number == 1 and result.header.has_voc:
             for prefix, metric, _ in VOC_METRICS:
                 out[f"paper VOC {metric}"] = format_paper(r[f"paper_{prefix}"])
                 out[f"ours VOC {metric}"] = format_figure(
@@ -53,7 +54,7 @@ def write_table(result: TableResult, out_dir: Path) -> list[Path]:
     md_path = atomic.write_text(out_dir / f"{result.stem}.md", markdown(result))
     png_path = atomic.write_bytes(out_dir / f"{result.stem}.png", png_bytes(result))
     paths = [csv_path, md_path, png_path]
-    if result.meta.get("orderings") == "verdicts":
+    if result.header.orderings == "verdicts":
         frame = verdict_frame(result.verdicts).to_csv(index=False)
         paths.append(atomic.write_text(out_dir / f"{result.stem}_orderings.csv", frame))
     return paths
@@ -75,62 +76,61 @@ def _hours(seconds: float | None) -> str:
     return MISSING if seconds is None or math.isnan(seconds) else f"{seconds / 3600:.2f}"
 
 
-def linear_line(name: str, p: dict, count: int) -> str:
+def linear_line(p: LinearProtocol, count: int) -> str:
     """One linear protocol in a table header: its schedule, and which rows it scores when there are two."""
-    if p["cos"]:
+    if p.cos:
         decay = ", cosine"
     else:
-        milestones = ", ".join(str(m) for m in p["schedule"])
+        milestones = ", ".join(str(m) for m in p.schedule)
         decay = f" (x0.1 at epochs {milestones})" if milestones else ""
-    extra = ", Nesterov" if p["nesterov"] else ""
-    extra += f", wd {p['weight_decay']:g}" if p["weight_decay"] else ""
-    rows = "every row" if count == 1 else ", ".join(p["rows"])
+    extra = ", Nesterov" if p.nesterov else ""
+    extra += f", wd {p.weight_decay:g}" if p.weight_decay else ""
+    rows = "every row" if count == 1 else ", ".join(p.rows)
     return (
-        f"**Linear protocol `{name}`** ({rows}; frozen backbone, recipes/{name}.toml): {p['epochs']} epochs, "
-        f"batch {p['batch_size']}, lr {p['lr']:g}{decay}{extra}, {p['image_size']} px."
+        f"**Linear protocol `{p.name}`** ({rows}; frozen backbone, recipes/{p.name}.toml): {p.epochs} "
+        f"epochs, batch {p.batch_size}, lr {p.lr:g}{decay}{extra}, {p.image_size} px."
     )
 
 
 def header_lines(result: TableResult) -> list[str]:
     """The paragraph above the table: scale and warning, protocol, hardware, data, commits."""
-    meta = result.meta
-    scale_line = f"**Scale {result.scale}**: {meta.get('scale_description', '')}"
-    if meta.get("warning"):
-        scale_line += f" **{meta['warning']}**"
-    protocols = meta.get("linear_protocols") or {}
-    lines = [linear_line(name, p, len(protocols)) for name, p in protocols.items()]
+    header = result.header
+    scale_line = f"**Scale {result.scale}**: {header.scale_description}"
+    if header.warning:
+        scale_line += f" **{header.warning}**"
+    protocols = header.linear_protocols
+    lines = [linear_line(p, len(protocols)) for p in protocols]
     protocol = "  \n".join(lines) or "**Linear protocol**: unknown."
-    voc = meta.get("voc_protocol") or {}
+    voc = header.voc_protocol
     if voc:
-        sizes = voc["min_size_train"]
-        cap = f", first {voc['max_test_images']} test images" if voc.get("max_test_images") else ""
-        steps = ", ".join(str(s) for s in voc["steps"])
+        sizes = voc.min_size_train
+        cap = f", first {voc.max_test_images} test images" if voc.max_test_images else ""
+        steps = ", ".join(str(s) for s in voc.steps)
         protocol += (
             f"  \n**VOC protocol** (Table 1's VOC columns): Faster R-CNN C4 through Detectron2 "
-            f"(recipes/detection.yaml), {voc['max_iter']} iterations x {voc['ims_per_batch']} images, "
-            f"lr {voc['base_lr']:g} (x0.1 at {steps}), train {sizes[0]}-{sizes[-1]} px, test "
-            f"{voc['min_size_test']} px; 07+12 trainval -> 07 test{cap}; VOC2007 11-point AP, mean over "
+            f"(recipes/detection.yaml), {voc.max_iter} iterations x {voc.ims_per_batch} images, "
+            f"lr {voc.base_lr:g} (x0.1 at {steps}), train {sizes[0]}-{sizes[-1]} px, test "
+            f"{voc.min_size_test} px; 07+12 trainval -> 07 test{cap}; VOC2007 11-point AP, mean over "
             "seeds x trials, ± the std over trials of one model (the notes: each row's seeds, trials and "
             "seed spread)."
         )
-    hardware = meta.get("hardware", {})
-    pre = "; ".join(hardware.get("pretrain", [])) or "none yet"
-    ev = "; ".join(hardware.get("evaluation", [])) or "none yet"
-    commits = ", ".join(meta.get("commits", [])) or "none recorded"
-    if meta.get("runs_without_commit"):
-        commits += f" ({meta['runs_without_commit']} runs without a recorded commit)"
+    pre = "; ".join(header.hardware_pretrain) or "none yet"
+    ev = "; ".join(header.hardware_evaluation) or "none yet"
+    commits = ", ".join(header.commits) or "none recorded"
+    if header.runs_without_commit:
+        commits += f" ({header.runs_without_commit} runs without a recorded commit)"
     return [
         scale_line,
-        *meta.get("caveats", []),
+        *header.caveats,
         protocol,
         f"**Hardware**: pre-training: {pre}; evaluation: {ev}.",
-        f"**Data**: {'; '.join(meta.get('data', [])) or 'no run yet'}.",
+        f"**Data**: {'; '.join(header.data) or 'no run yet'}.",
         f"**mocobench commits**: {commits}.",
     ]
 
 
 def markdown(result: TableResult) -> str:
-    lines = [f"# {result.meta.get('title', f'Table {result.number} at scale {result.scale}')}", ""]
+    lines = [f"# {result.header.title}", ""]
     lines.append("  \n".join(header_lines(result)))
     lines += ["", *_md_table(display_frame(result)), ""]
     lines += orderings_markdown(result)
@@ -138,23 +138,23 @@ def markdown(result: TableResult) -> str:
         lines += ["## Notes", ""]
         lines += [f"- {note}" for note in display_notes(result.notes)]
         lines.append("")
-    compute = result.meta.get("compute", [])
+    compute = [(row, row.compute) for row in result.rows if row.compute]
     if compute:
         lines += [f"## Pre-training per row at scale {result.scale}", ""]
         per_row = pd.DataFrame(
             [
                 {
-                    "row": c["row"],
-                    "recipe": c["recipe"],
-                    "arch": c["arch"],
-                    "px": c["image_size"],
-                    "epochs": c["epochs"],
-                    "batch": c["batch_size"],
-                    "lr": f"{c['lr']:g}",
-                    "finished runs": c["finished_runs"],
-                    "pre-training hours": _hours(c["pretrain_seconds"]),
+                    "row": row.label,
+                    "recipe": row.recipe,
+                    "arch": c.arch,
+                    "px": c.image_size,
+                    "epochs": c.epochs,
+                    "batch": c.batch_size,
+                    "lr": f"{c.lr:g}",
+                    "finished runs": c.finished_runs,
+                    "pre-training hours": _hours(c.pretrain_seconds),
                 }
-                for c in compute
+                for row, c in compute
             ]
         )
         lines += [*_md_table(per_row), ""]
@@ -164,7 +164,7 @@ def markdown(result: TableResult) -> str:
 def orderings_markdown(result: TableResult) -> list[str]:
     """The `## Orderings` section: the paper's significant pairs and our verdict on each (none at paper
     scale; at smoke one line, as its figures are a pipeline check)."""
-    state = result.meta.get("orderings", "")
+    state = result.header.orderings
     if not state:
         return []
     lines = [f"## Orderings: the paper's significant pairs at scale {result.scale}", ""]
@@ -252,14 +252,14 @@ def rich_table(result: TableResult, wide: bool = False) -> Table:
         shown = shown[narrow_columns(list(shown.columns))].rename(columns=_short)
         hidden = [c.replace("ours kNN top-1 (pre-training monitor)", "ours kNN top-1") for c in hidden]
     caption = [
-        result.meta.get("warning") or "",
-        *(c.replace("**", "") for c in result.meta.get("caveats", [])),
+        result.header.warning,
+        *(c.replace("**", "") for c in result.header.caveats),
     ]
     if not wide and hidden:
         shown_all = "mocobench table --wide; the .md and .csv have every column"
         caption.append(f"Not shown here: {', '.join(hidden)} ({shown_all}).")
     table = Table(
-        title=result.meta.get("title", f"Table {result.number} at scale {result.scale}"),
+        title=result.header.title,
         caption=Text("\n".join(c for c in caption if c)) if any(caption) else None,
     )
     for col in shown.columns:
@@ -277,7 +277,7 @@ NARROW_VERDICT_COLUMNS = ("pair (A → B)", "metric", "paper A → B (gap)", "ou
 def rich_orderings(result: TableResult, wide: bool = False) -> Table | str | None:
     """The verdicts for the terminal (the Markdown's cells; without `wide` the `NARROW_VERDICT_COLUMNS`,
     which fit `TERMINAL_WIDTH`), the smoke line, or None at paper scale."""
-    state = result.meta.get("orderings", "")
+    state = result.header.orderings
     if state == "smoke":
         return f"Orderings: {NO_VERDICTS_AT_SMOKE} (its figures are a pipeline check, not a result)."
     if not state:

@@ -14,11 +14,10 @@ from mocobench.augment.reference import eval_transform, supervised_train_transfo
 from mocobench.data.folder import FolderDataset, list_train_val, verify_images
 from mocobench.data.sources import DataSource, list_pretrain, open_data
 from mocobench.data.synth import SynthSpec
-from mocobench.pipeline.loaders import STORED_FILES, build_two_view_loader
+from mocobench.pipeline.loaders import STORED_FILES, TwoViewSpec, build_two_view_loader
 from mocobench.pipeline.order import batched_loader, eval_loader
 from mocobench.runtime import distributed
 from mocobench.runtime.step_options import StepOptions
-from mocobench.train.build import two_view_spec
 
 KNN_BANK_MAX = 50_000  # kNN monitor bank: at most this many training images (ImageNet would not fit)
 KNN_BATCH = 256
@@ -84,7 +83,7 @@ def build_data(
     if dist.is_main:
         verify_images(train_samples + val_samples)
     size, workers = config["image_size"], config["workers"]
-    if config["mechanism"] == "supervised":
+    if config["augmentation"] == "supervised":  # single labelled views; every other kind is two views
         views = supervised_train_transform(size, config["mean"], config["std"])
         train_set = FolderDataset(bank_samples, classes, views, seed)
         train, sampler = batched_loader(train_set, config["batch_size"], workers, dist, seed)
@@ -107,3 +106,17 @@ def build_data(
     bank = eval_loader(FolderDataset(bank_samples, classes, eval_tf), KNN_BATCH, workers, dist)
     val = eval_loader(FolderDataset(val_samples, classes, eval_tf), KNN_BATCH, workers, dist)
     return Data(train, set_epoch, len(train), bank, val, len(classes), source, pairs, pipeline)
+
+
+def two_view_spec(config: dict[str, Any]) -> TwoViewSpec:
+    """What the two-view loader needs of `config`."""
+    lo, hi = config["blur_sigma"]
+    norm = {k: tuple(config[k]) for k in ("mean", "std") if config.get(k)}  # empty: ImageNet's
+    return TwoViewSpec(
+        config["augmentation"],
+        config["image_size"],
+        (lo, hi),
+        config["batch_size"],
+        config["workers"],
+        **norm,
+    )

@@ -23,23 +23,25 @@ from torch import nn
 
 from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD
 from mocobench.config.fields import FIELDS
-from mocobench.config.scales import fit_to_data, row_refusal
+from mocobench.config.scales import row_refusal
 from mocobench.data.sources import list_pretrain
 from mocobench.errors import UsageError
+from mocobench.methods import Trainable
 from mocobench.metrics.accuracy import contrastive_accuracy
 from mocobench.metrics.knn import knn_accuracy
 from mocobench.models.encoders import Backbone, query_encoder
 from mocobench.results import layout
+from mocobench.run import config as run_config
+from mocobench.run.build import build
 from mocobench.runtime import atomic, checkpoint, distributed, lock, logging_sinks
 from mocobench.runtime.environment import environment
 from mocobench.runtime.progress import TrainProgress, console
 from mocobench.runtime.schedule import learning_rate, set_lr
 from mocobench.runtime.seeds import device_draw_seed, step_seed
-from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
-from mocobench.train.build import build_loss, build_model, build_optimizer
+from mocobench.runtime.step_options import StepOptions, to_input
 from mocobench.train.data import Data, build_data, count_images, open_source
 from mocobench.train.pipelines import pipeline_record, resolve_pipeline
-from mocobench.train.step import contrastive_loss, optimise, supervised_loss
+from mocobench.train.step import optimise
 
 # What pre-training writes into its run folder (under its run lock); evaluations write other names.
 PRETRAIN_FILES = (
@@ -53,9 +55,8 @@ PRETRAIN_FILES = (
 
 
 def train_one_epoch(
-    model: nn.Module,
+    method: Trainable,
     data: Data,
-    optimizer: torch.optim.Optimizer,
     config: dict[str, Any],
     epoch: int,
     seed: int,
@@ -63,11 +64,10 @@ def train_one_epoch(
     progress: TrainProgress,
     options: StepOptions,
 ) -> dict[str, float]:
+    model, optimizer = method.model, method.optimizer
     model.train()
     data.set_epoch(epoch)
     steps = data.steps
-    supervised = config["mechanism"] == "supervised"
-    loss_fn = build_loss(config)
     totals = torch.zeros(3, dtype=torch.float64)  # loss sum, accuracy sum, steps
     progress.start_epoch(epoch, steps)
     t0 = time.perf_counter()
@@ -84,22 +84,21 @@ def train_one_epoch(
                     config["warmup_epochs"],
                 ),
             )
+        if method.on_step is not None:
+            method.on_step(epoch + step / steps)
         torch.manual_seed(step_seed(seed, epoch, step))  # the shuffle-BN permutation, identical on every rank
-        if supervised:
-            images, targets = to_input(images, dist.device, options), targets.to(dist.device)
-            loss, output = supervised_loss(model, images, targets, options)
-            acc = contrastive_accuracy(output, targets)
+        if data.pairs is not None:  # two views, made (and coloured) as the loader was told
+            inputs = data.pairs(images, device_draw_seed(seed, epoch, step, dist.rank))
         else:
-            assert data.pairs is not None
-            im_q, im_k = data.pairs(images, device_draw_seed(seed, epoch, step, dist.rank))
-            # InfoNCE (MoCo eq. 1) / NT-Xent, under the step options (bf16 autocast etc.)
-            loss, logits, labels = contrastive_loss(model, im_q, im_k, options, loss_fn)
-            acc = contrastive_accuracy(logits, labels)
+            inputs = to_input(images, dist.device, options), targets.to(dist.device)
+        # the method's forward and loss (MoCo eq. 1, NT-Xent, cross-entropy) under the step options
+        loss, logits, labels = method.forward(model, inputs, options)
+        acc = contrastive_accuracy(logits, labels)
         if not torch.isfinite(loss):
             raise RuntimeError(
                 f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; lower the lr (--set lr=...)"
             )
-        optimise(loss, optimizer)
+        optimise(loss, optimizer, method.scaler)
         totals += torch.tensor([loss.item(), float(acc), 1.0], dtype=torch.float64)
         elapsed = time.perf_counter() - t0
         progress.step(
@@ -236,27 +235,26 @@ def pretrain(
     source = open_source(data, config, dist)
     # the tier's rules that need the data's size (K, a meaningless row's refusal) and its normalisation
     n_train = len(list_pretrain(source, config["max_images_per_class"]))
-    config = {**fit_to_data(config, n_train, source.mean, source.std), "seed": seed}
+    config = {**run_config.fit_to_data(config, n_train, source.mean, source.std), "seed": seed}
     check_run_dir(run_dir, config, resume)
 
     chosen = resolve_pipeline(pipeline, loader, augment_on, step_options)
     options = StepOptions.parse(chosen["step_options"], dist.device)
     say = console.print if show_progress and dist.is_main else (lambda _: None)
     data = build_data(config, source, seed, dist, options, chosen["loader"], chosen["augment_on"], beton, say)
-    if config["mechanism"] == "supervised":
-        config["num_classes"] = data.num_classes
+    config = run_config.record(config, data.num_classes)
     torch.manual_seed(seed)  # model initialisation
-    model = prepare_model(build_model(config, data.num_classes, dist.world_size).to(dist.device), options)
-    optimizer = build_optimizer(config, model, options)
+    method = build(config, data.num_classes, dist.world_size, dist.device, options)
+    model, optimizer = method.model, method.optimizer
     if dist.distributed:
-        model = nn.parallel.DistributedDataParallel(
+        model = method.model = nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None
         )
 
     start_epoch, ckpt = 0, None
     if resume and last.is_file():  # (no checkpoint: interrupted before its first epoch; start again)
         ckpt = checkpoint.load(last, trust_checkpoint)
-        start_epoch = checkpoint.restore(ckpt, model, optimizer, path=last)
+        start_epoch = checkpoint.restore(ckpt, model, optimizer, path=last, scaler=method.scaler)
     metrics_path = run_dir / layout.METRICS
     records = _committed_records(ckpt, metrics_path, start_epoch) if ckpt else []
     if dist.is_main:
@@ -307,7 +305,7 @@ def pretrain(
                 )
             rec = {
                 "epoch": epoch + 1,
-                **train_one_epoch(model, data, optimizer, config, epoch, seed, dist, progress, options),
+                **train_one_epoch(method, data, config, epoch, seed, dist, progress, options),
             }
             every = config["knn_every"]
             if dist.is_main and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):
@@ -319,7 +317,7 @@ def pretrain(
                 # the result store reads the records from it while metrics.jsonl is older (layout.py).
                 records.append(rec)
                 extra = {"config": config, "seed": seed, "metrics": records}
-                checkpoint.save(last, model, optimizer, epoch + 1, config["arch"], extra)
+                checkpoint.save(last, model, optimizer, epoch + 1, config["arch"], extra, method.scaler)
                 if config["save_every"] and (epoch + 1) % config["save_every"] == 0 and epoch + 1 < epochs:
                     checkpoint.save(
                         run_dir / checkpoint.periodic(epoch + 1),
@@ -328,6 +326,7 @@ def pretrain(
                         epoch + 1,
                         config["arch"],
                         extra,
+                        method.scaler,
                     )
                 atomic.append_jsonl(metrics_path, rec)
                 logger.log(rec, rec["epoch"])

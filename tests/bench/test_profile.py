@@ -141,7 +141,7 @@ def test_one_gpu_of_table3_is_mocos_form_with_its_own_bn_group(recipe):
     from mocobench.models.batchnorm import GlobalBatchNorm, SplitBatchNorm2d
     from mocobench.models.end_to_end import EndToEnd
     from mocobench.models.moco import MoCo
-    from mocobench.train.build import build_model
+    from mocobench.run.build import build_model
 
     config = prof.per_gpu_config(resolve(recipe, "paper", ["arch=resnet18", "image_size=32"]), 8)
     assert (config["batch_size"], config["bn_group"]) == (8, 8)

@@ -66,7 +66,7 @@ def test_resume_refuses_it(cli, hostile, tmp_path: Path, tiny_data: Path):
 def test_resume_onto_a_queue_of_another_k_is_refused_in_one_line_training_nothing(
     cli, tmp_path: Path, tiny_data: Path
 ):
-    from mocobench.train.build import build_model
+    from mocobench.run.build import build_model
 
     run = tmp_path / "run"
     run.mkdir()

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from mocobench.config.fields import FIELDS, INITS, ROW_KNOBS
-from mocobench.config.recipes import all_recipes, resolve
+from mocobench.config.recipes import all_recipes
 from mocobench.config.scales import load_scales
 from mocobench.errors import UsageError
+from mocobench.run.config import resolve
 
 
 @pytest.mark.parametrize("scale", ["paper", "gpu", "cpu", "smoke"])

@@ -9,8 +9,9 @@ import pytest
 
 from mocobench.config.fields import ROW_KNOBS
 from mocobench.config.files import recipes_dir
-from mocobench.config.recipes import all_recipes, parse_overrides, resolve
+from mocobench.config.recipes import all_recipes, parse_overrides
 from mocobench.errors import UsageError
+from mocobench.run.config import resolve
 
 NAMES = [
     "moco-v1", "mlp", "mlp-t0.07", "aug", "mlp+aug", "mlp+aug+cos", "mlp+aug+cos+800ep", "supervised",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mocobench.config.linear import resolve_linear
-from mocobench.config.recipes import resolve
-from mocobench.config.scales import SCALES, fit_moco_k, fit_to_data, row_refusal, scale_facts, steps_refusal
+from mocobench.config.scales import SCALES, fit_moco_k, row_refusal, steps_refusal
 from mocobench.errors import UsageError
+from mocobench.run.config import facts as scale_facts
+from mocobench.run.config import fit_to_data, resolve
 
 CIFAR_TRAIN = 50_000
 EMBEDDED_CPU = 8_000

@@ -18,6 +18,7 @@ from launch import free_port
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from mocobench.methods.optim import LARS, lars_param_groups
 from mocobench.models.batchnorm import GlobalBatchNorm, split_bn, sync_batchnorm
 from mocobench.models.end_to_end import EndToEnd, SimCLR
 from mocobench.models.moco import MoCo
@@ -29,7 +30,6 @@ from mocobench.runtime.distributed import (
     concat_all_gather,
     init_distributed,
 )
-from mocobench.train.lars import LARS, lars_param_groups
 
 WORLD = 2
 N_GLOBAL = 8

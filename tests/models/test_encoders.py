@@ -13,7 +13,7 @@ from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
 from mocobench.models.batchnorm import SplitBatchNorm2d
 from mocobench.models.encoders import STEMS, TF_TRUNCATED_STD, Backbone, encoder_builder
-from mocobench.train.build import build_model
+from mocobench.run.build import build_model
 
 
 def _layer4_map(net: nn.Module, size: int = 32) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ from mocobench.errors import UsageError
 from mocobench.pipeline import loaders
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.step_options import StepOptions
-from mocobench.train.build import two_view_spec
+from mocobench.train.data import two_view_spec
 
 CPU = torch.device("cpu")
 DIST = DistInfo(0, 1, 0, CPU, None)

@@ -57,7 +57,7 @@ def test_foreign_files_are_rejected(tmp_path: Path):
 
 
 def test_our_checkpoints_and_the_official_layout_are_plain_data(tmp_path: Path):
-    from mocobench.train.lars import LARS, lars_param_groups
+    from mocobench.methods.optim import LARS, lars_param_groups
 
     model = _moco()
     opt = LARS(lars_param_groups(model, 1e-6), lr=0.3)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from torch import nn
 
 from mocobench.errors import UsageError
 from mocobench.models.moco import MoCo
@@ -88,3 +89,24 @@ def test_a_fitting_checkpoint_still_restores_model_and_optimizer():
     assert checkpoint.restore(ckpt, model, opt) == 5
     for k, v in source.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_a_gradient_scalers_state_is_saved_and_restored_for_an_exact_resume(tmp_path):
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+    loss = model(torch.ones(1, 4)).sum()
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()  # one finite step at growth_interval 1: the scale grows
+    path = checkpoint.save(tmp_path / "c.pth.tar", model, optimizer, 1, "x", {}, scaler)
+    fresh = torch.amp.GradScaler("cpu", init_scale=1.0)
+    ckpt = checkpoint.load(path)
+    assert (
+        checkpoint.restore(ckpt, nn.Linear(4, 2), torch.optim.SGD(model.parameters(), lr=0.1), scaler=fresh)
+        == 1
+    )
+    assert fresh.state_dict() == scaler.state_dict() and fresh.get_scale() == 2.0**11
+    plain = checkpoint.save(tmp_path / "p.pth.tar", model, optimizer, 1, "x", {})
+    with pytest.raises(UsageError, match="holds no gradient-scaler state"):
+        checkpoint.restore(checkpoint.load(plain), nn.Linear(4, 2), scaler=torch.amp.GradScaler("cpu"))

@@ -7,9 +7,9 @@ import copy
 import pytest
 import torch
 
-from mocobench.bench.step import build_model_and_optimizer, loss_check, measure, synthetic_pairs
-from mocobench.config.recipes import resolve
+from mocobench.bench.step import loss_check, measure, synthetic_pairs, trainable
 from mocobench.errors import UsageError
+from mocobench.run.config import resolve
 from mocobench.runtime.step_options import StepOptions
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -39,11 +39,12 @@ def tiny_config(**over: object) -> dict:
 
 def test_switches_reach_the_model_and_optimizer() -> None:
     opts = StepOptions(channels_last=True, fused=True)
-    model, optimizer = build_model_and_optimizer(tiny_config(), CPU, opts)
+    built = trainable(tiny_config(), CPU, opts)
+    model, optimizer = built.model, built.optimizer
     conv = model.encoder_q.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert optimizer.defaults["fused"] is True
-    _, plain = build_model_and_optimizer(tiny_config(), CPU, StepOptions())
+    plain = trainable(tiny_config(), CPU, StepOptions()).optimizer
     assert not plain.defaults["fused"]
 
 
@@ -58,12 +59,12 @@ def test_bf16_loss_is_within_tolerance_of_fp32() -> None:
 
 def test_measure_reports_throughput_memory_and_losses() -> None:
     opts = StepOptions()
-    model, optimizer = build_model_and_optimizer(tiny_config(), CPU, opts)
-    fig = measure(model, optimizer, synthetic_pairs(8, 16, CPU, opts), 8, 2, 1, opts, CPU)
+    built = trainable(tiny_config(), CPU, opts)
+    fig = measure(built, synthetic_pairs(8, 16, CPU, opts), 8, 2, 1, opts, CPU)
     assert fig.pairs_per_s > 0 and fig.seconds_per_step > 0
     assert fig.steps == 2 and fig.memory_kind == "peak RSS (CPU process)" and fig.peak_bytes > 2**20
     with pytest.raises(UsageError):
-        measure(model, optimizer, synthetic_pairs(8, 16, CPU, opts), 8, 0, 1, opts, CPU)
+        measure(built, synthetic_pairs(8, 16, CPU, opts), 8, 0, 1, opts, CPU)
 
 
 @pytest.mark.parametrize("recipe", ["mlp+aug+cos", "end-to-end-b256"])
@@ -71,17 +72,16 @@ def test_logits_and_loss_are_fp32_under_bf16_and_the_step_agrees_with_fp32(recip
     """MoCo / NT-Xent logits stay fp32 under bf16 autocast (losses.py). The bf16 step's loss is within 1%
     of the fp32 step's on the same weights and inputs, and its projection-head gradient points the same
     way (cosine > 0.9; the encoder's own bf16 rounding is what remains)."""
-    from mocobench.train.step import contrastive_loss
-
     config = resolve(recipe, "smoke", ["image_size=32", "moco_k=64", "batch_size=16"])
     fp32, bf16 = StepOptions(), StepOptions(bf16=True)
-    model, _ = build_model_and_optimizer(config, CPU, fp32)
+    built = trainable(config, CPU, fp32)
+    model = built.model
     im_q, im_k = next(synthetic_pairs(16, 32, CPU, fp32))
     grads, losses = [], []
     for opts in (fp32, bf16):
         trained = copy.deepcopy(model)
         torch.manual_seed(1)  # the same shuffle-BN permutation
-        loss, logits, _ = contrastive_loss(trained, im_q, im_k, opts)
+        loss, logits, _ = built.forward(trained, (im_q, im_k), opts)
         assert logits.dtype == torch.float32 and loss.dtype == torch.float32
         loss.backward()
         encoder = trained.encoder_q if hasattr(trained, "encoder_q") else trained.encoder

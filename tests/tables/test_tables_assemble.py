@@ -1,7 +1,8 @@
-"""Tables 1 and 2 assembled from fixture stores: values, empty cells, notes, meta."""
+"""Tables 1 and 2 assembled from fixture stores: values, empty cells, notes, header and rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -199,44 +200,47 @@ def test_voc_cells_pool_seeds_x_trials():
     assert note.endswith("By row at scale cpu: (d) 2 seeds x 2-3 trials, seed spread 2.8/-/-.")
 
 
-def test_meta(store):
-    meta = build_table(1, store, "cpu").meta
-    assert meta["scale"] == "cpu"
-    assert "ResNet-18 at 32 px" in meta["scale_description"]
-    w = meta["warning"]
+def test_header_and_rows(store):
+    t = build_table(1, store, "cpu")
+    header = t.header
+    assert header.scale == "cpu"
+    assert "ResNet-18 at 32 px" in header.scale_description
+    w = header.warning
     assert w.startswith(
         "These are cpu-scale numbers (ResNet-18 at 32 px on the embedded generated shapes dataset)"
     )
     assert w.endswith("), not comparable in absolute value to the paper's ImageNet figures.")
-    assert meta["caveats"] == [
+    assert list(header.caveats) == [
         "**Compare orderings only**: absolute figures at this scale are not comparable to the paper's."
     ]
-    assert list(meta["linear_protocols"]) == ["linear"]  # Table 1: one protocol scores every row
-    linear = meta["linear_protocols"]["linear"]
-    assert linear["image_size"] == 32 and linear["rows"] == list(meta["pretrain_seconds"])
-    assert set(linear) >= {"epochs", "batch_size", "lr", "schedule", "cos", "nesterov", "weight_decay"}
-    compute = {c["row"]: c for c in meta["compute"]}
-    assert compute["(d)"]["arch"] == "resnet18" and compute["(d)"]["batch_size"] == 128
-    assert compute["(e)"]["epochs"] == 4 * compute["(d)"]["epochs"]
-    assert meta["pretrain_seconds"]["(d)"] == 2000.0 and meta["pretrain_seconds"]["(b)"] is None
-    assert meta["hardware"]["pretrain"] == [f"{CPU}, world size 1", f"{GPU}, world size 1"]
-    assert meta["hardware"]["evaluation"] == [CPU, GPU]
-    assert meta["data"] == ["embedded generated shapes dataset (shapes-9652c2afaa)"]
-    assert meta["commits"] == ["abc1234", "def5678"]
-    assert "runs/smoke/mlp+aug+cos/seed0" not in meta["runs"]
-    assert "runs/cpu/aug/seed0" not in meta["runs"]  # unfinished: not used
+    assert [p.name for p in header.linear_protocols] == ["linear"]  # Table 1: one protocol scores every row
+    linear = header.linear_protocols[0]
+    pretrain_seconds = {r.label: r.compute.pretrain_seconds for r in t.rows if r.compute}
+    assert linear.image_size == 32 and list(linear.rows) == list(pretrain_seconds)
+    fields = set(dataclasses.asdict(linear))
+    assert fields >= {"epochs", "batch_size", "lr", "schedule", "cos", "nesterov", "weight_decay"}
+    compute = {r.label: r.compute for r in t.rows if r.compute}
+    assert compute["(d)"].arch == "resnet18" and compute["(d)"].batch_size == 128
+    assert compute["(e)"].epochs == 4 * compute["(d)"].epochs
+    assert pretrain_seconds["(d)"] == 2000.0 and pretrain_seconds["(b)"] is None
+    assert list(header.hardware_pretrain) == [f"{CPU}, world size 1", f"{GPU}, world size 1"]
+    assert list(header.hardware_evaluation) == [CPU, GPU]
+    assert list(header.data) == ["embedded generated shapes dataset (shapes-9652c2afaa)"]
+    assert list(header.commits) == ["abc1234", "def5678"]
+    assert "runs/smoke/mlp+aug+cos/seed0" not in header.runs
+    assert "runs/cpu/aug/seed0" not in header.runs  # unfinished: not used
 
 
-def test_meta_paper_scale_has_no_warning_and_names_other_data():
+def test_header_paper_scale_has_no_warning_and_names_other_data():
     store = make(
         [run("moco-v1", scale="paper", data="/data/imagenet", commit="")],
         [result("runs/paper/moco-v1/seed0", 60.5, scale="paper")],
     )
-    meta = build_table(1, store, "paper").meta
-    assert meta["warning"] == ""
-    assert meta["data"] == ["/data/imagenet"]
-    assert meta["runs_without_commit"] == 1 and meta["commits"] == []
-    assert build_table(1, store, "cpu").meta["warning"].startswith("These are cpu-scale numbers")
+    header = build_table(1, store, "paper").header
+    assert header.warning == ""
+    assert list(header.data) == ["/data/imagenet"]
+    assert header.runs_without_commit == 1 and list(header.commits) == []
+    assert build_table(1, store, "cpu").header.warning.startswith("These are cpu-scale numbers")
 
 
 def test_output_is_a_pure_function_of_the_store(store):
@@ -247,7 +251,7 @@ def test_output_is_a_pure_function_of_the_store(store):
     )
     b = build_table(1, shuffled, "cpu")
     pd.testing.assert_frame_equal(a.frame, b.frame)
-    assert (a.notes, a.meta) == (b.notes, b.meta)
+    assert (a.notes, a.header, repr(a.rows)) == (b.notes, b.header, repr(b.rows))  # repr: NaN equals NaN
 
 
 @pytest.mark.parametrize(
@@ -338,12 +342,12 @@ def test_each_row_is_scored_by_its_recipes_linear_protocol():
     store.results.loc[0, "protocol"] = "linear-simclr"
     t = build_table(2, store, "cpu")
     assert _row(t, "SimCLR, b256, 200 ep")["top1_mean"] == 40.0
-    protocols = t.meta["linear_protocols"]
+    protocols = {p.name: p for p in t.header.linear_protocols}
     assert list(protocols) == ["linear", "linear-simclr"]
-    assert [r for r in protocols["linear-simclr"]["rows"] if "SimCLR" not in r] == []
-    assert "MoCo v1" in protocols["linear"]["rows"] and protocols["linear-simclr"]["nesterov"]
+    assert [r for r in protocols["linear-simclr"].rows if "SimCLR" not in r] == []
+    assert "MoCo v1" in protocols["linear"].rows and protocols["linear-simclr"].nesterov
     notes = "\n".join(t.notes)
-    simclr_rows = ", ".join(protocols["linear-simclr"]["rows"])
+    simclr_rows = ", ".join(protocols["linear-simclr"].rows)
     assert (
         "Linear top-1 by protocol, as each row's authors scored it: `linear` (Linear classification" in notes
     )

@@ -45,7 +45,7 @@ def _demo_like_smoke(v1: float = 10.7, v2: float = 8.6, knn=(12.8, 11.9), data: 
 
 def test_smoke_table_says_pipeline_check_and_that_its_tier_cannot_learn():
     t = build_table(1, _demo_like_smoke(), "smoke")
-    header = t.meta["caveats"]
+    header = list(t.header.caveats)
     assert header[:2] == [COMPARE_ORDERINGS, PIPELINE_CHECK]
     assert len(header) == 3 and header[2].startswith("**This tier cannot learn in its budget**")
     assert "MoCo v1: linear top-1 10.7, final kNN 12.8 ≤ 14.1 at random init" in header[2]
@@ -66,7 +66,7 @@ def test_smoke_table_says_pipeline_check_and_that_its_tier_cannot_learn():
 )
 def test_cannot_learn_rule_boundaries(v1, knn, says):
     t = build_table(1, _demo_like_smoke(v1=v1, knn=knn), "smoke")
-    lines = [c for c in t.meta["caveats"] if "cannot learn" in c]
+    lines = [c for c in t.header.caveats if "cannot learn" in c]
     assert bool(lines) == says
     if not says:  # the row that did not learn is still named, in a note
         note = [n for n in t.notes if n.startswith("No learning shown at scale smoke by (d)")]
@@ -75,7 +75,7 @@ def test_cannot_learn_rule_boundaries(v1, knn, says):
 
 def test_cpu_table_that_learned_says_nothing(store):
     t = build_table(1, store, "cpu")
-    assert not [c for c in t.meta["caveats"] if "cannot learn" in c]
+    assert not [c for c in t.header.caveats if "cannot learn" in c]
     assert not [n for n in t.notes if n.startswith("No learning shown")]
 
 
@@ -86,9 +86,9 @@ def test_classes_from_the_data_folder_and_unknown(tmp_path):
     assert num_classes(str(data)) == 4
     assert num_classes(EMBEDDED) == 10 and num_classes("/nowhere/else") is None and num_classes("") is None
     t = build_table(1, _demo_like_smoke(v1=29.0, v2=29.0, knn=(20.0, 20.0), data=str(data)), "smoke")
-    assert "chance 25.0%: 4 classes" in t.meta["caveats"][-1]  # 29.0 <= 25 + 5
+    assert "chance 25.0%: 4 classes" in t.header.caveats[-1]  # 29.0 <= 25 + 5
     t = build_table(1, _demo_like_smoke(data="/nowhere/else"), "smoke")
-    assert "classes unknown: chance not checked" in t.meta["caveats"][-1]  # the kNN criterion alone
+    assert "classes unknown: chance not checked" in t.header.caveats[-1]  # the kNN criterion alone
     header, notes = learning_lines([("x", 10.0, float("nan"), float("nan"))], None, "cpu")
     assert header == notes == []  # no chance known and no kNN: nothing to judge
 
@@ -97,7 +97,7 @@ def test_a_num_classes_column_wins():
     store = _demo_like_smoke(v1=22.0, v2=22.0, knn=(20.0, 20.0))
     store.runs["num_classes"] = 100
     assert classes_of(store.runs) == 100
-    assert not [c for c in build_table(1, store, "smoke").meta["caveats"] if "cannot learn" in c]
+    assert not [c for c in build_table(1, store, "smoke").header.caveats if "cannot learn" in c]
 
 
 def test_blur_note_from_the_runs_sigma_in_px(store):
@@ -118,11 +118,11 @@ def test_gpu_tier_table_1_has_no_voc_columns():
     results = [result(f"runs/gpu/moco-v1/seed{s}", 30.0 + s, scale="gpu") for s in range(3)]
     t = build_table(1, make(runs, results), "gpu")
     assert not [c for c in display_frame(t).columns if "VOC" in c]
-    assert t.meta["voc_protocol"] == {} and "VOC protocol" not in markdown(t)
+    assert t.header.voc_protocol is None and "VOC protocol" not in markdown(t)
     assert any(n.startswith("VOC columns: none at scale gpu") for n in t.notes)
     assert not [n for n in t.notes if "detect-voc" in n]
     assert {v.ordering.metric for v in t.verdicts} == {"linear_top1"}
-    assert t.meta["caveats"] == [COMPARE_ORDERINGS]
+    assert list(t.header.caveats) == [COMPARE_ORDERINGS]
 
 
 def _paper_voc_store():

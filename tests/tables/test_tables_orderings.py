@@ -234,7 +234,7 @@ def test_verdicts_are_rendered_and_written_beside_the_table(tmp_path):
 
 def test_no_verdicts_at_smoke_or_paper_scale():
     smoke = build_table(1, _three_seed_store([35.0, 36.0, 37.0], scale="smoke"), "smoke")
-    assert smoke.verdicts == [] and smoke.meta["orderings"] == "smoke"
+    assert smoke.verdicts == [] and smoke.header.orderings == "smoke"
     assert "smoke: no verdicts: its figures are a pipeline check, not a result." in markdown(smoke)
     paper = build_table(1, _three_seed_store([35.0, 36.0, 37.0], scale="paper"), "paper")
     assert paper.verdicts == [] and "## Orderings" not in markdown(paper)

@@ -34,8 +34,8 @@ config = resolve("moco-v1", "smoke", sys.argv[5:])
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
 save = checkpoint.save
 
-def after_checkpoint(path, model, optimizer, epoch, arch, extra):  # renamed, metrics not yet appended
-    save(path, model, optimizer, epoch, arch, extra)
+def after_checkpoint(path, model, optimizer, epoch, *rest):  # renamed, metrics not yet appended
+    save(path, model, optimizer, epoch, *rest)
     if epoch == kill_epoch and path.name == checkpoint.LAST:
         die()
 

@@ -1,9 +1,11 @@
-"""LARS (You et al., 2017) as SimCLR trains with it, for the end-to-end rows of MoCo v2's Table 2.
+"""The optimizers the methods choose from: the paper's SGD, and LARS (You et al., 2017) as SimCLR trains
+with it (MoCo v2's Table 2 SimCLR rows). Every LARS variant has its home here (MoCo v3's keeps the lr outside
+the momentum buffer; SimCLR's, below, inside).
 
-Follows SimCLR's `lars_optimizer.py`: weight decay is added to the gradient, the update is scaled per tensor
-by the trust ratio eta * ||w|| / ||g + wd * w||, and the learning rate sits inside the momentum buffer
-(v <- m * v + lr * trust * g; w <- w - v). Biases and BatchNorm parameters skip both weight decay and the
-trust ratio (SimCLR's `exclude_from_weight_decay` / `exclude_from_layer_adaptation`).
+SimCLR's LARS follows its `lars_optimizer.py`: weight decay is added to the gradient, the update is
+scaled per tensor by the trust ratio eta * ||w|| / ||g + wd * w||, and the learning rate sits inside the
+momentum buffer (v <- m * v + lr * trust * g; w <- w - v). Biases and BatchNorm parameters skip both
+weight decay and the trust ratio (SimCLR's `exclude_from_weight_decay` / `exclude_from_layer_adaptation`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.optim import Optimizer
+
+from mocobench.runtime.step_options import StepOptions
 
 
 class LARS(Optimizer):
@@ -75,3 +79,16 @@ def lars_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, A
         {"params": excluded, "weight_decay": 0.0, "lars_exclude": True},
     ]
     return [g for g in groups if g["params"]]
+
+
+def sgd(
+    params: Any, lr: float, momentum: float, weight_decay: float, options: StepOptions
+) -> torch.optim.SGD:
+    """The paper's SGD; `fused` selects PyTorch's single-kernel implementation (same update)."""
+    return torch.optim.SGD(
+        params, lr, momentum=momentum, weight_decay=weight_decay, fused=True if options.fused else None
+    )
+
+
+def trainable(model: nn.Module) -> list[torch.Tensor]:
+    return [p for p in model.parameters() if p.requires_grad]

@@ -1,13 +1,14 @@
-"""The recipe's model from the config: shuffle-BN groups follow the images per group at any world size."""
+"""MoCo's shuffle BN (methods/shuffle_bn.py): the groups follow the images per group at any world size."""
 
 from __future__ import annotations
 
 import pytest
 
-from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
+from mocobench.methods.shuffle_bn import splits_per_process as bn_splits_per_process
 from mocobench.models.batchnorm import SplitBatchNorm2d
-from mocobench.train.build import bn_splits_per_process, build_model
+from mocobench.run.build import build_model
+from mocobench.run.config import resolve
 
 
 def test_the_paper_group_of_32_gives_8_groups_in_one_process_and_1_on_8_gpus():

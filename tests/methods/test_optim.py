@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from mocobench.train.lars import LARS, lars_param_groups
+from mocobench.methods.optim import LARS, lars_param_groups
 
 
 def _model() -> nn.Module:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
 from mocobench.losses import cross_entropy
+from mocobench.methods.shuffle_bn import splits_per_process as bn_splits_per_process
 from mocobench.models.batchnorm import SplitBatchNorm2d
 from mocobench.models.end_to_end import EndToEnd, SimCLR
-from mocobench.train.build import bn_splits_per_process, build_loss, build_model
+from mocobench.run.build import build_model
+from mocobench.run.config import method_of, resolve
 
 
 def _splits(model: nn.Module) -> set[int]:
@@ -24,7 +25,7 @@ def _splits(model: nn.Module) -> set[int]:
 def test_end_to_end_splits_its_batchnorm_as_moco_does():
     config = resolve("end-to-end-b256", "smoke", ["arch=resnet18"])  # batch 16, 4 images per group
     model = build_model(config, 10, 1)
-    assert isinstance(model, EndToEnd) and build_loss(config) is cross_entropy
+    assert isinstance(model, EndToEnd) and method_of(config).loss is cross_entropy
     assert _splits(model.encoder) == {4}  # one process plays the 4 GPUs' BN groups
     assert _splits(build_model(config, 10, 4).encoder) == {1}  # 4 processes: one group each
     assert set(build_model(config, 10, 2).state_dict()) == set(model.state_dict())  # encoder.*

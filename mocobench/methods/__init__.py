@@ -1,0 +1,46 @@
+"""The methods, one module each, and the registry that maps a recipe's `mechanism` to its module.
+
+Outside this package no code branches on a mechanism's name. The registry is read in one function,
+`run/config.py::method_of`, by the two places that need a method: building the run config (`run/config.py`)
+and building the method for training, benchmarking and profiling (`run/build.py::build`).
+
+Adding a method: its module here, one line below, its recipes and its tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mocobench.errors import UsageError
+from mocobench.methods.base import Method, Trainable
+from mocobench.methods.end_to_end import EndToEnd
+from mocobench.methods.moco import MoCo
+from mocobench.methods.simclr import SimCLR
+from mocobench.methods.supervised import Supervised
+
+INIT_TEXT = {"simclr": "SimCLR's ResNet initialisation"}
+METHODS: dict[str, Method] = {m.name: m for m in (MoCo(), EndToEnd(), SimCLR(), Supervised())}
+
+__all__ = ["METHODS", "Method", "Trainable", "method", "validate"]
+
+
+def method(mechanism: str) -> Method:
+    """The method a recipe's `mechanism` names; a UsageError naming the choices for any other."""
+    try:
+        return METHODS[mechanism]
+    except KeyError:
+        raise UsageError(f"mechanism must be one of {', '.join(METHODS)}, not {mechanism!r}") from None
+
+
+def validate(config: dict[str, Any]) -> None:
+    """The checks of the method `config` names, and the one that needs them all: an `init` (ResNet
+    initialisation, models/encoders.py) is built only for the methods that list it."""
+    chosen = method(config["mechanism"])
+    init = config["init"]
+    if init not in chosen.inits:
+        owners = " or ".join(name for name, m in METHODS.items() if init in m.inits)
+        raise UsageError(
+            f"init {init!r} is {INIT_TEXT.get(init, 'a ResNet initialisation')}, built for mechanism "
+            f"{owners} only, not {chosen.name!r}; drop --set init"
+        )
+    chosen.validate(config)

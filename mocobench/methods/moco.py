@@ -1,0 +1,53 @@
+"""MoCo v1 / v2 (He et al., 2020; Chen et al., 2020): a momentum key encoder and a queue of K keys.
+
+The model is `models/moco.py::MoCo`, the official builder's twin (facebookresearch/moco@7397dfe
+moco/builder.py): the InfoNCE logits are `losses.py::infonce_logits` (MoCo eq. 1), the queue update
+`MoCo._dequeue_and_enqueue`, the momentum update `MoCo._momentum_update_key_encoder` (eq. 2). v2 differs by
+settings only: `mlp = true`, aug+ views, cosine lr, T 0.2 (the recipes).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from mocobench.config.scales import fit_moco_k
+from mocobench.errors import UsageError
+from mocobench.methods import shuffle_bn
+from mocobench.methods.base import Config, Method
+from mocobench.models.encoders import encoder_builder
+from mocobench.models.moco import MoCo as MoCoModel
+
+
+class MoCo(Method):
+    name = "moco"
+    views = ("moco_v1", "aug_plus", "cifar_demo")
+
+    def validate(self, config: Config) -> None:
+        super().validate(config)
+        shuffle_bn.validate(config, self.name)
+
+    def fit(self, config: Config, n_train: int) -> Config:
+        """K as a tier sets it: a fraction of the training images (`config/scales.py::fit_moco_k`)."""
+        return {"moco_k": fit_moco_k(config, n_train)}
+
+    def facts(self, config: Config, n_train: int) -> list[tuple[str, str]]:
+        k, m, batch = fit_moco_k(config, n_train), float(config["moco_m"]), int(config["batch_size"])
+        steps = max(n_train // batch, 1)
+        tau = 1 / (1 - m) if m < 1 else float("inf")
+        return [
+            ("K / N", f"{k:,} / {n_train:,} = {100 * k / max(n_train, 1):.1f}% (ImageNet: 5.1%)"),
+            ("key encoder 1/(1-m)", f"{tau:,.0f} steps = {tau / steps:.2f} epoch"),
+            shuffle_bn.fact(config),
+        ]
+
+    def build_model(self, config: Config, num_classes: int, world_size: int) -> nn.Module:
+        splits = shuffle_bn.splits_per_process(config, world_size)
+        builder = encoder_builder(config["arch"], splits, config["stem"])
+        model = MoCoModel(
+            builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"]
+        )
+        try:
+            model.check_batch_size(config["batch_size"])
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        return model

@@ -1,0 +1,45 @@
+"""MoCo's shuffle BN settings, shared by MoCo and its end-to-end mechanism (MoCo paper sec. 3.3).
+
+The recipe fixes the images per BN group (`bn_group`, the paper's 32 = 256 / 8 GPUs); one process with N
+groups is N GPUs with one each (`models/batchnorm.py::split_bn`), so any world size works whose
+per-process batch is a multiple of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mocobench.errors import UsageError
+
+
+def validate(config: dict[str, Any], mechanism: str) -> None:
+    if config["batch_size"] % config["bn_group"]:
+        raise UsageError(
+            f"batch_size {config['batch_size']} is not a multiple of bn_group {config['bn_group']} "
+            "(images per shuffle-BN group); change one of them with --set"
+        )
+    if config["sync_bn"]:
+        raise UsageError(
+            f"sync_bn is the SimCLR rows' global BN; mechanism {mechanism!r} uses MoCo's "
+            "shuffle BN (bn_group images per group); drop --set sync_bn=true"
+        )
+
+
+def splits_per_process(config: dict[str, Any], world_size: int) -> int:
+    """Shuffle-BN groups in each process's batch."""
+    batch, group, lr = config["batch_size"], config["bn_group"], config["lr"]
+    per_process = batch // world_size
+    if batch % world_size or per_process % group:
+        fit = group * world_size * max(1, round(batch / (group * world_size)))
+        raise UsageError(
+            f"batch {batch} over {world_size} processes is {batch / world_size:g} images each, not a "
+            f"multiple of the {group} images per shuffle-BN group; use --set batch_size={fit} "
+            f"--set lr={lr * fit / batch:g} on {world_size} processes (the lr follows the batch), "
+            "or another process count"
+        )
+    return per_process // group
+
+
+def fact(config: dict[str, Any]) -> tuple[str, str]:
+    batch, group = int(config["batch_size"]), int(config["bn_group"])
+    return "shuffle BN", f"{batch // group} groups of {group} images (paper: groups of 32, 8 at batch 256)"
