@@ -3,7 +3,7 @@ SimCLR's NT-Xent, the cross-entropy.
 
 The contrastive losses are a cross-entropy over logits whose label is the positive's column, so each
 mechanism's model returns `(logits, labels)` from these functions (the official MoCo builder's interface)
-and the training step applies `cross_entropy` (train/step.py).
+and the methods apply `cross_entropy` (methods/base.py).
 
 Logits and losses are computed in fp32 whatever the autocast, as the official code (which has no autocast)
 computes them: under bf16 a logit q.k / T would be rounded to ~0.03-0.06 at T 0.2-0.07. The encoders may

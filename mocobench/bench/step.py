@@ -24,11 +24,11 @@ from mocobench.errors import UsageError
 from mocobench.methods import Trainable
 from mocobench.pipeline.loaders import TwoViewLoader, build_two_view_loader
 from mocobench.run.build import build
+from mocobench.run.loop import optimise
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import device_name
 from mocobench.runtime.step_options import StepOptions, prepare_model, to_input
 from mocobench.train.data import two_view_spec
-from mocobench.train.step import optimise
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 LOSS_RTOL = 0.02  # bf16 autocast moves an InfoNCE loss of ~5-10 by well under 1% at init

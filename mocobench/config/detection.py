@@ -4,7 +4,7 @@ The paper-scale truth is the YAML file. A scale (`[<scale>.detection]` in scales
 iterations (and the iteration counts tied to them: steps, warm-up, precise BN, checkpoint period), images
 per batch with the lr linear in it (Detectron2's and the paper's linear scaling rule), image sizes, how many
 images a smoke run touches, and loader workers: never the model, the norm, the head or the schedule's shape.
-Read without Detectron2 (tables, plans and voc.json need it); `detection/config.py` writes it into a cfg.
+Read without Detectron2 (tables, plans and voc.json need it); `detection/cfg.py` writes it into a cfg.
 """
 
 from __future__ import annotations

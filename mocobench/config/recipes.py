@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mocobench.augment.spec import KINDS
-from mocobench.config.fields import FIELDS, INITS, OPTIMIZERS, check_keys, coerce, suggest
+from mocobench.config.fields import FIELDS, BadValue, check_keys, coerce, suggest
 from mocobench.config.files import read_toml, recipes_dir
 from mocobench.config.linear import protocol_names
 from mocobench.config.paper import row_position
@@ -90,43 +89,61 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             raise UsageError(f"--set takes key=value, got {pair!r}")
         key, value = (s.strip() for s in pair.split("=", 1))
         if key == "aug_plus":  # the official flag name: a switch between the v1 and aug+ pipelines
-            key, value = "augmentation", "aug_plus" if coerce("mlp", value) else "moco_v1"
+            try:
+                on = coerce("mlp", value)  # a flag, read as every flag is
+            except BadValue:
+                raise UsageError(f"--set {pair}: aug_plus takes true or false, not {value!r}") from None
+            key, value = "augmentation", "aug_plus" if on else "moco_v1"
         if key not in FIELDS:
             raise UsageError(
                 f"unknown --set key {key!r}{suggest(key, FIELDS)} (see: mocobench recipes show NAME)"
             )
         try:
             out[key] = coerce(key, value)
-        except ValueError as e:
+        except BadValue as e:
             raise UsageError(f"--set {pair}: {e}") from e
     return out
 
 
+def recipe_values(recipe: Recipe) -> dict[str, Any]:
+    """The recipe file's settings, typed and checked (`fields.coerce`); a bad one names the file."""
+    out: dict[str, Any] = {}
+    for key, value in recipe.config.items():
+        try:
+            out[key] = coerce(key, value)
+        except BadValue as e:
+            raise UsageError(
+                f"{recipe.path}: {e}; edit the recipe or override it with --set {key}=..."
+            ) from e
+    return out
+
+
+def scaled(config: dict[str, Any], scale: str) -> dict[str, Any]:
+    """`scales.apply_scale`, whose tier values go through `fields.coerce` too; a bad one names its tier."""
+    try:
+        return apply_scale(config, scale)
+    except BadValue as e:
+        raise UsageError(f"{recipes_dir() / 'scales.toml'} [{scale}]: {e}") from e
+
+
 def validate(config: dict[str, Any]) -> None:
-    """The checks every method shares; each method checks its own settings (`methods/`, asked by
-    `run/config.py::resolve`)."""
-    checks = (
-        ("augmentation", KINDS),
-        ("optimizer", OPTIMIZERS),
-        ("stem", ("imagenet", "cifar")),  # models/encoders.py::STEMS (a layer above config)
-        ("knn_on", ("backbone", "output")),
-        ("init", INITS),
-    )
-    for key, allowed in checks:
-        if config[key] not in allowed:
-            raise UsageError(f"{key} must be one of {', '.join(allowed)}, not {config[key]!r}")
-    for key in ("epochs", "batch_size", "moco_dim", "moco_k", "image_size", "bn_group"):
-        if config[key] < 1:
-            raise UsageError(f"{key} must be at least 1, not {config[key]}")
+    """The checks between fields that every method shares. Each value on its own was checked as it was read
+    (`fields.coerce`); each method checks its own settings (`methods/`, asked by `run/config.py::resolve`)."""
     if config["linear_protocol"] not in protocol_names():
         raise UsageError(
             f"linear_protocol {config['linear_protocol']!r} is not a protocol file; use one of "
             f"{', '.join(protocol_names())}"
         )
-    if not 0 <= config["moco_m"] < 1:
-        raise UsageError(f"moco_m must be in [0, 1), not {config['moco_m']}")
-    if config["moco_t"] <= 0:
-        raise UsageError(f"moco_t must be positive, not {config['moco_t']}")
+    if config["warmup_epochs"] >= config["epochs"]:  # runtime/schedule.py::learning_rate: [0, epochs)
+        raise UsageError(
+            f"warmup_epochs must be below epochs ({config['epochs']}), not {config['warmup_epochs']:g}; "
+            "set a shorter --set warmup_epochs=..."
+        )
+    if bool(config["mean"]) != bool(config["std"]):  # the data's are used only when both are empty
+        raise UsageError(
+            f"mean {config['mean']} and std {config['std']} are set together or not at all; set both "
+            "(--set mean=R,G,B --set std=R,G,B) or neither (the dataset's)"
+        )
 
 
 def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None) -> dict[str, Any]:
@@ -139,8 +156,8 @@ def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None)
             "paper) or as a pipeline check (--scale smoke)"
         )
     config = {key: spec[1] for key, spec in FIELDS.items()}
-    config.update({k: coerce(k, v) for k, v in recipe.config.items()})
-    config = apply_scale(config, scale)
+    config.update(recipe_values(recipe))
+    config = scaled(config, scale)
     sets = parse_overrides(overrides or [])
     if "moco_k" in sets and "moco_k_fraction" not in sets:
         sets["moco_k_fraction"] = 0.0  # an explicit K wins over the tier's fraction of the data

@@ -21,7 +21,7 @@ from mocobench.config.detection import config_digest, paper_config_path, paper_d
 from mocobench.config.scales import scale_rules
 from mocobench.data.voc import VocLayout, find_devkit
 from mocobench.data.voc_synth import embedded_voc
-from mocobench.detection.config import DEPTHS, build_cfg
+from mocobench.detection.cfg import DEPTHS, build_cfg
 from mocobench.detection.export import require_imagenet_stem, to_detectron2
 from mocobench.detection.install import require_detectron2
 from mocobench.errors import UsageError

@@ -21,6 +21,7 @@ model on the validation set; that figure is kept too (`best_top1`), labelled, ne
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,12 @@ from mocobench.models.encoders import Backbone, encoder_builder
 from mocobench.pipeline.order import GlobalBatchSampler, batched_loader, eval_loader
 from mocobench.results import layout
 from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
+from mocobench.run.loop import train_epoch
 from mocobench.runtime import atomic, distributed, logging_sinks
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import environment
 from mocobench.runtime.progress import TrainProgress
-from mocobench.runtime.schedule import learning_rate, set_lr
+from mocobench.runtime.schedule import learning_rate
 
 
 class SanityCheckError(RuntimeError):
@@ -167,42 +169,35 @@ def train_linear(
             model.fc, device_ids=[dist.local_rank] if device.type == "cuda" else None
         )
     epochs, log, steps = protocol["epochs"], [], len(sampler)
+
+    def step(i: int, batch: Any) -> tuple[torch.Tensor, float, int]:
+        images, targets = batch
+        images, targets = images.to(device, non_blocking=True), targets.to(device)
+        with torch.no_grad():
+            feats = features(images)
+        logits = head(feats)
+        return (
+            F.cross_entropy(logits, targets),
+            topk_correct(logits.detach(), targets, (1,))[0],
+            targets.numel(),
+        )
+
+    def diverged(loss: float, epoch: int, i: int) -> str:
+        return f"linear loss is {loss} at epoch {epoch + 1}; the features diverged"
+
     t0 = time.perf_counter()
     with TrainProgress(epochs, enabled=show_progress and dist.is_main) as progress:
         for epoch in range(epochs):
-            set_lr(optimizer, _lr(protocol, epoch))
             sampler.set_epoch(epoch)
             frozen_mode(model)
-            progress.start_epoch(epoch, steps)
-            totals, te = torch.zeros(3, dtype=torch.float64), time.perf_counter()  # loss sum, hits, images
-            for step, (images, targets) in enumerate(train):
-                if protocol["lr_per_step"]:
-                    set_lr(optimizer, _lr(protocol, epoch + step / steps))
-                images, targets = images.to(device, non_blocking=True), targets.to(device)
-                with torch.no_grad():
-                    feats = features(images)
-                logits = head(feats)
-                loss = F.cross_entropy(logits, targets)
-                if not torch.isfinite(loss):
-                    raise RuntimeError(
-                        f"linear loss is {loss.item()} at epoch {epoch + 1}; the features diverged"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                hits = topk_correct(logits.detach(), targets, (1,))[0]
-                n = targets.numel()
-                totals += torch.tensor([loss.item() * n, hits, n], dtype=torch.float64)
-                rate = float(totals[2]) * dist.world_size / (time.perf_counter() - te)
-                progress.step(loss.item(), optimizer.param_groups[0]["lr"], rate)
-            totals = distributed.all_reduce_sum(totals)
+            fit = train_epoch(
+                train, steps, step, optimizer, epoch, functools.partial(_lr, protocol),
+                protocol["lr_per_step"], progress, diverged,
+            )  # fmt: skip
             val_top1, val_top5, val_images = evaluate(model, val, device)
             record = {
                 "epoch": epoch + 1,
-                "loss": float(totals[0] / totals[2]),
-                "acc": float(100.0 * totals[1] / totals[2]),
-                "lr": optimizer.param_groups[0]["lr"],
-                "images_per_s": float(totals[2]) / (time.perf_counter() - te),
+                **{k: fit[k] for k in ("loss", "acc", "lr", "images_per_s")},
                 "val_top1": val_top1,
                 "val_top5": val_top5,
                 "val_images": val_images,

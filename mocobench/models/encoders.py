@@ -11,12 +11,10 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from mocobench.config.fields import INITS
+from mocobench.config.fields import ARCHS, INITS, STEMS
 from mocobench.errors import UsageError
 from mocobench.models.batchnorm import split_bn
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d")
-STEMS = ("imagenet", "cifar")
 STEM_KERNEL = {"imagenet": 7, "cifar": 3}  # conv1's kernel: what a state_dict tells of its stem
 
 

@@ -1,10 +1,10 @@
 """The training step's fast paths as switches (`--step-options`): they change how a step runs, not what it is.
 
-The step itself is `train/step.py` (the official `main_moco.py` step). The switches change only how it runs,
-never what it computes beyond rounding: channels_last memory format, bf16 autocast, the fused SGD kernel
-(`train/optim.py`) and `torch.compile` of the encoders. On a GPU all four are on by default (the paper's
-numbers do not depend on them; `bench step` checks the loss against fp32); on the CPU all are off, where
-they do not pay (bf16 autocast is slower than fp32 on CPUs without AMX, compile takes minutes).
+The step itself is `run/loop.py::optimise` (the official `main_moco.py` step). The switches change only how
+it runs, never what it computes beyond rounding: channels_last memory format, bf16 autocast, the fused SGD
+kernel (`methods/optim.py::sgd`) and `torch.compile` of the encoders. On a GPU all four are on by default
+(the paper's numbers do not depend on them; `bench step` checks the loss against fp32); on the CPU all are
+off, where they do not pay (bf16 autocast is slower than fp32 on CPUs without AMX, compile takes minutes).
 """
 
 from __future__ import annotations

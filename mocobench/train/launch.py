@@ -18,7 +18,8 @@ from typing import Any
 
 from mocobench.errors import UsageError
 from mocobench.results import layout
-from mocobench.train.pretrain import check_run_dir, pretrain
+from mocobench.train.pretrain import pretrain
+from mocobench.train.resume import check_run_dir
 
 LAUNCHERS = ("none", "local", "slurm")
 

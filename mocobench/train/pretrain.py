@@ -1,8 +1,9 @@
-"""The pre-training loop shared by every recipe: MoCo, end-to-end and supervised.
+"""Pre-training of every method: prepare (data, fitted config), start (the method, its run files), fit
+(epochs through the one loop, `run/loop.py`, each committed by its checkpoint), finish (summary.json).
 
-The loop is the official `main_moco.py` loop: per epoch set the lr, then for each batch forward, cross-entropy
-on (logits, labels), SGD step (`step.py`). What differs between rows is only the model, the augmentation and
-the optimizer, all built from the resolved config (`build.py`, `data.py`).
+Each epoch is the official `main_moco.py` loop: lr, then for each batch the method's forward and loss and
+the optimizer step. What differs between rows is only the method (`methods/`, built by `run/build.py`),
+its views and loaders (`data.py`).
 
 Determinism: the data order, every crop, and the shuffle-BN permutation are seeded by (seed, epoch, step)
 (`runtime/seeds.py`), so a resumed run ends where an uninterrupted one does, and N processes match one
@@ -15,33 +16,33 @@ import functools
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD
-from mocobench.config.fields import FIELDS
 from mocobench.config.scales import row_refusal
 from mocobench.data.sources import list_pretrain
 from mocobench.errors import UsageError
 from mocobench.methods import Trainable
-from mocobench.metrics.accuracy import contrastive_accuracy
 from mocobench.metrics.knn import knn_accuracy
 from mocobench.models.encoders import Backbone, query_encoder
 from mocobench.results import layout
 from mocobench.run import config as run_config
 from mocobench.run.build import build
+from mocobench.run.loop import train_epoch
+from mocobench.run.memory import check_fits
 from mocobench.runtime import atomic, checkpoint, distributed, lock, logging_sinks
 from mocobench.runtime.environment import environment
 from mocobench.runtime.progress import TrainProgress, console
-from mocobench.runtime.schedule import learning_rate, set_lr
+from mocobench.runtime.schedule import learning_rate
 from mocobench.runtime.seeds import device_draw_seed, step_seed
 from mocobench.runtime.step_options import StepOptions, to_input
 from mocobench.train.data import Data, build_data, count_images, open_source
 from mocobench.train.pipelines import pipeline_record, resolve_pipeline
-from mocobench.train.step import optimise
+from mocobench.train.resume import check_run_dir, committed_records
 
 # What pre-training writes into its run folder (under its run lock); evaluations write other names.
 PRETRAIN_FILES = (
@@ -64,56 +65,33 @@ def train_one_epoch(
     progress: TrainProgress,
     options: StepOptions,
 ) -> dict[str, float]:
-    model, optimizer = method.model, method.optimizer
-    model.train()
+    """One epoch of the method through the shared loop (`run/loop.py`): every step seeded by (seed, epoch,
+    step), its inputs two views (made and coloured as the loader was told) or labelled images."""
+    method.model.train()
     data.set_epoch(epoch)
-    steps = data.steps
-    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, accuracy sum, steps
-    progress.start_epoch(epoch, steps)
-    t0 = time.perf_counter()
-    for step, (images, targets) in enumerate(data.train):
-        if config["lr_per_step"]:
-            set_lr(
-                optimizer,
-                learning_rate(
-                    config["lr"],
-                    epoch + step / steps,
-                    config["epochs"],
-                    config["cos"],
-                    config["schedule"],
-                    config["warmup_epochs"],
-                ),
-            )
-        if method.on_step is not None:
-            method.on_step(epoch + step / steps)
-        torch.manual_seed(step_seed(seed, epoch, step))  # the shuffle-BN permutation, identical on every rank
-        if data.pairs is not None:  # two views, made (and coloured) as the loader was told
-            inputs = data.pairs(images, device_draw_seed(seed, epoch, step, dist.rank))
+
+    def step(i: int, batch: Any) -> tuple[torch.Tensor, float, int]:
+        images, targets = batch
+        torch.manual_seed(step_seed(seed, epoch, i))  # the shuffle-BN permutation, identical on every rank
+        if data.pairs is not None:
+            inputs = data.pairs(images, device_draw_seed(seed, epoch, i, dist.rank))
         else:
             inputs = to_input(images, dist.device, options), targets.to(dist.device)
         # the method's forward and loss (MoCo eq. 1, NT-Xent, cross-entropy) under the step options
-        loss, logits, labels = method.forward(model, inputs, options)
-        acc = contrastive_accuracy(logits, labels)
-        if not torch.isfinite(loss):
-            raise RuntimeError(
-                f"loss is {loss.item()} at epoch {epoch + 1} step {step + 1}; lower the lr (--set lr=...)"
-            )
-        optimise(loss, optimizer, method.scaler)
-        totals += torch.tensor([loss.item(), float(acc), 1.0], dtype=torch.float64)
-        elapsed = time.perf_counter() - t0
-        progress.step(
-            loss.item(), optimizer.param_groups[0]["lr"], (step + 1) * config["batch_size"] / elapsed
-        )
-    seconds = time.perf_counter() - t0
-    if dist.distributed:
-        torch.distributed.all_reduce(totals)
-    return {
-        "loss": float(totals[0] / totals[2]),
-        "acc": float(totals[1] / totals[2]),
-        "lr": optimizer.param_groups[0]["lr"],
-        "images_per_s": steps * config["batch_size"] / seconds,
-        "epoch_seconds": seconds,
-    }
+        loss, logits, labels = method.forward(method.model, inputs, options)
+        return loss, float((logits.argmax(dim=1) == labels).sum()), labels.numel()
+
+    def lr_at(epochs_done: float) -> float:  # MoCo: per epoch, no warm-up (PAPER.md); SimCLR: per step
+        c = config
+        return learning_rate(c["lr"], epochs_done, c["epochs"], c["cos"], c["schedule"], c["warmup_epochs"])
+
+    def diverged(loss: float, epoch: int, i: int) -> str:
+        return f"loss is {loss} at epoch {epoch + 1} step {i + 1}; lower the lr (--set lr=...)"
+
+    return train_epoch(
+        data.train, data.steps, step, method.optimizer, epoch, lr_at, config["lr_per_step"], progress,
+        diverged, method.scaler, method.on_step,
+    )  # fmt: skip
 
 
 def _knn(model: nn.Module, data: Data, config: dict[str, Any], dist: distributed.DistInfo) -> float:
@@ -124,66 +102,6 @@ def _knn(model: nn.Module, data: Data, config: dict[str, Any], dist: distributed
     return knn_accuracy(
         features, data.bank, data.val, data.num_classes, dist.device, config["knn_k"], config["knn_t"]
     )
-
-
-def _committed_records(ckpt: dict[str, Any] | None, path: Path, upto_epoch: int) -> list[dict[str, Any]]:
-    """The metrics of a resumed run's committed epochs: those its checkpoint carries (the commit point,
-    see `pretrain`), or for a checkpoint written before it carried them, metrics.jsonl up to its epoch."""
-    carried = (ckpt or {}).get("mocobench", {}).get("metrics")
-    if isinstance(carried, list):
-        return [dict(r) for r in carried]
-    records = layout.read_metrics(path, skip_bad=True) if path.is_file() else []
-    return [r for r in records if isinstance(r.get("epoch"), int) and r["epoch"] <= upto_epoch]
-
-
-def _default(key: str) -> Any:
-    """A setting's value in a run that predates it: the field's default; mean/std were ImageNet's."""
-    if key in ("mean", "std"):
-        return list(IMAGENET_MEAN if key == "mean" else IMAGENET_STD)
-    return FIELDS[key][1] if key in FIELDS else None
-
-
-def _saved(saved: dict[str, Any], key: str) -> Any:
-    value = saved.get(key, _default(key))
-    return _default(key) if key in ("mean", "std") and not value else value  # [] meant ImageNet's
-
-
-def _check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
-    try:
-        saved = json.loads((run_dir / layout.CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise UsageError(
-            f"{run_dir / layout.CONFIG} is unreadable ({type(e).__name__}); resume needs the run's own "
-            "config.json: restore it, or start a new run with another --out"
-        ) from e
-    if not isinstance(saved, dict):
-        raise UsageError(f"{run_dir / layout.CONFIG} is not a JSON object; restore it, or use another --out")
-    ignore = {"workers", "knn_every", "save_every", "linear_protocol"}  # none shapes the training
-    # a setting added after the run started reads as its default (FIELDS), as the run trained with it
-    diff = [k for k in config if k not in ignore and _saved(saved, k) != config[k]]
-    if diff:
-        k = diff[0]
-        raise UsageError(
-            f"{run_dir} was started with {k}={saved.get(k)!r}, not {config[k]!r}; "
-            "resume with the same recipe, scale and --set, or use another --out"
-        )
-
-
-def check_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
-    """A new run needs an empty folder; a resumed one a checkpoint of the same config (UsageError if not).
-
-    A run interrupted before its first checkpoint (during the random-init kNN) has a config.json and no
-    checkpoint: `--resume` starts it again from epoch 0, as `mocobench runs` tells the user to.
-    """
-    last = Path(run_dir) / checkpoint.LAST
-    if resume:
-        if not last.is_file() and not (Path(run_dir) / layout.CONFIG).is_file():
-            raise UsageError(f"nothing to resume in {run_dir} (no {checkpoint.LAST}); run without --resume")
-        _check_resumable(Path(run_dir), config)
-    elif last.is_file() or (Path(run_dir) / layout.SUMMARY).is_file():
-        raise UsageError(
-            f"{run_dir} already holds a run; pass --resume to continue it, or --out for a new folder"
-        )
 
 
 def _holding_run_lock(train: Any) -> Any:
@@ -228,128 +146,191 @@ def pretrain(
     """
     dist = distributed.init_distributed(device)
     run_dir = Path(run_dir)
-    last = run_dir / checkpoint.LAST
+    config, source, options, data = prepare(
+        config, run_dir, data, seed, resume, dist, pipeline, loader, augment_on, step_options, beton,
+        show_progress,
+    )  # fmt: skip
+    run = start(config, run_dir, source, data, options, seed, resume, dist, pipeline, trust_checkpoint)
+    if dist.is_main:
+        run.logger = logging_sinks.open_logger(
+            run_dir, "pretrain", run.record, wandb=wandb, project=wandb_project,
+            id_file=run_dir / logging_sinks.WANDB_ID, resume=resume,
+        )  # fmt: skip
+        if run.start_epoch == 0:
+            if show_progress:
+                console.print(f"run folder {run_dir}; kNN of the randomly initialised encoder (reference)...")
+            commit_init_knn(run)
+    t_start = time.perf_counter()
+    end_epoch = fit(run, stop_after_epoch, show_progress)
+    return finish(run, end_epoch, time.perf_counter() - t_start)
+
+
+@dataclass
+class Run:
+    """One pre-training run once prepared: what `fit` trains and `finish` sums up."""
+
+    config: dict[str, Any]
+    run_dir: Path
+    data: Data
+    method: Trainable
+    options: StepOptions
+    seed: int
+    dist: distributed.DistInfo
+    start_epoch: int
+    records: list[dict[str, Any]]
+    record: dict[str, Any]  # config.json: the config and what ran (data, pipeline, step options)
+    logger: logging_sinks.RunLogger = field(default_factory=logging_sinks.RunLogger)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / layout.METRICS
+
+
+def prepare(
+    config: dict[str, Any],
+    run_dir: Path,
+    data: str | Path | None,
+    seed: int,
+    resume: bool,
+    dist: distributed.DistInfo,
+    pipeline: str,
+    loader: str | None,
+    augment_on: str | None,
+    step_options: str | None,
+    beton: Path | None,
+    show_progress: bool,
+) -> tuple[dict[str, Any], Any, StepOptions, Data]:
+    """The data, the config fitted to it (K, a meaningless row's refusal, its normalisation, the run folder's
+    state), the step options and the loaders; nothing is written yet."""
     refusal = row_refusal(config, count_images(config, data)[0]) if data in (None, "embedded") else None
     if refusal:  # before the embedded set is generated (its size is known without it)
         raise UsageError(refusal)
     source = open_source(data, config, dist)
-    # the tier's rules that need the data's size (K, a meaningless row's refusal) and its normalisation
     n_train = len(list_pretrain(source, config["max_images_per_class"]))
     config = {**run_config.fit_to_data(config, n_train, source.mean, source.std), "seed": seed}
     check_run_dir(run_dir, config, resume)
-
+    check_fits(config, dist.device, dist.world_size)  # a step that cannot fit is refused before any file
     chosen = resolve_pipeline(pipeline, loader, augment_on, step_options)
     options = StepOptions.parse(chosen["step_options"], dist.device)
     say = console.print if show_progress and dist.is_main else (lambda _: None)
-    data = build_data(config, source, seed, dist, options, chosen["loader"], chosen["augment_on"], beton, say)
-    config = run_config.record(config, data.num_classes)
+    built = build_data(
+        config, source, seed, dist, options, chosen["loader"], chosen["augment_on"], beton, say
+    )
+    return run_config.record(config, built.num_classes), source, options, built
+
+
+def start(
+    config: dict[str, Any],
+    run_dir: Path,
+    source: Any,
+    data: Data,
+    options: StepOptions,
+    seed: int,
+    resume: bool,
+    dist: distributed.DistInfo,
+    pipeline: str,
+    trust_checkpoint: bool,
+) -> Run:
+    """The method built (and restored from the last checkpoint on --resume), and rank 0's run files:
+    config.json, env.json, metrics.jsonl as committed."""
     torch.manual_seed(seed)  # model initialisation
     method = build(config, data.num_classes, dist.world_size, dist.device, options)
-    model, optimizer = method.model, method.optimizer
     if dist.distributed:
-        model = method.model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None
+        method.model = nn.parallel.DistributedDataParallel(
+            method.model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None
         )
-
-    start_epoch, ckpt = 0, None
+    last, start_epoch, ckpt = run_dir / checkpoint.LAST, 0, None
     if resume and last.is_file():  # (no checkpoint: interrupted before its first epoch; start again)
         ckpt = checkpoint.load(last, trust_checkpoint)
-        start_epoch = checkpoint.restore(ckpt, model, optimizer, path=last, scaler=method.scaler)
-    metrics_path = run_dir / layout.METRICS
-    records = _committed_records(ckpt, metrics_path, start_epoch) if ckpt else []
+        start_epoch = checkpoint.restore(
+            ckpt, method.model, method.optimizer, path=last, scaler=method.scaler
+        )
+    ran = {
+        "data": source.spec,  # what was passed (cifar10:PATH, a folder, embedded): linear reads it
+        "data_kind": source.kind,
+        "data_root": str(source.root),
+        "data_classes": data.num_classes,
+        "pipeline": pipeline_record(pipeline, data.pipeline, options),
+        "step_options": options.describe(),
+    }
+    run = Run(config, run_dir, data, method, options, seed, dist, start_epoch, [], {**config, **ran})
+    run.records = committed_records(ckpt, run.metrics_path, start_epoch) if ckpt else []
     if dist.is_main:
         atomic.remove_stale(run_dir, PRETRAIN_FILES)  # the temporaries of a save that a kill cut short
-    logger = logging_sinks.RunLogger()  # rank 0's logs to TensorBoard (and W&B); the others' do nothing
-    if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        ran = {
-            "data": source.spec,  # what was passed (cifar10:PATH, a folder, embedded): linear reads it
-            "data_kind": source.kind,
-            "data_root": str(source.root),
-            "data_classes": data.num_classes,
-            "pipeline": pipeline_record(pipeline, data.pipeline, options),
-            "step_options": options.describe(),
-        }
-        atomic.write_json(run_dir / layout.CONFIG, {**config, **ran})
+        atomic.write_json(run_dir / layout.CONFIG, run.record)
         atomic.write_json(run_dir / layout.ENV, environment(dist.device, dist.world_size, dist.backend))
-        atomic.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
-        id_file = run_dir / logging_sinks.WANDB_ID
-        logger = logging_sinks.open_logger(
-            run_dir, "pretrain", {**config, **ran}, wandb=wandb, project=wandb_project, id_file=id_file,
-            resume=resume,
-        )  # fmt: skip
-        if start_epoch == 0:
-            if show_progress:
-                console.print(f"run folder {run_dir}; kNN of the randomly initialised encoder (reference)...")
-            rec = {"epoch": 0, "knn_top1": _knn(model, data, config, dist)}  # random-init reference
-            atomic.append_jsonl(metrics_path, rec)
-            logger.log(rec, 0)
-            records.append(rec)
+        atomic.write_text(run.metrics_path, "".join(json.dumps(r) + "\n" for r in run.records))
+    return run
 
+
+def commit_init_knn(run: Run) -> None:
+    """Epoch 0's record: the kNN of the randomly initialised encoder, the reference learning is read from."""
+    rec = {"epoch": 0, "knn_top1": _knn(run.method.model, run.data, run.config, run.dist)}
+    atomic.append_jsonl(run.metrics_path, rec)
+    run.logger.log(rec, 0)
+    run.records.append(rec)
+
+
+def fit(run: Run, stop_after_epoch: int | None, show_progress: bool) -> int:
+    """Train from the run's start epoch, each epoch committed by its checkpoint; returns the epochs done."""
+    config, dist = run.config, run.dist
     epochs = config["epochs"]
     end_epoch = min(epochs, stop_after_epoch) if stop_after_epoch else epochs
-    t_start = time.perf_counter()
-    with TrainProgress(epochs, start_epoch, enabled=show_progress and dist.is_main) as progress, logger:
-        for epoch in range(start_epoch, end_epoch):
-            if not config["lr_per_step"]:  # MoCo: lr set once per epoch (PAPER.md: "per epoch, no warm-up")
-                set_lr(
-                    optimizer,
-                    learning_rate(
-                        config["lr"],
-                        epoch,
-                        epochs,
-                        config["cos"],
-                        config["schedule"],
-                        config["warmup_epochs"],
-                    ),
-                )
+    enabled = show_progress and dist.is_main
+    with TrainProgress(epochs, run.start_epoch, enabled=enabled) as progress, run.logger:
+        for epoch in range(run.start_epoch, end_epoch):
             rec = {
                 "epoch": epoch + 1,
-                **train_one_epoch(method, data, config, epoch, seed, dist, progress, options),
+                **train_one_epoch(run.method, run.data, config, epoch, run.seed, dist, progress, run.options),
             }
             every = config["knn_every"]
             if dist.is_main and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):
-                rec["knn_top1"] = _knn(model, data, config, dist)
+                rec["knn_top1"] = _knn(run.method.model, run.data, config, dist)
             if dist.is_main:
-                # The epoch commit: the checkpoint carries every record up to this epoch, and its atomic
-                # rename is the one moment the epoch counts as done. metrics.jsonl is appended after it; a
-                # kill in between loses no record: --resume rewrites metrics.jsonl from the checkpoint, and
-                # the result store reads the records from it while metrics.jsonl is older (layout.py).
-                records.append(rec)
-                extra = {"config": config, "seed": seed, "metrics": records}
-                checkpoint.save(last, model, optimizer, epoch + 1, config["arch"], extra, method.scaler)
-                if config["save_every"] and (epoch + 1) % config["save_every"] == 0 and epoch + 1 < epochs:
-                    checkpoint.save(
-                        run_dir / checkpoint.periodic(epoch + 1),
-                        model,
-                        optimizer,
-                        epoch + 1,
-                        config["arch"],
-                        extra,
-                        method.scaler,
-                    )
-                atomic.append_jsonl(metrics_path, rec)
-                logger.log(rec, rec["epoch"])
+                commit_epoch(run, rec)
             progress.end_epoch(rec)
             if dist.distributed:
                 distributed.barrier()
+    return end_epoch
 
+
+def commit_epoch(run: Run, rec: dict[str, Any]) -> None:
+    """The epoch commit: the checkpoint carries every record up to this epoch, and its atomic rename is the
+    one moment the epoch counts as done. metrics.jsonl is appended after it; a kill in between loses no
+    record: --resume rewrites metrics.jsonl from the checkpoint, and the result store reads the records from
+    it while metrics.jsonl is older (layout.py)."""
+    config, method, epoch = run.config, run.method, rec["epoch"]
+    run.records.append(rec)
+    extra = {"config": config, "seed": run.seed, "metrics": run.records}
+    paths = [run.run_dir / checkpoint.LAST]
+    if config["save_every"] and epoch % config["save_every"] == 0 and epoch < config["epochs"]:
+        paths.append(run.run_dir / checkpoint.periodic(epoch))
+    for path in paths:
+        checkpoint.save(path, method.model, method.optimizer, epoch, config["arch"], extra, method.scaler)
+    atomic.append_jsonl(run.metrics_path, rec)
+    run.logger.log(rec, epoch)
+
+
+def finish(run: Run, end_epoch: int, seconds: float) -> dict[str, Any]:
+    """summary.json (once the run is finished) and the logger's final figures; returns the summary."""
+    config, records = run.config, run.records
     summary = {
         "recipe": config["recipe"],
         "scale": config["scale"],
-        "seed": seed,
+        "seed": run.seed,
         "epochs_done": end_epoch,
-        "finished": end_epoch == epochs,
+        "finished": end_epoch == config["epochs"],
         "knn_top1": next(
             (r["knn_top1"] for r in reversed(records) if "knn_top1" in r and r["epoch"] > 0), None
         ),
         "knn_top1_init": next((r["knn_top1"] for r in records if r["epoch"] == 0), None),
-        "seconds_this_session": time.perf_counter() - t_start,
-        "run_dir": str(run_dir),
+        "seconds_this_session": seconds,
+        "run_dir": str(run.run_dir),
     }
-    if dist.is_main and summary["finished"]:
-        atomic.write_json(run_dir / layout.SUMMARY, summary)
+    if run.dist.is_main and summary["finished"]:
+        atomic.write_json(run.run_dir / layout.SUMMARY, summary)
     last_rec = records[-1] if records else {}
     final = {k: summary[k] for k in ("knn_top1", "knn_top1_init", "epochs_done")}
-    logger.finish(config, {**final, **{k: last_rec.get(k) for k in ("loss", "acc")}})
+    run.logger.finish(config, {**final, **{k: last_rec.get(k) for k in ("loss", "acc")}})
     return summary

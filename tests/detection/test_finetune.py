@@ -117,7 +117,7 @@ def test_two_processes_under_torchrun_on_cpu(tiny_voc, tmp_path):
     ("scale", "arch"), [("paper", "resnet50"), ("mini", "resnet18"), ("smoke", "resnet18")]
 )
 def test_the_recorded_protocol_is_what_the_cfg_runs(scale: str, arch: str, tmp_path: Path):
-    from mocobench.detection.config import build_cfg
+    from mocobench.detection.cfg import build_cfg
 
     cfg = build_cfg(scale, arch, "", ("a",), "b", 10, tmp_path, 0, "cpu")
     recorded = finetune.protocol(scale, arch)

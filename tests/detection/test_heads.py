@@ -13,7 +13,7 @@ from detectron2.layers import NaiveSyncBatchNorm
 from detectron2.modeling import build_model
 from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock
 
-from mocobench.detection.config import build_cfg
+from mocobench.detection.cfg import build_cfg
 from mocobench.detection.export import detectron2_name, to_detectron2
 
 

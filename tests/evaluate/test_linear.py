@@ -22,6 +22,7 @@ from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
 from mocobench.evaluate import linear
 from mocobench.evaluate.pretrained import load_pretrained
+from mocobench.run import loop
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.schedule import learning_rate
 
@@ -176,8 +177,8 @@ def test_simclr_protocol_trains_with_cosine_per_step_from_a_zero_head(
     head = linear.build_classifier(p, 10, init_std=0.0).fc  # SimCLR's zero_init_logits_layer
     assert head.weight.abs().sum() == 0 and head.bias.abs().sum() == 0
     protocol = {**resolve_linear("smoke", name="linear-simclr"), "batch_size": 8, "epochs": 2}
-    seen, real = [], linear.set_lr
-    monkeypatch.setattr(linear, "set_lr", lambda opt, lr: (seen.append(lr), real(opt, lr)))
+    seen, real = [], loop.set_lr  # the one training loop sets the lr (run/loop.py)
+    monkeypatch.setattr(loop, "set_lr", lambda opt, lr: (seen.append(lr), real(opt, lr)))
     rec = linear.train_linear(p, protocol, open_data(tiny_data), 0, torch.device("cpu"), show_progress=False)
     steps, lr = 40 // 8, protocol["lr"]
     per_step = [[learning_rate(lr, e + s / steps, 2, True, []) for s in range(steps)] for e in range(2)]

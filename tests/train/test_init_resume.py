@@ -12,7 +12,7 @@ from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.runtime import checkpoint
-from mocobench.train.pretrain import check_run_dir
+from mocobench.train.resume import check_run_dir
 
 
 def _fitted(name: str, *sets: str) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mocobench.config.detection import SCALED, paper_values, scaled_protocol
-from mocobench.detection.config import build_cfg, paper_cfg
+from mocobench.detection.cfg import build_cfg, paper_cfg
 from mocobench.errors import UsageError
 
 
