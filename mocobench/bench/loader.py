@@ -18,8 +18,8 @@ from rich.table import Table
 
 from mocobench.data.folder import list_split
 from mocobench.errors import UsageError
-from mocobench.pipeline.ffcv_beton import ffcv_available
-from mocobench.pipeline.loaders import LOADERS, TwoViewLoader, TwoViewSpec, build_two_view_loader
+from mocobench.loading.ffcv_beton import ffcv_available
+from mocobench.loading.loaders import LOADERS, TwoViewLoader, TwoViewSpec, build_two_view_loader
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.environment import device_name
 from mocobench.runtime.step_options import StepOptions

@@ -21,8 +21,8 @@ from mocobench.bench.memory import PeakMemory
 from mocobench.data.folder import list_train_val
 from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
+from mocobench.loading.loaders import TwoViewLoader, build_two_view_loader
 from mocobench.methods import Trainable
-from mocobench.pipeline.loaders import TwoViewLoader, build_two_view_loader
 from mocobench.run.build import build
 from mocobench.run.loop import optimise
 from mocobench.runtime.distributed import DistInfo

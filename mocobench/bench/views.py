@@ -40,8 +40,8 @@ from mocobench.data.decode import decode, load_rgb
 from mocobench.data.folder import list_split
 from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
-from mocobench.pipeline.ffcv_beton import SMART_RAW_MAX_BYTES, ffcv_available
-from mocobench.pipeline.loaders import FFCV_JPEG_QUALITY, FFCV_MAX_RESOLUTION
+from mocobench.loading.ffcv_beton import SMART_RAW_MAX_BYTES, ffcv_available
+from mocobench.loading.loaders import FFCV_JPEG_QUALITY, FFCV_MAX_RESOLUTION
 from mocobench.runtime.seeds import sample_seed
 
 AUGMENTATIONS = ("aug_plus", "moco_v1")  # torchvision's ops; SimCLR's views have one torch implementation
@@ -140,11 +140,11 @@ def device_colour(view: np.ndarray, spec: ViewSpec, p: Params) -> np.ndarray:
 
 def ffcv_stored(path: Path) -> np.ndarray:
     """The pixels the .beton holds for `path`: capped at 512 px (INTER_AREA) and, above FFCV's raw-size
-    threshold, compressed by FFCV's own JPEG encoder at quality 90 (`pipeline/ffcv_writer.py`)."""
+    threshold, compressed by FFCV's own JPEG encoder at quality 90 (`loading/ffcv_writer.py`)."""
     import cv2
     from ffcv.fields.rgb_image import encode_jpeg
 
-    from mocobench.pipeline.ffcv_writer import load_image
+    from mocobench.loading.ffcv_writer import load_image
 
     img = load_image(path, FFCV_MAX_RESOLUTION)
     if img.nbytes <= SMART_RAW_MAX_BYTES:
@@ -155,7 +155,7 @@ def ffcv_stored(path: Path) -> np.ndarray:
 
 def ffcv_geometry(stored: np.ndarray, box: Box, full: tuple[int, int], flip: bool, size: int) -> np.ndarray:
     """FFCV's crop (the loader's compiled `resize_view`) of the same relative box on the stored image."""
-    from mocobench.pipeline.ffcv_kernels import kernels
+    from mocobench.loading.ffcv_kernels import kernels
 
     sy, sx = stored.shape[0] / full[0], stored.shape[1] / full[1]
     top, left, h, w = box

@@ -64,7 +64,7 @@ def data_to_ffcv(
 ) -> None:
     """Write a folder's images once into FFCV .beton files (for `pretrain --loader ffcv --beton`)."""
     from mocobench.data.sources import open_data
-    from mocobench.pipeline.ffcv_writer import write_folder_betons
+    from mocobench.loading.ffcv_writer import write_folder_betons
 
     writable(out_file, folder=False)
     root = open_data(data).root

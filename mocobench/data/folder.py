@@ -1,7 +1,7 @@
 """ImageNet-layout folders (`DATA/train/<class>/*`, `DATA/val/<class>/*`): listing, checking, loading,
 and writing one from the image arrays of a published format (`sources.py`).
 
-`FolderDataset` takes `(epoch, index)` keys (`pipeline.order.GlobalBatchSampler`) and draws each sample's
+`FolderDataset` takes `(epoch, index)` keys (`loading.order.GlobalBatchSampler`) and draws each sample's
 augmentation from a generator seeded by `seeds.sample_seed(seed, epoch, index)`, so a run resumed from a
 checkpoint sees exactly the crops an uninterrupted run would have, whatever the number of workers.
 """

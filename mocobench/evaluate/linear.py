@@ -38,9 +38,9 @@ from mocobench.data.folder import FolderDataset, list_train_val, verified_train_
 from mocobench.data.sources import DataSource, open_data
 from mocobench.errors import UsageError
 from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
+from mocobench.loading.order import GlobalBatchSampler, batched_loader, eval_loader
 from mocobench.metrics.accuracy import topk_correct
 from mocobench.models.encoders import Backbone, encoder_builder
-from mocobench.pipeline.order import GlobalBatchSampler, batched_loader, eval_loader
 from mocobench.results import layout
 from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
 from mocobench.run.loop import train_epoch

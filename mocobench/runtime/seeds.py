@@ -4,7 +4,7 @@ So a resumed run repeats exactly what an uninterrupted one would have drawn, and
 process with the whole batch draws (the DDP and resume tests check both, bit for bit). Each stream has its
 own formula here, so no two streams share a generator state:
 
-- `epoch_permutation`: the order of the training set in an epoch (cut into global batches, `pipeline.order`);
+- `epoch_permutation`: the order of the training set in an epoch (cut into global batches, `loading.order`);
 - `sample_seed`: a sample's augmentation (crops, flips, colour) in the folder loaders;
 - `sample_seed32`: the same role inside FFCV's compiled loop, whose generator takes 32-bit seeds
   (`pipeline.ffcv_kernels` compiles a twin of it; a test holds the two equal);

@@ -14,8 +14,8 @@ from mocobench.augment.reference import eval_transform, supervised_train_transfo
 from mocobench.data.folder import FolderDataset, list_train_val, verify_images
 from mocobench.data.sources import DataSource, list_pretrain, open_data
 from mocobench.data.synth import SynthSpec
-from mocobench.pipeline.loaders import STORED_FILES, TwoViewSpec, build_two_view_loader
-from mocobench.pipeline.order import batched_loader, eval_loader
+from mocobench.loading.loaders import STORED_FILES, TwoViewSpec, build_two_view_loader
+from mocobench.loading.order import batched_loader, eval_loader
 from mocobench.runtime import distributed
 from mocobench.runtime.step_options import StepOptions
 

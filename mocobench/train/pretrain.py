@@ -139,7 +139,7 @@ def pretrain(
 
     `stop_after_epoch` ends early after that many epochs (tests use it to simulate an interruption).
     `pipeline` is `fast` or `official` (train/pipelines.py); with `fast`, `loader`/`augment_on` pick the input
-    pipeline (pipeline/loaders.py) and `step_options` the step's fast paths (runtime/step_options.py; default:
+    pipeline (loading/loaders.py) and `step_options` the step's fast paths (runtime/step_options.py; default:
     all on for a GPU, off on the CPU). config.json records what ran. Each record of metrics.jsonl also goes
     to `<run_dir>/tensorboard/pretrain` and, with `wandb`, to W&B (runtime/logging_sinks.py; a resumed run
     continues the W&B run whose id `wandb_id` holds).

@@ -8,7 +8,7 @@ import pytest
 
 from mocobench.bench import views
 from mocobench.bench.images import BenchImagesSpec, bench_images
-from mocobench.pipeline.ffcv_beton import ffcv_available
+from mocobench.loading.ffcv_beton import ffcv_available
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_32px_sources_ffcv_views_within_the_torch_bound(tmp_path, cli, monkeypat
         # The bound catches FFCV's stock resize (libffcv's INTER_AREA) on these crops.
         from ffcv.libffcv import resize_crop
 
-        from mocobench.pipeline.ffcv_kernels import kernels
+        from mocobench.loading.ffcv_kernels import kernels
 
         def inter_area(img, top, left, h, w, out):
             resize_crop(img, top, top + h, left, left + w, out)

@@ -19,7 +19,7 @@ loader's are 0.00 (`bench views --source-size 32 --image-size 32`). So `resize_v
 OpenCV's speed) for a crop it shrinks on both sides, and resizes one smaller than S on a side with
 `pil_bilinear`: Pillow's 8-bit resample compiled here (`Resample.c`: `precompute_coeffs`,
 `normalize_coeffs_8bpc`, one pass per axis rounded to uint8, in the installed Pillow's order), equal to
-PIL's output bit for bit (tests/pipeline/test_ffcv.py).
+PIL's output bit for bit (tests/loading/test_ffcv.py).
 
 Fixes of ffcv 1.0.2: its OS-cache reader corrupts numba type hashes (`patch_ffcv`); an exception in its epoch
 thread left the consumer waiting forever (`epoch_iterator_class`).

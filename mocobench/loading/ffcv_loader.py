@@ -42,15 +42,15 @@ import torch
 
 from mocobench.augment.spec import ViewSpec
 from mocobench.errors import UsageError
-from mocobench.pipeline.ffcv_beton import read_sidecar, require_ffcv
-from mocobench.pipeline.ffcv_kernels import (
+from mocobench.loading.ffcv_beton import read_sidecar, require_ffcv
+from mocobench.loading.ffcv_kernels import (
     colour_op_class,
     decoder_class,
     epoch_iterator_class,
     kernels,
     patch_ffcv,
 )
-from mocobench.pipeline.order import epoch_order
+from mocobench.loading.order import epoch_order
 from mocobench.runtime.seeds import colour_entropy
 
 BATCHES_AHEAD = 3

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mocobench.pipeline.ffcv_loader import TwoViewFFCV
+from mocobench.loading.ffcv_loader import TwoViewFFCV
 
 
 class TwiceDecodedFFCV(TwoViewFFCV):

@@ -15,15 +15,15 @@ from test_ffcv import _image, epoch_batches, pil_view
 
 from mocobench.augment.spec import ViewSpec, view_spec
 from mocobench.data.folder import list_split
-from mocobench.pipeline.ffcv_beton import read_image
-from mocobench.pipeline.ffcv_loader import TwoViewFFCV
-from mocobench.pipeline.ffcv_writer import write_beton
+from mocobench.loading.ffcv_beton import read_image
+from mocobench.loading.ffcv_loader import TwoViewFFCV
+from mocobench.loading.ffcv_writer import write_beton
 
 
 def test_resize_view_is_pils_bilinear_where_it_enlarges() -> None:
     """Bit for bit PIL's `resize(BILINEAR)` when a side is enlarged (both pass orders of Pillow 13 included:
     sizes drawn to cover shrinking one side and enlarging the other); OpenCV's INTER_AREA when shrunk."""
-    from mocobench.pipeline.ffcv_kernels import kernels
+    from mocobench.loading.ffcv_kernels import kernels
 
     resize_view = kernels().resize_view
     rng = np.random.default_rng(7)

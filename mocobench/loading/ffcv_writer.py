@@ -24,7 +24,7 @@ import numpy as np
 from mocobench.data.decode import load_rgb
 from mocobench.data.folder import list_split
 from mocobench.errors import UsageError
-from mocobench.pipeline.ffcv_beton import (
+from mocobench.loading.ffcv_beton import (
     FORMAT_VERSION,
     SMART_RAW_MAX_BYTES,
     WRITE_MODE,

@@ -11,7 +11,7 @@ _SCRIPT = """
 import mocobench  # first, as every mocobench entry point does
 import cv2, numpy as np
 from torch.utils.data import DataLoader
-from mocobench.pipeline.two_view import worker_init
+from mocobench.loading.two_view import worker_init
 
 a = np.random.default_rng(0).random((2000, 2000), dtype=np.float32)
 for _ in range(3):

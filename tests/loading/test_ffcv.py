@@ -20,8 +20,8 @@ from ffcv_reference import ColourAfterFFCV, TwiceDecodedFFCV
 from mocobench.augment.spec import Blur, Grayscale, Jitter, ViewSpec, view_spec
 from mocobench.data.folder import list_split
 from mocobench.errors import UsageError
-from mocobench.pipeline import ffcv_beton
-from mocobench.pipeline.ffcv_beton import (
+from mocobench.loading import ffcv_beton
+from mocobench.loading.ffcv_beton import (
     beton_matches,
     default_beton,
     read_image,
@@ -29,9 +29,9 @@ from mocobench.pipeline.ffcv_beton import (
     read_sidecar,
     samples_fingerprint,
 )
-from mocobench.pipeline.ffcv_loader import TwoViewFFCV
-from mocobench.pipeline.ffcv_writer import write_beton
-from mocobench.pipeline.order import GlobalBatchSampler, epoch_order
+from mocobench.loading.ffcv_loader import TwoViewFFCV
+from mocobench.loading.ffcv_writer import write_beton
+from mocobench.loading.order import GlobalBatchSampler, epoch_order
 from mocobench.runtime.seeds import sample_seed32
 
 S = 24  # view size
@@ -361,7 +361,7 @@ def test_rank_order_rebuilds_the_global_batch() -> None:
 
 
 def test_seed_twin_matches_compiled_kernel() -> None:
-    from mocobench.pipeline.ffcv_kernels import kernels
+    from mocobench.loading.ffcv_kernels import kernels
 
     k = kernels()
     for seed, epoch, index in [(0, 0, 0), (3, 7, 11), (2**31, 199, 1_281_166)]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mocobench.errors import UsageError
-from mocobench.pipeline.order import GlobalBatchSampler
+from mocobench.loading.order import GlobalBatchSampler
 
 
 def test_rank_slices_rebuild_the_global_batch():

@@ -9,7 +9,7 @@ import torch
 from mocobench.config.recipes import resolve
 from mocobench.data.folder import list_train_val
 from mocobench.errors import UsageError
-from mocobench.pipeline import loaders
+from mocobench.loading import loaders
 from mocobench.runtime.distributed import DistInfo
 from mocobench.runtime.step_options import StepOptions
 from mocobench.train.data import two_view_spec
@@ -63,9 +63,9 @@ def test_auto_placement_and_errors(tiny_data, monkeypatch) -> None:
     with pytest.raises(UsageError, match="unknown --loader 'dali'"):
         loaders.resolve_kind("dali")
     assert loaders.resolve_kind("auto", "loader") == "torch"  # CPU: torch measured faster
-    monkeypatch.setattr("mocobench.pipeline.ffcv_beton.ffcv_available", lambda: False)
+    monkeypatch.setattr("mocobench.loading.ffcv_beton.ffcv_available", lambda: False)
     assert loaders.resolve_kind("auto", "device") == "torch"
-    monkeypatch.setattr("mocobench.pipeline.ffcv_beton.ffcv_available", lambda: True)
+    monkeypatch.setattr("mocobench.loading.ffcv_beton.ffcv_available", lambda: True)
     assert loaders.resolve_kind("auto", "device") == "ffcv"
 
 

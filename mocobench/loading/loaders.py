@@ -9,7 +9,7 @@ Loaders (`--loader`):
   (a GPU); else torch, which is the faster of the two when the workers also do the colour work (measured).
   Either one's views are within `bench views`' bounds of the official ones at every size: FFCV resizes a
   crop it enlarges (every crop at 32 px: CIFAR, the `gpu` tier) as PIL's bilinear, bit for bit
-  (`ffcv_kernels.resize_view`; tests/pipeline/test_loaders.py checks what `auto` picks on a GPU).
+  (`ffcv_kernels.resize_view`; tests/loading/test_loaders.py checks what `auto` picks on a GPU).
 
 Colour (`--augment-on`): `device` runs jitter/grayscale/blur on the training device as batched
 per-sample kornia ops (`augment/device.py`), `loader` runs them in the workers in uint8 OpenCV
@@ -31,8 +31,8 @@ from mocobench.augment.reference import TwoCropsTransform, view_transform
 from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD, ViewSpec, blur_sigma_px, view_spec
 from mocobench.data.folder import FolderDataset, Samples
 from mocobench.errors import UsageError
-from mocobench.pipeline import ffcv_beton
-from mocobench.pipeline.order import batched_loader
+from mocobench.loading import ffcv_beton
+from mocobench.loading.order import batched_loader
 from mocobench.runtime.distributed import DistInfo, broadcast_object
 from mocobench.runtime.home import mocobench_home
 from mocobench.runtime.step_options import StepOptions, to_input
@@ -116,7 +116,7 @@ def resolve_augment_on(augment_on: str, device: torch.device, kind: str) -> str:
 
 def ffcv_beton_for(root: Path, samples: Samples, beton: Path | None, log: Callable[[str], None]) -> Path:
     """The .beton of `root/train` at the default options: reused if it matches the folder, else written."""
-    from mocobench.pipeline.ffcv_writer import write_beton
+    from mocobench.loading.ffcv_writer import write_beton
 
     path = beton or ffcv_beton.default_beton(root, "train", FFCV_MAX_RESOLUTION, FFCV_JPEG_QUALITY)
     if ffcv_beton.beton_matches(path, samples, FFCV_MAX_RESOLUTION, FFCV_JPEG_QUALITY):
@@ -196,7 +196,7 @@ def build_two_view_loader(
         kind = "torch"  # auto: the loader that cuts these views as they are defined
     to_pairs = _pairs_fn(view, kind, where, dist, options)
     if kind == "ffcv":
-        from mocobench.pipeline.ffcv_loader import TwoViewFFCV
+        from mocobench.loading.ffcv_loader import TwoViewFFCV
 
         path = ffcv_beton_for(root, samples, beton, log) if dist.is_main else None
         path = broadcast_object(path)
@@ -216,7 +216,7 @@ def build_two_view_loader(
         dataset: Any = FolderDataset(samples, classes, TwoCropsTransform(view_transform(view)), seed)
         init = None
     else:
-        from mocobench.pipeline.two_view import TwoViewFolder, worker_init
+        from mocobench.loading.two_view import TwoViewFolder, worker_init
 
         dataset = TwoViewFolder(samples, classes, view, colour_in_workers=where == "loader", seed=seed)
         init = worker_init

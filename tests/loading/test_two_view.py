@@ -18,8 +18,8 @@ from mocobench.augment.spec import view_spec
 from mocobench.data.decode import decode
 from mocobench.data.folder import list_split
 from mocobench.errors import UsageError
-from mocobench.pipeline.order import GlobalBatchSampler
-from mocobench.pipeline.two_view import TwoViewFolder, worker_init
+from mocobench.loading.order import GlobalBatchSampler
+from mocobench.loading.two_view import TwoViewFolder, worker_init
 
 S = 32
 
