@@ -9,7 +9,7 @@ its default asymmetric loss, the one the recipe runs (`tables/paper/cifar10_demo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,30 @@ DEMO_RECIPE = "moco-cifar10-demo"
 SOURCE = "facebookresearch/moco colab/moco_cifar10_demo.ipynb"
 
 
+@dataclass(frozen=True)
+class DemoHeader:
+    """What the Markdown says above the demo table: the tier, its caveats, the recipe as run (or why it
+    does not run there), and where the finished runs ran."""
+
+    title: str
+    scale_description: str
+    caveats: list[str]
+    recipe: dict[str, Any]  # the resolved config; empty where the tier refuses the recipe
+    refused: str
+    hardware: list[str]
+    data: list[str]
+    commits: list[str]
+    runs: list[str]
+
+
 @dataclass
 class DemoTable:
-    """The assembled demo table: `frame` goes to CSV, `notes` and `meta` into the Markdown."""
+    """The assembled demo table: `frame` goes to CSV, `notes` and `header` into the Markdown."""
 
     scale: str
     frame: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
+    notes: list[str]
+    header: DemoHeader
 
     @property
     def stem(self) -> str:
@@ -92,21 +108,21 @@ def build_demo_table(store: Any, scale: str, runs_dir: str = "runs") -> DemoTabl
     config, refused = _recipe(scale)
     header, learned = learning_lines(learning, classes_of(done), scale)
     pipeline_check = bool(rules.get("pipeline_check")) or scale == "smoke"
-    meta = {
-        "title": f"The official MoCo CIFAR-10 demo reproduced at scale {scale}",
-        "scale_description": str(rules.get("description", "")),
-        "caveats": scale_caveats(scale, pipeline_check, orderings=False) + header,
-        "recipe": config,
-        "refused": refused,
-        "hardware": sorted(
+    head = DemoHeader(
+        title=f"The official MoCo CIFAR-10 demo reproduced at scale {scale}",
+        scale_description=str(rules.get("description", "")),
+        caveats=scale_caveats(scale, pipeline_check, orderings=False) + header,
+        recipe=config,
+        refused=refused,
+        hardware=sorted(
             {f"{d}, world size {int(w)}" for d, w in zip(done["device"], done["world_size"], strict=True)}
         ),
-        "data": sorted({describe_data(d) for d in done["data"] if isinstance(d, str) and d}),
-        "commits": sorted({str(c) for c in done["commit"] if isinstance(c, str) and c}),
-        "runs": sorted(done["run_dir"].astype(str)),
-    }
+        data=sorted({describe_data(d) for d in done["data"] if isinstance(d, str) and d}),
+        commits=sorted({str(c) for c in done["commit"] if isinstance(c, str) and c}),
+        runs=sorted(done["run_dir"].astype(str)),
+    )
     return DemoTable(
-        scale, frame, _notes(scale, mine, done, refused, published, str(runs_dir)) + learned, meta
+        scale, frame, _notes(scale, mine, done, refused, published, str(runs_dir)) + learned, head
     )
 
 
@@ -167,8 +183,8 @@ def display_frame(table: DemoTable) -> pd.DataFrame:
 
 def header_lines(table: DemoTable) -> list[str]:
     """The paragraph above the table: scale and caveats, the recipe as run, hardware, data, commits."""
-    meta = table.meta
-    c = meta.get("recipe") or {}
+    head = table.header
+    c = head.recipe
     if c:
         recipe = (
             f"**Recipe `{DEMO_RECIPE}`** ({SOURCE}) at scale {table.scale}: {arch_name(str(c['arch']))} "
@@ -177,20 +193,20 @@ def header_lines(table: DemoTable) -> list[str]:
             f"{c['moco_t']:g}; kNN monitor k {c['knn_k']}, t {c['knn_t']:g} on the {c['knn_on']}."
         )
     else:
-        recipe = f"**Recipe `{DEMO_RECIPE}`** ({SOURCE}): {meta.get('refused') or 'not resolved'}."
+        recipe = f"**Recipe `{DEMO_RECIPE}`** ({SOURCE}): {head.refused or 'not resolved'}."
     return [
-        f"**Scale {table.scale}**: {meta.get('scale_description', '')}",
-        *meta.get("caveats", []),
+        f"**Scale {table.scale}**: {head.scale_description}",
+        *head.caveats,
         recipe,
-        f"**Hardware**: {'; '.join(meta.get('hardware', [])) or 'none yet'}.",
-        f"**Data**: {'; '.join(meta.get('data', [])) or 'no run yet'}.",
-        f"**mocobench commits**: {', '.join(meta.get('commits', [])) or 'none recorded'}.",
+        f"**Hardware**: {'; '.join(head.hardware) or 'none yet'}.",
+        f"**Data**: {'; '.join(head.data) or 'no run yet'}.",
+        f"**mocobench commits**: {', '.join(head.commits) or 'none recorded'}.",
     ]
 
 
 def markdown(table: DemoTable) -> str:
     shown = display_frame(table)
-    lines = [f"# {table.meta['title']}", "", "  \n".join(header_lines(table)), ""]
+    lines = [f"# {table.header.title}", "", "  \n".join(header_lines(table)), ""]
     lines.append("| " + " | ".join(shown.columns) + " |")
     lines.append("|" + "---|" * len(shown.columns))
     lines += [
@@ -211,8 +227,8 @@ def write_demo_table(table: DemoTable, out_dir: Path) -> list[Path]:
 def rich_table(table: DemoTable) -> Table:
     """The table for the terminal (the Markdown's cells); the notes are printed by the caller."""
     shown = display_frame(table)
-    caveats = [c.replace("**", "") for c in table.meta.get("caveats", [])]
-    view = Table(title=table.meta["title"], caption=Text("\n".join(caveats)) if caveats else None)
+    caveats = [c.replace("**", "") for c in table.header.caveats]
+    view = Table(title=table.header.title, caption=Text("\n".join(caveats)) if caveats else None)
     for col in shown.columns:
         view.add_column(col, justify="left" if col in ("data", "scale") else "right", overflow="fold")
     for row in shown.itertuples(index=False):

@@ -69,7 +69,7 @@ def test_rows_by_epochs_beside_the_published_asymmetric_figure():
         and shown.loc["800", "published kNN top-1 (asymmetric)"] == "88.7"
     )
     assert any("e200/seed3 is unfinished (7 of 200 epochs" in n for n in t.notes)
-    assert t.meta["caveats"] == []  # the demo as published: no tier caveat
+    assert t.header.caveats == []  # the demo as published: no tier caveat
 
 
 def test_markdown_header_names_the_recipe_and_the_published_source(tmp_path):
@@ -89,7 +89,7 @@ def test_markdown_header_names_the_recipe_and_the_published_source(tmp_path):
 def test_smoke_carries_the_pipeline_check_header():
     t = build_demo_table(_store(), "smoke")
     assert t.stem == "demo_smoke"
-    assert t.meta["caveats"][0] == PIPELINE_CHECK_DEMO
+    assert t.header.caveats[0] == PIPELINE_CHECK_DEMO
     f = t.frame.set_index("epochs")
     assert list(f.index) == [2, 200, 400, 800] and f.loc[2, "knn_mean"] == 99.0
     assert math.isnan(f.loc[2, "published_knn_top1"])
@@ -98,7 +98,7 @@ def test_smoke_carries_the_pipeline_check_header():
 
 def test_a_demo_run_that_learned_nothing_says_so():
     store = make([_demo(s, 25.0, scale="smoke", epochs=2, data="") for s in range(2)], [])
-    header = build_demo_table(store, "smoke").meta["caveats"]
+    header = build_demo_table(store, "smoke").header.caveats
     assert header[-1].startswith("**This tier cannot learn in its budget**")
     assert "2 epochs: final kNN 25.0 ≤ 30.0 at random init" in header[-1]
 
