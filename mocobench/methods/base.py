@@ -2,7 +2,7 @@
 
 A method (a recipe's `mechanism`) owns its model builder, its loss, the view kinds it accepts, its
 optimizer, the settings only it reads (validated here, not in `config/`), what the data fits (MoCo's K),
-and what it adds to config.json. The loop (`train/pretrain.py`) and the benchmarks (`bench/`) see only a
+and what it adds to config.json. The loop (`run/loop.py`) and the benchmarks (`bench/`) see only a
 `Trainable`: one forward-and-loss per step, a per-step hook (MoCo v3 moves its momentum and lr every step),
 and an optional gradient scaler whose state the checkpoint keeps. The official MoCo script is the model:
 every hyper-parameter visible where the module builds with it.
