@@ -3,7 +3,7 @@
 Same semantics as the reference PIL path (`reference.py`, i.e. torchvision's `ColorJitter`, `RandomGrayscale`,
 `RandomApply` and the official MoCo `GaussianBlur` on PIL images), driven by the ops of
 `spec.ViewSpec.colour` and a numpy Generator (so a sample's draws come from its own seed, see
-`pipeline.two_view.TwoViewFolder`). Whole-image cv2 ops only (LUT / addWeighted / cvtColor /
+`loading.two_view.TwoViewFolder`). Whole-image cv2 ops only (LUT / addWeighted / cvtColor /
 GaussianBlur): they release the GIL and are thread-safe, so threaded loaders can call `apply_colour`
 concurrently.
 

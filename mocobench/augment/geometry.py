@@ -1,6 +1,6 @@
 """The geometry half of a view on uint8 arrays: the crop box, its resize, the flip.
 
-Used by the CPU loaders (`pipeline.two_view`), which cut both views of an image from one decode, and (the
+Used by the CPU loaders (`loading.two_view`), which cut both views of an image from one decode, and (the
 TensorFlow box) by the PIL reference of SimCLR's views. Two crop algorithms, each on a numpy generator (so a
 sample's draws come from its own seed): torchvision's `RandomResizedCrop.get_params` (MoCo) and TensorFlow's
 `sample_distorted_bounding_box` as SimCLR calls it (`sample_crop_tf`). Two resizes: the antialiased bilinear

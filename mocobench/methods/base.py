@@ -48,6 +48,8 @@ class Method(ABC):
     name: ClassVar[str]
     views: ClassVar[tuple[str, ...]]  # the augmentation kinds it accepts (augment/spec.py::KINDS)
     two_view: ClassVar[bool] = True  # trained on (query, key) pairs; False: on labelled single views
+    # the views a step back-propagates through (what autograd keeps activations of: run/memory.py)
+    grad_views: ClassVar[int] = 2
     optimizers: ClassVar[tuple[str, ...]] = ("sgd",)
     inits: ClassVar[tuple[str, ...]] = ("torchvision",)  # models/encoders.py::encoder_builder
 

@@ -21,6 +21,7 @@ from mocobench.models.moco import MoCo as MoCoModel
 class MoCo(Method):
     name = "moco"
     views = ("moco_v1", "aug_plus", "cifar_demo")
+    grad_views = 1  # the key encoder runs under no_grad (moco/builder.py L142-152@7397dfe)
 
     def validate(self, config: Config) -> None:
         super().validate(config)

@@ -26,6 +26,7 @@ class Supervised(Method):
     name = "supervised"
     views = ("supervised",)
     two_view = False
+    grad_views = 1
 
     def record(self, config: Config, num_classes: int) -> Config:
         # the classifier's width, to load it back (evaluate/pretrained.py)

@@ -10,9 +10,9 @@ The estimate, in fp32 bytes (mixed precision keeps less: there it errs on the la
 - activations: the sum of the outputs of every leaf module of the encoder for one image, which is about
   what autograd keeps for backward (conv inputs, BN inputs, ReLU outputs; torchvision's in-place ReLU
   output is counted beside the BN output it overwrites, which covers the residual sums and max-pool
-  indices that no leaf returns), times the per-process batch, times the views a step feeds the encoder (2
-  for the two-view methods, 1 for the supervised one; MoCo's key view runs without gradients, so for it
-  the estimate is high by up to 2x, never low), times TRAINING_FACTOR;
+  indices that no leaf returns), times the per-process batch, times the views a step back-propagates
+  through (the method's `grad_views`: 2 for end-to-end and SimCLR, 1 for MoCo, whose key view runs without
+  gradients, and for the supervised row), times TRAINING_FACTOR;
 - state: the parameters times STATE_COPIES, plus a MoCo queue of moco_k x moco_dim (counted for every
   method: no code outside `methods/` branches on a mechanism's name; 32 MiB in any recipe).
 """
@@ -82,7 +82,7 @@ def activation_estimate(config: dict[str, Any], per_process_batch: int) -> int:
         int(config["moco_dim"]),
         bool(config["mlp"]),
     )
-    views = 2 if method_of(config).two_view else 1
+    views = method_of(config).grad_views
     return math.ceil(per_image * per_process_batch * views * TRAINING_FACTOR)
 
 

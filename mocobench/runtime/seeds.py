@@ -7,7 +7,7 @@ own formula here, so no two streams share a generator state:
 - `epoch_permutation`: the order of the training set in an epoch (cut into global batches, `loading.order`);
 - `sample_seed`: a sample's augmentation (crops, flips, colour) in the folder loaders;
 - `sample_seed32`: the same role inside FFCV's compiled loop, whose generator takes 32-bit seeds
-  (`pipeline.ffcv_kernels` compiles a twin of it; a test holds the two equal);
+  (`loading.ffcv_kernels` compiles a twin of it; a test holds the two equal);
 - `colour_entropy`: colour drawn in FFCV's loader threads, one generator per view;
 - `step_seed`: the shuffle-BN permutation of a step (the same on every rank, MoCo sec. 3.3);
 - `device_draw_seed`: colour drawn on the device for one step of one rank.

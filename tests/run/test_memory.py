@@ -4,7 +4,6 @@ device), and no recipe at a tier meant for that device is."""
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -37,11 +36,9 @@ def refused(config: dict, device: torch.device, world_size: int, memory_bytes: i
     return None
 
 
-def test_a_huge_image_is_refused_in_one_line_well_under_a_second():
+def test_a_huge_image_is_refused_in_one_line_without_allocating_it():
     config = {**resolve("mlp+aug+cos", "smoke"), "image_size": 100000}  # past fields.py's range on purpose
-    start = time.perf_counter()
-    message = refused(config, CPU, 1, 24 * GiB)
-    assert time.perf_counter() - start < 1.0
+    message = refused(config, CPU, 1, 24 * GiB)  # ~3e4 GiB: only the meta device could have estimated it
     assert message and "\n" not in message
     assert message.startswith("resnet18 (imagenet stem) at image_size=100000 with 16 images a process needs")
     assert "more than the 24.0 GiB of the cpu device; use " in message and "--set image_size=" in message
@@ -49,13 +46,13 @@ def test_a_huge_image_is_refused_in_one_line_well_under_a_second():
 
 def test_the_suggested_fix_fits():
     config = resolve("mlp+aug+cos", "paper")
-    message = refused(config, CUDA, 1, 40 * GiB)
+    message = refused(config, CUDA, 1, 24 * GiB)
     assert message and "at most" in message and "--set image_size=" in message
     batch = int(message.split("at most ")[1].split()[0])
     size = int(message.split("--set image_size=")[1].split()[0])
-    assert refused({**config, "batch_size": batch}, CUDA, 1, 40 * GiB) is None
-    assert refused({**config, "image_size": size}, CUDA, 1, 40 * GiB) is None
-    assert refused({**config, "batch_size": batch + 8}, CUDA, 1, 40 * GiB)
+    assert refused({**config, "batch_size": batch}, CUDA, 1, 24 * GiB) is None
+    assert refused({**config, "image_size": size}, CUDA, 1, 24 * GiB) is None
+    assert refused({**config, "batch_size": batch + 8}, CUDA, 1, 24 * GiB)
 
 
 def test_every_recipe_fits_an_80_gib_gpu_at_every_tier():
@@ -84,12 +81,15 @@ def test_the_estimate_follows_the_image_area_the_batch_and_the_views():
     assert four == pytest.approx(4 * one, rel=1e-6)
     bigger = activation_estimate({**config, "image_size": 128}, 1)
     assert 3.5 < bigger / one < 4.5
-    # the supervised row trains one view a step, the two-view rows two
+    # the views a step back-propagates through: one for MoCo (keys under no_grad) and the supervised row,
+    # two for end-to-end and SimCLR
     supervised = resolve("supervised", "smoke", ["image_size=64"])
-    assert activation_estimate(supervised, 2) == pytest.approx(one, rel=0.02)
-    # ResNet-50 at 224 px: ~120 MiB of leaf outputs an image (two views, x1.25: ~300 MiB)
+    assert activation_estimate(supervised, 1) == pytest.approx(one, rel=0.02)
+    e2e = resolve("end-to-end-b256", "smoke", ["image_size=64"])
+    assert activation_estimate(e2e, 1) == pytest.approx(2 * one, rel=0.02)
+    # ResNet-50 at 224 px: ~120 MiB of leaf outputs an image (one view with gradients, x1.25: ~150 MiB)
     paper = resolve("mlp+aug+cos", "paper")
-    assert 250 * 2**20 < activation_estimate(paper, 1) < 350 * 2**20
+    assert 125 * 2**20 < activation_estimate(paper, 1) < 175 * 2**20
     assert 0.3 * GiB < state_estimate(paper) < 0.5 * GiB  # 4 x 28M parameters + the 32 MiB queue
 
 
