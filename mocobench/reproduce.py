@@ -24,6 +24,7 @@ from mocobench.config.linear import resolve_linear
 from mocobench.config.recipes import resolve
 from mocobench.config.scales import canonical_scale, row_refusal, steps_refusal
 from mocobench.config.scales import voc_trials as tier_voc_trials
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.results.store import Store, collect
@@ -33,10 +34,10 @@ from mocobench.tables.plan import Estimates, Model, Step, row_steps, table_rows,
 from mocobench.train.data import count_images
 
 
-def _refused(config: dict[str, Any], images: int, labelled: int, scale: str) -> tuple[str | None, str | None]:
+def _refused(config: RunConfig, images: int, labelled: int, scale: str) -> tuple[str | None, str | None]:
     """Why the tier refuses this row's pre-training, and its linear evaluation (one line each, or None)."""
-    protocol = resolve_linear(scale, name=config["linear_protocol"])
-    where = f"{config['recipe']}'s linear protocol {protocol['name']}"
+    protocol = resolve_linear(scale, name=config.run.linear_protocol)
+    where = f"{config.run.recipe}'s linear protocol {protocol['name']}"
     return row_refusal(config, images), steps_refusal(scale, protocol["batch_size"], labelled, where)
 
 
@@ -45,22 +46,22 @@ def _median(values: Any) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _pretrain_estimate(store: Store, config: dict[str, Any], epochs_left: int, images: int) -> float | None:
+def _pretrain_estimate(store: Store, config: RunConfig, epochs_left: int, images: int) -> float | None:
     """Seconds for the remaining epochs at the median measured speed of runs of the same arch, size,
     mechanism and device type in the store; None when nothing comparable was measured."""
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
     runs = store.runs
     same = runs[
-        (runs.arch == config["arch"])
-        & (runs.image_size == config["image_size"])
-        & (runs.mechanism == config["mechanism"])
+        (runs.arch == config.method.arch)
+        & (runs.image_size == config.data.image_size)
+        & (runs.mechanism == config.method.mechanism)
         & (runs.device_type == device_type)
     ]
     speed = _median(same.images_per_s)
     if speed is None:
         return None
-    steps = images // config["batch_size"]
-    return epochs_left * steps * config["batch_size"] / speed
+    steps = images // config.optim.batch_size
+    return epochs_left * steps * config.optim.batch_size / speed
 
 
 class _Measured(Estimates):
@@ -91,10 +92,10 @@ def _trials_done(path: Path, scale: str) -> set[int]:
     return {t["trial"] for t in result.get("trials", [])}
 
 
-def _model(store: Store, config: dict[str, Any], run_dir: Path, seed: int, images: int, voc: bool) -> Model:
+def _model(store: Store, config: RunConfig, run_dir: Path, seed: int, images: int, voc: bool) -> Model:
     """One seed's model as its run folder shows it: `summary.json` (done), a checkpoint (resume) or
     nothing (run), and the trials of its result files at the scale (VOC's only where `voc`)."""
-    scale, epochs = config["scale"], config["epochs"]
+    scale, epochs = config.run.scale, config.optim.epochs
     if (run_dir / layout.SUMMARY).is_file():
         state, detail, left = "done", f"{epochs} epochs", 0
     elif (run_dir / checkpoint.LAST).is_file():
@@ -104,7 +105,7 @@ def _model(store: Store, config: dict[str, Any], run_dir: Path, seed: int, image
     else:
         state, detail, left = "run", f"{epochs} epochs x {images} images", epochs
     estimate = _pretrain_estimate(store, config, left, images) if left else 0.0
-    linear = _trials_done(run_dir / layout.linear_result(config["linear_protocol"]), scale)
+    linear = _trials_done(run_dir / layout.linear_result(config.run.linear_protocol), scale)
     voc_done = _trials_done(run_dir / layout.VOC, scale) if voc else set()
     return Model(run_dir, seed, state, detail, estimate, frozenset(linear), frozenset(voc_done))
 
@@ -148,7 +149,7 @@ def plan(
         images, labelled = count_images(config, data)
         refusals = _refused(config, images, labelled, scale)
         # voc.json is read only where the plan has VOC steps that can run (not for a CIFAR-stem encoder)
-        voc = detection and row in voc_rows(number) and config["stem"] == "imagenet"
+        voc = detection and row in voc_rows(number) and config.method.stem == "imagenet"
         models = []
         for seed in range(seeds):
             run_dir = layout.run_dir(scale, recipe, seed, Path(runs_dir))

@@ -10,6 +10,7 @@ import torchvision
 
 from mocobench.models.encoders import encoder_builder
 from mocobench.models.moco import MoCo
+from mocobench.run.config import resolve
 from mocobench.runtime import checkpoint
 
 
@@ -30,8 +31,8 @@ def write_run(
     run_dir.mkdir(parents=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     checkpoint.save(run_dir / checkpoint.LAST, model, opt, 2, "resnet18", {"seed": 0})
-    config = {"recipe": recipe, "scale": scale, "seed": 0, "arch": "resnet18", "data": str(data or "")}
-    (run_dir / "config.json").write_text(json.dumps(config))
+    config = resolve(recipe, scale, ["arch=resnet18"]).replace(seed=0, data=str(data or ""))
+    (run_dir / "config.json").write_text(json.dumps(config.flat()))
     if finished:
         (run_dir / "summary.json").write_text(json.dumps({"finished": True}))
     return run_dir

@@ -23,6 +23,7 @@ from mocobench.bench.memory import current_rss_bytes, device_memory_bytes
 from mocobench.bench.step import measure, synthetic_pairs, trainable
 from mocobench.config.paper import load_paper_table
 from mocobench.config.recipes import recipes_for_table, resolve
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.runtime.environment import environment
 from mocobench.runtime.step_options import StepOptions
@@ -98,7 +99,7 @@ def hours_for_epochs(seconds_per_iteration: float, global_batch: int, epochs: in
 
 
 def profile_config(
-    config: dict[str, Any],
+    config: RunConfig,
     per_gpu_batch: int,
     device: torch.device,
     options: StepOptions,
@@ -117,7 +118,7 @@ def profile_config(
         return pool.apply(_profile_in_process, (config, per_gpu_batch, device, options, steps, warmup))
 
 
-def per_gpu_config(config: dict[str, Any], per_gpu_batch: int) -> dict[str, Any]:
+def per_gpu_config(config: RunConfig, per_gpu_batch: int) -> RunConfig:
     """The config of one of the paper's GPUs: its share of the batch, its own BN over that share.
 
     MoCo and its end-to-end mechanism alike (both shuffle BN, MoCo paper sec. 3.3): the key batch shuffled,
@@ -125,11 +126,11 @@ def per_gpu_config(config: dict[str, Any], per_gpu_batch: int) -> dict[str, Any]
     are one GPU's share at 256; at every per-GPU batch here the GPU is one group). One process has no other
     GPU to shuffle with: the shuffle permutes its own batch, at its own cost.
     """
-    return {**config, "batch_size": per_gpu_batch, "bn_group": per_gpu_batch}
+    return config.replace(batch_size=per_gpu_batch, bn_group=per_gpu_batch)
 
 
 def _profile_in_process(
-    config: dict[str, Any],
+    config: RunConfig,
     per_gpu_batch: int,
     device: torch.device,
     options: StepOptions,
@@ -142,7 +143,7 @@ def _profile_in_process(
     try:
         fig = measure(
             method,
-            synthetic_pairs(per_gpu_batch, cfg["image_size"], device, options),
+            synthetic_pairs(per_gpu_batch, cfg.data.image_size, device, options),
             per_gpu_batch,
             steps,
             warmup,

@@ -18,6 +18,7 @@ import torch
 from rich.table import Table
 
 from mocobench.bench.memory import PeakMemory
+from mocobench.config.settings import RunConfig
 from mocobench.data.folder import list_train_val
 from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
@@ -48,7 +49,7 @@ class StepFigures:
         return dict(self.__dict__)
 
 
-def trainable(config: dict[str, Any], device: torch.device, options: StepOptions, seed: int = 0) -> Trainable:
+def trainable(config: RunConfig, device: torch.device, options: StepOptions, seed: int = 0) -> Trainable:
     """The recipe's method as `pretrain` builds it (`run/build.py`), in one process on `device`."""
     torch.manual_seed(seed)
     return build(config, 10, 1, device, options)
@@ -107,13 +108,11 @@ def measure(
     )
 
 
-def loss_check(
-    config: dict[str, Any], batch: int, device: torch.device, options: StepOptions
-) -> dict[str, float]:
+def loss_check(config: RunConfig, batch: int, device: torch.device, options: StepOptions) -> dict[str, float]:
     """Loss of one forward with `options` vs fp32, same weights, inputs and shuffle; relative difference."""
     fp32 = StepOptions()
     base = trainable(config, device, fp32)
-    pair = next(synthetic_pairs(batch, config["image_size"], device, fp32))
+    pair = next(synthetic_pairs(batch, config.data.image_size, device, fp32))
     losses = []
     for opts in (fp32, options):
         model = prepare_model(copy.deepcopy(base.model), opts)
@@ -126,18 +125,18 @@ def loss_check(
 
 
 def loader_pairs(
-    config: dict[str, Any], data: Any, device: torch.device, options: StepOptions, **kw: Any
+    config: RunConfig, data: Any, device: torch.device, options: StepOptions, **kw: Any
 ) -> tuple[TwoViewLoader, Iterator[Pair]]:
     """Endless (im_q, im_k) from the real pre-training loader of `config` (epochs cycle)."""
     root = open_data(data).root
-    samples, _, classes = list_train_val(root, config["max_images_per_class"])
+    samples, _, classes = list_train_val(root, config.data.max_images_per_class)
     spec = two_view_spec(config)
     loader = build_two_view_loader(spec, root, samples, classes, 0, DistInfo.single(device), options, **kw)
     return loader, loader.pairs_forever()
 
 
 def bench_step(
-    config: dict[str, Any],
+    config: RunConfig,
     device: torch.device,
     options: StepOptions,
     steps: int,
@@ -149,11 +148,14 @@ def bench_step(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Synthetic inputs, then the real loader (unless loader == "none"), same model; figures and ratio."""
-    if config["augmentation"] == "supervised":  # single labelled views: no pairs to time
+    if config.data.augmentation == "supervised":  # single labelled views: no pairs to time
         raise UsageError("bench step measures the contrastive step; pick a MoCo or end-to-end recipe")
-    batch = config["batch_size"]
+    batch = config.optim.batch_size
     record: dict[str, Any] = {
-        **{k: config[k] for k in ("recipe", "scale", "arch", "image_size")},
+        "recipe": config.run.recipe,
+        "scale": config.run.scale,
+        "arch": config.method.arch,
+        "image_size": config.data.image_size,
         "device": device_name(device),
         "batch": batch,
         "step_options": options.describe(),
@@ -169,7 +171,7 @@ def bench_step(
             )
     method = trainable(config, device, options)
     log(f"synthetic inputs: {warmup} warm-up + {steps} timed steps")
-    synth = synthetic_pairs(batch, config["image_size"], device, options)
+    synth = synthetic_pairs(batch, config.data.image_size, device, options)
     figures = measure(method, synth, batch, steps, warmup, options, device)
     record["synthetic"] = figures.as_dict()
     if loader != "none":

@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.results import layout, records, store
+from mocobench.results.run_config import read_config
 from mocobench.results.trials import read_result
 
 GIB = 2**30
@@ -29,12 +31,12 @@ READ_ERRORS = (
 PIPELINE_KEYS = ("name", "loader", "augment_on", "precision", "channels_last", "fused_sgd", "compile")
 
 
-def run_records(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+def run_records(run: Path) -> tuple[dict[str, Any], RunConfig, list[dict[str, Any]]]:
     """A run folder's store row, its config.json and its committed metrics records."""
     row = store.read_run(run)
     if row is None:
         raise UsageError(f"{run} holds no pre-training run (no config.json naming a recipe)")
-    config = store.run_files(run)["config"]
+    config = read_config(run)
     return row, config, store.committed_records(run, row["finished"])
 
 
@@ -54,8 +56,8 @@ def pretrain_figures(run: Path) -> dict[str, Any]:
         "epochs_done": len(epochs),
         "knn_random_init": init.get("knn_top1"),
         "knn_per_epoch": {str(r["epoch"]): r["knn_top1"] for r in epochs if "knn_top1" in r},
-        "pipeline": {k: config["pipeline"].get(k) for k in PIPELINE_KEYS},
-        "step_options": config.get("step_options"),
+        "pipeline": {k: config.ran.pipeline.get(k) for k in PIPELINE_KEYS},
+        "step_options": config.ran.step_options,
         "finished": row["finished"],
     }
     if epochs:

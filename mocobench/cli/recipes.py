@@ -51,16 +51,16 @@ def recipes_show(
     images, _ = count_images(config, data)
     config = fitted(config, images)  # as pre-training fits it to these images (MoCo's K)
     if as_json:
-        print(json.dumps(config))
+        print(json.dumps(config.flat()))
         return
-    table = Table(title=f"{name} at scale {config['scale']}")
+    table = Table(title=f"{name} at scale {config.run.scale}")
     table.add_column("setting")
     table.add_column("value")
-    for key, value in config.items():
+    for key, value in config.flat().items():
         table.add_row(key, json.dumps(value))
     out.print(table)
     on = data or "the embedded set"  # a path, printed as given (common.py::line)
-    facts = Table(title=line(f"what --scale {config['scale']} makes of {name} on {on}"))
+    facts = Table(title=line(f"what --scale {config.run.scale} makes of {name} on {on}"))
     facts.add_column("fact")
     facts.add_column("value")
     for fact, value in tier_facts(config, images):

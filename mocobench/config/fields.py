@@ -240,8 +240,13 @@ FIELDS: dict[str, Field] = {
     "schedule": field(
         [120, 160],
         "epochs at which a step schedule multiplies lr by 0.1",
-        # increasing: runtime/schedule.py::scale_milestones keeps a milestone's fraction of training
-        Numbers(Whole(0), "increasing whole epochs like 120,160 (or empty)", order="<"),
+        # in order; a tier's short run may merge two (runtime/schedule.py::scale_milestones keeps a
+        # milestone's fraction of training: 120,160 of 200 is 1,1 of 2); a repeat applies 0.1 twice
+        Numbers(
+            Whole(0),
+            "increasing whole epochs like 120,160 (or empty; a repeat applies 0.1 twice)",
+            order="<=",
+        ),
     ),
     "warmup_epochs": field(0.0, "linear warm-up (SimCLR only; MoCo has none)", Real(0)),  # < epochs: validate
     "lr_per_step": field(False, "update lr every step (SimCLR) instead of every epoch (MoCo)", Flag()),

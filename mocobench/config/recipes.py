@@ -1,7 +1,8 @@
 """Recipes: one TOML file per paper row, at paper scale, resolved into the config a run records.
 
 Resolution order: official defaults (`fields.FIELDS`) <- recipe file <- scale (`scales.py`) <- `--set
-key=value`. The resolved config is a plain dict with the official MoCo flag names (`config.json`).
+key=value`, each value typed and checked as it is read (`fields.coerce`). The result is the typed, frozen
+`settings.RunConfig`, saved flat (the official MoCo flag names) as config.json.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mocobench.config.files import read_toml, recipes_dir
 from mocobench.config.linear import protocol_names
 from mocobench.config.paper import row_position
 from mocobench.config.scales import apply_scale, canonical_scale
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 
 NOT_RECIPES = ("scales.toml",)  # and the linear protocols, linear*.toml, that live beside the recipes
@@ -126,28 +128,31 @@ def scaled(config: dict[str, Any], scale: str) -> dict[str, Any]:
         raise UsageError(f"{recipes_dir() / 'scales.toml'} [{scale}]: {e}") from e
 
 
-def validate(config: dict[str, Any]) -> None:
+def validate(config: RunConfig) -> None:
     """The checks between fields that every method shares. Each value on its own was checked as it was read
     (`fields.coerce`); each method checks its own settings (`methods/`, asked by `run/config.py::resolve`)."""
-    if config["linear_protocol"] not in protocol_names():
+    if config.run.linear_protocol not in protocol_names():
         raise UsageError(
-            f"linear_protocol {config['linear_protocol']!r} is not a protocol file; use one of "
+            f"linear_protocol {config.run.linear_protocol!r} is not a protocol file; use one of "
             f"{', '.join(protocol_names())}"
         )
-    if config["warmup_epochs"] >= config["epochs"]:  # runtime/schedule.py::learning_rate: [0, epochs)
+    if config.optim.warmup_epochs >= config.optim.epochs:  # runtime/schedule.py::learning_rate: [0, epochs)
         raise UsageError(
-            f"warmup_epochs must be below epochs ({config['epochs']}), not {config['warmup_epochs']:g}; "
+            f"warmup_epochs must be below epochs ({config.optim.epochs}), not "
+            f"{config.optim.warmup_epochs:g}; "
             "set a shorter --set warmup_epochs=..."
         )
-    if bool(config["mean"]) != bool(config["std"]):  # the data's are used only when both are empty
+    if bool(config.data.mean) != bool(config.data.std):  # the data's are used only when both are empty
         raise UsageError(
-            f"mean {config['mean']} and std {config['std']} are set together or not at all; set both "
+            f"mean {list(config.data.mean)} and std {list(config.data.std)} are set together or not at all; "
+            "set both "
             "(--set mean=R,G,B --set std=R,G,B) or neither (the dataset's)"
         )
 
 
-def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None) -> dict[str, Any]:
-    """The full config of recipe `name` at `scale` with `--set` overrides, as written to config.json."""
+def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None) -> RunConfig:
+    """The full config of recipe `name` at `scale` with `--set` overrides (the checks between fields too;
+    a method's own are `run/config.py::resolve`'s)."""
     recipe = get_recipe(name)
     scale = canonical_scale(scale)
     if recipe.reference and scale not in ("paper", "smoke"):
@@ -162,16 +167,12 @@ def resolve(name: str, scale: str = "paper", overrides: list[str] | None = None)
     if "moco_k" in sets and "moco_k_fraction" not in sets:
         sets["moco_k_fraction"] = 0.0  # an explicit K wins over the tier's fraction of the data
     config.update(sets)
-    validate(config)
-    return {
-        "recipe": recipe.name,
-        "scale": scale,
-        "paper_rows": [{"table": r.table, "row": r.row} for r in recipe.rows],
-        "reference": recipe.reference,
-        **config,
-        # Derived, read-only: the official flag name for the v1 / aug+ switch.
-        "aug_plus": config["augmentation"] in ("aug_plus", "simclr"),
-    }
+    resolved = RunConfig.from_flat(
+        {**config, "recipe": recipe.name, "scale": scale, "reference": recipe.reference,
+         "paper_rows": [{"table": r.table, "row": r.row} for r in recipe.rows]}
+    )  # fmt: skip
+    validate(resolved)
+    return resolved
 
 
 def paper_order(recipe: Recipe) -> tuple[int, int]:
@@ -188,20 +189,20 @@ def listing() -> list[dict[str, str]]:
     rows = []
     for name in (r.name for r in sorted(all_recipes().values(), key=paper_order)):
         c = resolve(name)
-        contrastive = c["augmentation"] != "supervised"  # two views, so a temperature
+        contrastive = c.data.augmentation != "supervised"  # two views, so a temperature
         rows.append(
             {
                 "recipe": name,
-                "paper table: row": "; ".join(f"{r['table']}: {r['row']}" for r in c["paper_rows"])
+                "paper table: row": "; ".join(f"{table}: {row}" for table, row in c.run.paper_rows)
                 or "reference",
-                "mechanism": c["mechanism"],
-                "MLP": "x" if c["mlp"] else "",
-                "augmentation": c["augmentation"],
-                "cos": "x" if c["cos"] else "",
-                "T": f"{c['moco_t']:g}" if contrastive else "-",
-                "epochs": str(c["epochs"]),
-                "batch": str(c["batch_size"]),
-                "lr": f"{c['lr']:g}",
+                "mechanism": c.method.mechanism,
+                "MLP": "x" if c.method.mlp else "",
+                "augmentation": c.data.augmentation,
+                "cos": "x" if c.optim.cos else "",
+                "T": f"{c.method.moco_t:g}" if contrastive else "-",
+                "epochs": str(c.optim.epochs),
+                "batch": str(c.optim.batch_size),
+                "lr": f"{c.optim.lr:g}",
             }
         )
     return rows

@@ -16,12 +16,21 @@ from typing import Any
 
 from mocobench.config.fields import ROW_KNOBS, check_keys, coerce
 from mocobench.config.files import read_toml, recipes_dir
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
-from mocobench.results.layout import RENAMED_SCALES, current_scale
 from mocobench.runtime.schedule import scale_milestones
 
 SCALES = ("paper", "gpu", "cpu", "smoke")
-ALIASES = RENAMED_SCALES  # the CPU tier's name before issue 14; its runs are this tier's (same settings)
+# A tier renamed: its runs keep their folders and records, read under the new name (one map: `--scale`,
+# the result store and the run folders, `results/`, read it).
+ALIASES = {"mini": "cpu"}  # issue 14: the CPU tier's name before; its runs are this tier's (same settings)
+
+
+def current_scale(name: str) -> str:
+    """The scale's current name (`mini` -> `cpu`)."""
+    return ALIASES.get(name, name)
+
+
 # Scale keys that are rules rather than field values.
 _SCALE_RULES = (
     "description",
@@ -106,11 +115,11 @@ def apply_scale(config: dict[str, Any], scale: str) -> dict[str, Any]:
     return out
 
 
-def fit_moco_k(config: dict[str, Any], n_train: int) -> int:
+def fit_moco_k(config: RunConfig, n_train: int) -> int:
     """K of a tier that sets it as a fraction of the data: the nearest multiple of the batch, >= one batch."""
-    fraction, batch = float(config["moco_k_fraction"]), int(config["batch_size"])
+    fraction, batch = float(config.method.moco_k_fraction), int(config.optim.batch_size)
     if fraction <= 0:
-        return int(config["moco_k"])
+        return int(config.method.moco_k)
     return max(batch, round(fraction * n_train / batch) * batch)
 
 
@@ -135,32 +144,31 @@ def steps_refusal(scale: str, batch: int, n_train: int, where: str) -> str | Non
     )
 
 
-def row_refusal(config: dict[str, Any], n_train: int) -> str | None:
+def row_refusal(config: RunConfig, n_train: int) -> str | None:
     """`steps_refusal` of a resolved pre-training config."""
-    where = f"{config['recipe']} pre-training"
-    return steps_refusal(config["scale"], int(config["batch_size"]), n_train, where)
+    where = f"{config.run.recipe} pre-training"
+    return steps_refusal(config.run.scale, int(config.optim.batch_size), n_train, where)
 
 
-def fit_to_data(config: dict[str, Any], n_train: int, mean: Any, std: Any) -> dict[str, Any]:
+def fit_to_data(config: RunConfig, n_train: int, mean: Any, std: Any) -> RunConfig:
     """`config` with the rules every method shares that need the data: the dataset's normalisation (unless
     set), and the refusal of a meaningless row (a UsageError). A method's own fit (MoCo's K from
     `moco_k_fraction`) is `run/config.py::fit_to_data`'s."""
     refusal = row_refusal(config, n_train)
     if refusal:
         raise UsageError(refusal)
-    out = dict(config)
-    if not out["mean"]:
-        out["mean"], out["std"] = [float(v) for v in mean], [float(v) for v in std]
-    return out
+    if config.data.mean:
+        return config
+    return config.replace(mean=[float(v) for v in mean], std=[float(v) for v in std])
 
 
 def scale_facts(
-    config: dict[str, Any], n_train: int, method_facts: list[tuple[str, str]]
+    config: RunConfig, n_train: int, method_facts: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """What a tier makes of a row on `n_train` images, as (fact, value) lines: steps, dropped images, the
     method's own facts (K/N, the key encoder's time constant, BN groups: `methods/`), blur sigma in px,
     and whether the row is refused."""
-    batch, epochs = int(config["batch_size"]), int(config["epochs"])
+    batch, epochs = int(config.optim.batch_size), int(config.optim.epochs)
     steps = n_train // batch
     dropped = n_train - steps * batch
     facts = [
@@ -169,12 +177,12 @@ def scale_facts(
         ("images dropped an epoch", f"{dropped:,} ({100 * dropped / max(n_train, 1):.1f}%, drop_last)"),
     ]
     facts += method_facts
-    if config["augmentation"] in ("aug_plus", "simclr"):
-        lo, hi = (float(v) * int(config["image_size"]) / 224 for v in config["blur_sigma"])
+    if config.data.augmentation in ("aug_plus", "simclr"):
+        lo, hi = (float(v) * int(config.data.image_size) / 224 for v in config.data.blur_sigma)
         small = hi < BLUR_TOO_SMALL_PX
         note = " (too small to matter: rows (b)/(c) test mostly the jitter change)" if small else ""
-        facts.append(("blur sigma", f"{lo:.3g}-{hi:.3g} px at {config['image_size']} px{note}"))
-    rules = scale_rules(config["scale"])
+        facts.append(("blur sigma", f"{lo:.3g}-{hi:.3g} px at {config.data.image_size} px{note}"))
+    rules = scale_rules(config.run.scale)
     ratio = (
         f"epochs x{rules.get('epochs_factor', 1)}, batch x{rules.get('batch_factor', 1)} "
         "for every row (200:800 and 256:8192 kept)"

@@ -25,7 +25,7 @@ from mocobench.detection.cfg import DEPTHS, build_cfg
 from mocobench.detection.export import require_imagenet_stem, to_detectron2
 from mocobench.detection.install import require_detectron2
 from mocobench.errors import UsageError
-from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
+from mocobench.evaluate.pretrained import Pretrained, load_pretrained, origin, results_dir
 from mocobench.results import layout
 from mocobench.results.trials import finished_trials, mean_std, run_missing_trials
 from mocobench.runtime import atomic, logging_sinks
@@ -60,7 +60,7 @@ def resolve_init(
     require_imagenet_stem(pretrained)
     if arch and arch != pretrained.arch:
         raise UsageError(f"--arch {arch} but {source} holds a {pretrained.arch}; drop --arch")
-    return Init(pretrained.arch, pretrained), scale or (pretrained.run_config or {}).get("scale") or "paper"
+    return Init(pretrained.arch, pretrained), pretrained.scale_or(scale)
 
 
 def default_out_dir(init: Init, scale: str) -> Path:
@@ -241,7 +241,6 @@ def detect_voc(
 def _result(
     init: Init, scale: str, ident: dict[str, Any], trials: list[dict[str, Any]], env: dict[str, Any]
 ) -> dict[str, Any]:
-    config = (init.pretrained.run_config if init.pretrained else None) or {}
     return {
         **summarize(trials),
         "scale": scale,
@@ -249,9 +248,7 @@ def _result(
         "arch": init.arch,
         "source": init.pretrained.source if init.pretrained else RANDOM,
         "format": init.pretrained.format if init.pretrained else None,
-        "recipe": config.get("recipe"),
-        "pretrain_scale": config.get("scale"),
-        "pretrain_seed": config.get("seed"),
+        **origin(init.pretrained),
         "metric": "VOC2007 11-point AP, mean over classes; AP = mean over IoU 0.50:0.05:0.95 (Detectron2)",
         "env": env,
         "trials": trials,

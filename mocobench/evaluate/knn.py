@@ -17,10 +17,11 @@ from torch.utils.data import DataLoader
 
 from mocobench.augment.reference import eval_transform
 from mocobench.config.scales import scale_rules
+from mocobench.config.settings import RunConfig
 from mocobench.data.folder import FolderDataset, verified_train_val
 from mocobench.data.sources import open_data
 from mocobench.errors import UsageError
-from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
+from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir, run_data
 from mocobench.metrics.accuracy import topk_correct
 from mocobench.metrics.knn import extract_features, knn_predict
 from mocobench.models.encoders import Backbone, encoder_builder
@@ -31,11 +32,11 @@ KNN_RESULT = "knn.json"
 PAPER_IMAGE_SIZE = 224
 
 
-def image_size(scale: str | None, run_config: dict[str, Any]) -> int:
+def image_size(scale: str | None, run_config: RunConfig | None) -> int:
     """`--scale`'s image size if given, else the run's, else its scale's (paper: 224)."""
-    if scale is None and run_config.get("image_size"):
-        return int(run_config["image_size"])
-    rules = scale_rules(scale or run_config.get("scale") or "paper")
+    if scale is None and run_config:
+        return run_config.data.image_size
+    rules = scale_rules(scale or "paper")
     return int(rules.get("image_size", PAPER_IMAGE_SIZE))
 
 
@@ -68,18 +69,14 @@ def evaluate_knn(
     if k < 1 or t <= 0:
         raise UsageError(f"--k must be at least 1 and --t positive, not k={k}, t={t}")
     pretrained = load_pretrained(checkpoint, trust, fmt_name=fmt)
-    config = pretrained.run_config or {}
+    config = pretrained.run_config
     size = image_size(scale, config)
-    scale = scale or config.get("scale") or "paper"
-    grow = int(config.get("embedded_per_class") or 0) or None
-    if data is None and config.get("data"):
-        data = config["data"]
-        if data != "embedded" and ":" not in str(data) and not Path(data).is_dir():
-            data = None  # a run whose folder is gone: the embedded set
+    scale = pretrained.scale_or(scale)
+    data, grow = run_data(config, data)
     source = open_data(data, grow)
     mean, std = source.mean, source.std
-    if data is not None and data == config.get("data"):  # the run's normalisation scores its features
-        mean, std = config.get("mean") or mean, config.get("std") or std
+    if config and data is not None and data == config.ran.data:  # the run's normalisation scores its features
+        mean, std = config.data.mean or mean, config.data.std or std
     bank_samples, query_samples, classes = verified_train_val(source.root)  # decoded before any work
     view = eval_transform(size, mean, std, native=source.native_size == size)
     loaders = [

@@ -37,7 +37,7 @@ from mocobench.config.scales import steps_refusal
 from mocobench.data.folder import FolderDataset, list_train_val, verified_train_val
 from mocobench.data.sources import DataSource, open_data
 from mocobench.errors import UsageError
-from mocobench.evaluate.pretrained import Pretrained, load_pretrained, results_dir
+from mocobench.evaluate.pretrained import Pretrained, load_pretrained, origin, results_dir, run_data
 from mocobench.loading.order import GlobalBatchSampler, batched_loader, eval_loader
 from mocobench.metrics.accuracy import topk_correct
 from mocobench.models.encoders import Backbone, encoder_builder
@@ -307,7 +307,6 @@ def _result(
     trials: list[dict[str, Any]],
     env: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    config = pretrained.run_config or {}
     return {
         **summarize(trials),
         "scale": protocol["scale"],
@@ -316,9 +315,7 @@ def _result(
         "stem": pretrained.stem,
         "source": pretrained.source,
         "format": pretrained.format,
-        "recipe": config.get("recipe"),
-        "pretrain_scale": config.get("scale"),
-        "pretrain_seed": config.get("seed"),
+        **origin(pretrained),
         "report": "last epoch (best_top1 in each trial is the official script's best-epoch figure)",
         "env": env or {},
         "trials": trials,
@@ -327,7 +324,8 @@ def _result(
 
 def protocol_of(pretrained: Pretrained, name: str | None) -> str:
     """`name` if given, else the protocol the run's recipe names (`linear_protocol`), else the default."""
-    return name or (pretrained.run_config or {}).get("linear_protocol") or DEFAULT
+    config = pretrained.run_config
+    return name or (config.run.linear_protocol if config else "") or DEFAULT
 
 
 def evaluate_pretrained(
@@ -353,17 +351,13 @@ def evaluate_pretrained(
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, not {trials}")
     pretrained = load_pretrained(checkpoint, trust, fmt_name=fmt)
-    config = pretrained.run_config or {}
-    scale = scale or config.get("scale") or "paper"
+    config = pretrained.run_config
+    scale = pretrained.scale_or(scale)
     settings = resolve_linear(scale, workers, protocol_of(pretrained, protocol))
-    grow = int(config.get("embedded_per_class") or 0) or None
-    if data is None and config.get("data"):
-        data = config["data"]  # the run's own data (its val split holds the labels to score)
-        if data != "embedded" and ":" not in str(data) and not Path(data).is_dir():
-            data = None  # a run from before data specs, whose folder is gone: the embedded set
-    if data is None or data == config.get("data"):
+    data, grow = run_data(config, data)  # the run's own data: its val split holds the labels to score
+    if config and config.data.mean and (data is None or data == config.ran.data):
         # the run's normalisation (a --set mean/std included) scores its features
-        settings.update({k: config[k] for k in ("mean", "std") if config.get(k)})
+        settings.update(mean=list(config.data.mean), std=list(config.data.std))
     joined = distributed.is_dist()  # a caller's process group is the caller's to close
     dist = distributed.init_distributed(device)
     # rank 0 generates or converts the data if needed; the others wait for its record (as pre-training)

@@ -17,13 +17,13 @@ and finite, so a diverged run or a quantized file is refused in one line instead
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.evaluate.formats import (
     BY_NAME,
@@ -37,6 +37,7 @@ from mocobench.evaluate.formats import (
 )
 from mocobench.models.encoders import ARCHS, STEM_KERNEL, STEMS, encoder_builder
 from mocobench.results import layout
+from mocobench.results.run_config import read_config
 from mocobench.runtime import checkpoint
 
 # Tried in order: MoCo (ours and official) keeps the query encoder, end-to-end its one encoder, supervised
@@ -52,9 +53,23 @@ class Pretrained:
     run_dir: Path | None  # the mocobench run folder it belongs to, if any
     epoch: int | None
     source: str  # what kind of checkpoint it was, for linear.json
-    run_config: dict[str, Any] | None
+    run_config: RunConfig | None  # the run folder's config.json, read as results/run_config.py reads it
     stem: str = "imagenet"  # models/encoders.py::STEMS: build the backbone with encoder_builder(arch, stem=)
     format: str = "torchvision"  # evaluate/formats.py: the layout it was read as
+
+    def scale_or(self, scale: str | None) -> str:
+        """`scale` if given, else the run's own, else paper."""
+        return scale or (self.run_config.run.scale if self.run_config else "paper")
+
+
+def origin(pretrained: Pretrained | None) -> dict[str, Any]:
+    """The run a checkpoint came from, as result files record it (None each where it is of no run)."""
+    c = pretrained.run_config if pretrained else None
+    return {
+        "recipe": c.run.recipe if c else None,
+        "pretrain_scale": c.run.scale if c else None,
+        "pretrain_seed": c.run.seed if c else None,
+    }
 
 
 def backbone_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
@@ -194,14 +209,14 @@ def _run_checkpoint(run_dir: Path) -> Path:
     return last
 
 
-def stated_stem(obj: dict[str, Any], run_config: dict[str, Any] | None) -> str | None:
+def stated_stem(obj: dict[str, Any], run_config: RunConfig | None) -> str | None:
     """The stem our checkpoint's config (else its run's config.json) records, "imagenet" where a config
     predates the setting; None for a file with neither (an external checkpoint: conv1 tells)."""
     ours = obj.get("mocobench")
-    for config in (ours.get("config") if isinstance(ours, dict) else None, run_config):
-        if isinstance(config, dict):
-            return str(config.get("stem", "imagenet"))
-    return None
+    carried = ours.get("config") if isinstance(ours, dict) else None
+    if isinstance(carried, dict):
+        return str(carried.get("stem", "imagenet"))
+    return run_config.method.stem if run_config else None
 
 
 def load_pretrained(
@@ -235,7 +250,7 @@ def load_pretrained(
     state, prefix = found_backbone
     run_config = None
     if run_dir is not None and (run_dir / layout.CONFIG).is_file():
-        run_config = json.loads((run_dir / layout.CONFIG).read_text())
+        run_config = read_config(run_dir, f"restore it, or pass {path} itself")
     recorded = stated_stem(obj, run_config)
     found = check_stem(state, recorded, str(path)) if recorded else infer_stem(state)
     if stem is not None:
@@ -254,3 +269,15 @@ def results_dir(pretrained: Pretrained, scale: str) -> Path:
     if pretrained.run_dir is not None:
         return pretrained.run_dir
     return layout.external_dir(scale, pretrained.path)
+
+
+def run_data(config: RunConfig | None, data: str | Path | None) -> tuple[str | Path | None, int | None]:
+    """What an evaluation reads: `data` if given, else the data the run trained on (`config.ran.data`;
+    None, the embedded set, where that folder is gone), and the run's embedded-set size (None: default)."""
+    if config is None:
+        return data, None
+    if data is None and config.ran.data:
+        data = config.ran.data
+        if data != "embedded" and ":" not in data and not Path(data).is_dir():
+            data = None  # a run whose folder is gone: the embedded set
+    return data, config.data.embedded_per_class or None

@@ -9,8 +9,7 @@ Adding a method: its module here, one line below, its recipes and its tests.
 
 from __future__ import annotations
 
-from typing import Any
-
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.methods.base import Method, Trainable
 from mocobench.methods.end_to_end import EndToEnd
@@ -32,11 +31,11 @@ def method(mechanism: str) -> Method:
         raise UsageError(f"mechanism must be one of {', '.join(METHODS)}, not {mechanism!r}") from None
 
 
-def validate(config: dict[str, Any]) -> None:
+def validate(config: RunConfig) -> None:
     """The checks of the method `config` names, and the one that needs them all: an `init` (ResNet
     initialisation, models/encoders.py) is built only for the methods that list it."""
-    chosen = method(config["mechanism"])
-    init = config["init"]
+    chosen = method(config.method.mechanism)
+    init = config.method.init
     if init not in chosen.inits:
         owners = " or ".join(name for name, m in METHODS.items() if init in m.inits)
         raise UsageError(

@@ -19,12 +19,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.losses import cross_entropy
 from mocobench.methods.optim import sgd, trainable
 from mocobench.runtime.step_options import StepOptions
 
-Config = dict[str, Any]
+Changes = dict[str, Any]  # setting -> value, checked by RunConfig.replace
 # One step's forward: (model, inputs, options) -> (loss, logits, labels); inputs are (im_q, im_k) for the
 # two-view methods, (images, targets) for the supervised one.
 Forward = Callable[[nn.Module, tuple[torch.Tensor, torch.Tensor], StepOptions], tuple[torch.Tensor, ...]]
@@ -53,46 +54,47 @@ class Method(ABC):
     optimizers: ClassVar[tuple[str, ...]] = ("sgd",)
     inits: ClassVar[tuple[str, ...]] = ("torchvision",)  # models/encoders.py::encoder_builder
 
-    def validate(self, config: Config) -> None:
+    def validate(self, config: RunConfig) -> None:
         """Refuse, in one line, a config this method cannot train (shared values are checked in config/)."""
-        if config["augmentation"] not in self.views:
+        if config.data.augmentation not in self.views:
             raise UsageError(
-                f"augmentation {config['augmentation']!r} does not fit mechanism {self.name!r}: it takes "
+                f"augmentation {config.data.augmentation!r} does not fit mechanism {self.name!r}: it takes "
                 f"{', '.join(self.views)}"
             )
-        if config["optimizer"] not in self.optimizers:
+        if config.optim.optimizer not in self.optimizers:
             raise UsageError(
-                f"optimizer {config['optimizer']!r} is not one mechanism {self.name!r} trains with; use "
+                f"optimizer {config.optim.optimizer!r} is not one mechanism {self.name!r} trains with; use "
                 f"{' or '.join(self.optimizers)} (--set optimizer=...)"
             )
 
-    def fit(self, config: Config, n_train: int) -> Config:
-        """The settings that follow the data (none by default)."""
+    def fit(self, config: RunConfig, n_train: int) -> Changes:
+        """The settings that follow the data (none by default), as `RunConfig.replace` takes them."""
         return {}
 
-    def facts(self, config: Config, n_train: int) -> list[tuple[str, str]]:
+    def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
         """What a tier makes of this method's own settings on `n_train` images (`recipes show`)."""
         return []
 
-    def record(self, config: Config, num_classes: int) -> Config:
-        """What it adds to config.json once the data is known, beside the resolved settings."""
+    def record(self, config: RunConfig, num_classes: int) -> Changes:
+        """What it sets in config.json once the data is known (as `RunConfig.replace` takes it)."""
         return {}
 
     @abstractmethod
-    def build_model(self, config: Config, num_classes: int, world_size: int) -> nn.Module:
+    def build_model(self, config: RunConfig, num_classes: int, world_size: int) -> nn.Module:
         """The network for one of `world_size` processes, initialised from torch's current seed."""
 
-    def forward(self, config: Config) -> Forward:
+    def forward(self, config: RunConfig) -> Forward:
         """The step's forward and loss: a two-view model returns (logits, labels) (losses.py builds them),
         scored by `self.loss` in fp32."""
         return functools.partial(two_view_forward, loss=self.loss)
 
     loss = staticmethod(cross_entropy)  # over (logits, labels): MoCo eq. 1
 
-    def optimizer(self, config: Config, model: nn.Module, options: StepOptions) -> torch.optim.Optimizer:
-        return sgd(trainable(model), config["lr"], config["momentum"], config["weight_decay"], options)
+    def optimizer(self, config: RunConfig, model: nn.Module, options: StepOptions) -> torch.optim.Optimizer:
+        o = config.optim
+        return sgd(trainable(model), o.lr, o.momentum, o.weight_decay, options)
 
-    def trainable(self, config: Config, model: nn.Module, options: StepOptions) -> Trainable:
+    def trainable(self, config: RunConfig, model: nn.Module, options: StepOptions) -> Trainable:
         return Trainable(model, self.optimizer(config, model, options), self.forward(config))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from mocobench.methods import shuffle_bn
-from mocobench.methods.base import Config, Method
+from mocobench.methods.base import Method, RunConfig
 from mocobench.models.encoders import encoder_builder
 from mocobench.models.end_to_end import EndToEnd as EndToEndModel
 
@@ -19,18 +19,18 @@ class EndToEnd(Method):
     name = "end-to-end"
     views = ("moco_v1", "aug_plus", "cifar_demo")
 
-    def validate(self, config: Config) -> None:
+    def validate(self, config: RunConfig) -> None:
         super().validate(config)
         shuffle_bn.validate(config, self.name)
 
-    def facts(self, config: Config, n_train: int) -> list[tuple[str, str]]:
-        batch = int(config["batch_size"])
+    def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
+        batch = int(config.optim.batch_size)
         return [
             ("dictionary", f"the batch's {batch:,} keys ({batch - 1:,} negatives a query)"),
             shuffle_bn.fact(config),
         ]
 
-    def build_model(self, config: Config, num_classes: int, world_size: int) -> nn.Module:
+    def build_model(self, config: RunConfig, num_classes: int, world_size: int) -> nn.Module:
         splits = shuffle_bn.splits_per_process(config, world_size)
-        builder = encoder_builder(config["arch"], splits, config["stem"])
-        return EndToEndModel(builder, config["moco_dim"], config["moco_t"], config["mlp"])
+        builder = encoder_builder(config.method.arch, splits, config.method.stem)
+        return EndToEndModel(builder, config.method.moco_dim, config.method.moco_t, config.method.mlp)

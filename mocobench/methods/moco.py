@@ -13,7 +13,7 @@ from torch import nn
 from mocobench.config.scales import fit_moco_k
 from mocobench.errors import UsageError
 from mocobench.methods import shuffle_bn
-from mocobench.methods.base import Config, Method
+from mocobench.methods.base import Changes, Method, RunConfig
 from mocobench.models.encoders import encoder_builder
 from mocobench.models.moco import MoCo as MoCoModel
 
@@ -23,16 +23,16 @@ class MoCo(Method):
     views = ("moco_v1", "aug_plus", "cifar_demo")
     grad_views = 1  # the key encoder runs under no_grad (moco/builder.py L142-152@7397dfe)
 
-    def validate(self, config: Config) -> None:
+    def validate(self, config: RunConfig) -> None:
         super().validate(config)
         shuffle_bn.validate(config, self.name)
 
-    def fit(self, config: Config, n_train: int) -> Config:
+    def fit(self, config: RunConfig, n_train: int) -> Changes:
         """K as a tier sets it: a fraction of the training images (`config/scales.py::fit_moco_k`)."""
         return {"moco_k": fit_moco_k(config, n_train)}
 
-    def facts(self, config: Config, n_train: int) -> list[tuple[str, str]]:
-        k, m, batch = fit_moco_k(config, n_train), float(config["moco_m"]), int(config["batch_size"])
+    def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
+        k, m, batch = fit_moco_k(config, n_train), float(config.method.moco_m), int(config.optim.batch_size)
         steps = max(n_train // batch, 1)
         tau = 1 / (1 - m) if m < 1 else float("inf")
         return [
@@ -41,14 +41,13 @@ class MoCo(Method):
             shuffle_bn.fact(config),
         ]
 
-    def build_model(self, config: Config, num_classes: int, world_size: int) -> nn.Module:
+    def build_model(self, config: RunConfig, num_classes: int, world_size: int) -> nn.Module:
         splits = shuffle_bn.splits_per_process(config, world_size)
-        builder = encoder_builder(config["arch"], splits, config["stem"])
-        model = MoCoModel(
-            builder, config["moco_dim"], config["moco_k"], config["moco_m"], config["moco_t"], config["mlp"]
-        )
+        builder = encoder_builder(config.method.arch, splits, config.method.stem)
+        m = config.method  # the official MoCo flags: --moco-dim, --moco-k, --moco-m, --moco-t, --mlp
+        model = MoCoModel(builder, m.moco_dim, m.moco_k, m.moco_m, m.moco_t, m.mlp)
         try:
-            model.check_batch_size(config["batch_size"])
+            model.check_batch_size(config.optim.batch_size)
         except ValueError as e:
             raise UsageError(str(e)) from e
         return model

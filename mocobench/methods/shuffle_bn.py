@@ -7,27 +7,26 @@ per-process batch is a multiple of it.
 
 from __future__ import annotations
 
-from typing import Any
-
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 
 
-def validate(config: dict[str, Any], mechanism: str) -> None:
-    if config["batch_size"] % config["bn_group"]:
+def validate(config: RunConfig, mechanism: str) -> None:
+    if config.optim.batch_size % config.method.bn_group:
         raise UsageError(
-            f"batch_size {config['batch_size']} is not a multiple of bn_group {config['bn_group']} "
+            f"batch_size {config.optim.batch_size} is not a multiple of bn_group {config.method.bn_group} "
             "(images per shuffle-BN group); change one of them with --set"
         )
-    if config["sync_bn"]:
+    if config.method.sync_bn:
         raise UsageError(
             f"sync_bn is the SimCLR rows' global BN; mechanism {mechanism!r} uses MoCo's "
             "shuffle BN (bn_group images per group); drop --set sync_bn=true"
         )
 
 
-def splits_per_process(config: dict[str, Any], world_size: int) -> int:
+def splits_per_process(config: RunConfig, world_size: int) -> int:
     """Shuffle-BN groups in each process's batch."""
-    batch, group, lr = config["batch_size"], config["bn_group"], config["lr"]
+    batch, group, lr = config.optim.batch_size, config.method.bn_group, config.optim.lr
     per_process = batch // world_size
     if batch % world_size or per_process % group:
         fit = group * world_size * max(1, round(batch / (group * world_size)))
@@ -40,6 +39,6 @@ def splits_per_process(config: dict[str, Any], world_size: int) -> int:
     return per_process // group
 
 
-def fact(config: dict[str, Any]) -> tuple[str, str]:
-    batch, group = int(config["batch_size"]), int(config["bn_group"])
+def fact(config: RunConfig) -> tuple[str, str]:
+    batch, group = int(config.optim.batch_size), int(config.method.bn_group)
     return "shuffle BN", f"{batch // group} groups of {group} images (paper: groups of 32, 8 at batch 256)"

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mocobench.losses import simclr_loss
-from mocobench.methods.base import Config, Method
+from mocobench.methods.base import Method, RunConfig
 from mocobench.methods.optim import LARS, lars_param_groups, sgd, trainable
 from mocobench.models.batchnorm import sync_batchnorm
 from mocobench.models.encoders import encoder_builder
@@ -26,26 +26,27 @@ class SimCLR(Method):
     optimizers = ("lars", "sgd")
     inits = ("torchvision", "simclr")  # SimCLR's own: models/encoders.py::simclr_init_
 
-    def facts(self, config: Config, n_train: int) -> list[tuple[str, str]]:
-        bn = "global (synchronised)" if config["sync_bn"] else "per process"
-        return [("BatchNorm", f"{bn} over the batch of {int(config['batch_size'])}")]
+    def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
+        bn = "global (synchronised)" if config.method.sync_bn else "per process"
+        return [("BatchNorm", f"{bn} over the batch of {int(config.optim.batch_size)}")]
 
-    def build_model(self, config: Config, num_classes: int, world_size: int) -> nn.Module:
+    def build_model(self, config: RunConfig, num_classes: int, world_size: int) -> nn.Module:
         # One encoder sees both views in one batch, BN over the global batch (SimCLR's global BN), never
         # split (positives would share BN groups in a pattern no multi-GPU run has); SimCLR's head, and
         # SimCLR's ResNet init where the recipe names it (`init`).
-        builder = encoder_builder(config["arch"], 1, config["stem"], config["init"])
-        model = SimCLRModel(builder, config["moco_dim"], config["moco_t"], config["mlp"])
-        return sync_batchnorm(model) if config["sync_bn"] else model
+        builder = encoder_builder(config.method.arch, 1, config.method.stem, config.method.init)
+        model = SimCLRModel(builder, config.method.moco_dim, config.method.moco_t, config.method.mlp)
+        return sync_batchnorm(model) if config.method.sync_bn else model
 
     loss = staticmethod(simclr_loss)  # both directions summed, as SimCLR's objective.py
 
-    def optimizer(self, config: Config, model: nn.Module, options: StepOptions) -> torch.optim.Optimizer:
-        if config["optimizer"] == "lars":
+    def optimizer(self, config: RunConfig, model: nn.Module, options: StepOptions) -> torch.optim.Optimizer:
+        if config.optim.optimizer == "lars":
             return LARS(
-                lars_param_groups(model, config["weight_decay"]),
-                lr=config["lr"],
-                momentum=config["momentum"],
-                weight_decay=config["weight_decay"],
+                lars_param_groups(model, config.optim.weight_decay),
+                lr=config.optim.lr,
+                momentum=config.optim.momentum,
+                weight_decay=config.optim.weight_decay,
             )
-        return sgd(trainable(model), config["lr"], config["momentum"], config["weight_decay"], options)
+        o = config.optim
+        return sgd(trainable(model), o.lr, o.momentum, o.weight_decay, options)

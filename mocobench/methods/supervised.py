@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mocobench.losses import cross_entropy
-from mocobench.methods.base import Config, Forward, Method
+from mocobench.methods.base import Changes, Forward, Method, RunConfig
 from mocobench.models.encoders import encoder_builder
 from mocobench.runtime.step_options import StepOptions
 
@@ -28,12 +28,12 @@ class Supervised(Method):
     two_view = False
     grad_views = 1
 
-    def record(self, config: Config, num_classes: int) -> Config:
+    def record(self, config: RunConfig, num_classes: int) -> Changes:
         # the classifier's width, to load it back (evaluate/pretrained.py)
         return {"num_classes": num_classes}
 
-    def build_model(self, config: Config, num_classes: int, world_size: int) -> nn.Module:
-        return encoder_builder(config["arch"], 1, config["stem"])(num_classes=num_classes)
+    def build_model(self, config: RunConfig, num_classes: int, world_size: int) -> nn.Module:
+        return encoder_builder(config.method.arch, 1, config.method.stem)(num_classes=num_classes)
 
-    def forward(self, config: Config) -> Forward:
+    def forward(self, config: RunConfig) -> Forward:
         return supervised_forward

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mocobench.config.scales import ALIASES
 from mocobench.errors import UsageError
 
 RUNS_ENV = "MOCOBENCH_RUNS"
@@ -49,16 +50,6 @@ def linear_classifier(protocol: str, trial: int) -> str:
     return f"{protocol}-fc-trial{trial}.pth"
 
 
-# A tier renamed: its runs keep their folders and records, read under the new name (one map, used by the
-# store, the run folders below and config.scales' --scale aliases).
-RENAMED_SCALES = {"mini": "cpu"}  # issue 14: the CPU tier, same settings
-
-
-def current_scale(name: str) -> str:
-    """The scale's current name (`mini` -> `cpu`)."""
-    return RENAMED_SCALES.get(name, name)
-
-
 def runs_root(runs: Path | None = None) -> Path:
     """`runs` if given, else `$MOCOBENCH_RUNS`, else ./runs."""
     return Path(runs) if runs is not None else Path(os.environ.get(RUNS_ENV, DEFAULT_RUNS))
@@ -68,7 +59,7 @@ def run_dir(scale: str, recipe: str, seed: int, runs: Path | None = None) -> Pat
     """The default folder of a pre-training run; one written under a tier's old name (runs/mini/...) is
     still that run's folder when no folder under the new name exists."""
     path = runs_root(runs) / scale / recipe / f"seed{seed}"
-    for old, new in RENAMED_SCALES.items():
+    for old, new in ALIASES.items():  # a renamed tier
         legacy = runs_root(runs) / old / recipe / f"seed{seed}"
         if scale == new and not path.exists() and legacy.is_dir():
             return legacy

@@ -18,8 +18,11 @@ from typing import Any
 
 import pandas as pd
 
+from mocobench.config.fields import BadValue
+from mocobench.config.scales import current_scale
 from mocobench.errors import UsageError
 from mocobench.results import layout
+from mocobench.results.run_config import translated
 from mocobench.runtime import lock
 
 RUN_COLUMNS = (
@@ -71,8 +74,8 @@ RESULT_FILES = {
 
 
 def _scale(name: Any) -> str:
-    """A run or result file that says "mini" is read as "cpu" (`layout.RENAMED_SCALES`): same settings."""
-    return layout.current_scale(str(name))
+    """A run or result file that says "mini" is read as "cpu" (`config.scales.ALIASES`): same settings."""
+    return current_scale(str(name))
 
 
 UNREADABLE_COLUMNS = ("run_dir", "reason")
@@ -182,10 +185,14 @@ def committed_records(run_dir: Path, finished: bool) -> list[dict[str, Any]]:
 
 def read_run(run_dir: Path) -> dict[str, Any] | None:
     """One run's row, None for a folder that is not a run, Unreadable (with its reason) for a damaged one."""
-    config = _json(run_dir / layout.CONFIG)
-    if not isinstance(config, dict) or "recipe" not in config:
+    saved = _json(run_dir / layout.CONFIG)
+    if not isinstance(saved, dict) or "recipe" not in saved:
         return None
-    cfg = f"{layout.CONFIG}"
+    try:
+        config = translated(saved)  # typed, an older run's names and keys as today's
+    except BadValue as e:
+        raise Unreadable(f"{layout.CONFIG}: {e}") from e
+    m, o, d, ran = config.method, config.optim, config.data, config.ran
     env = _object(run_dir / layout.ENV)
     summary = _object(run_dir / layout.SUMMARY)
     finished = bool(_typed(summary, "finished", bool, False, layout.SUMMARY))
@@ -194,17 +201,16 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
     knn = [r for r in trained if r.get("knn_top1") is not None]
     init = [r for r in records if r["epoch"] == 0 and r.get("knn_top1") is not None]
     speeds = [r["images_per_s"] for r in trained if r.get("images_per_s") is not None]
-    pipeline = _typed(config, "pipeline", dict, {}, cfg)
     return {
         "run_dir": str(run_dir),
-        "recipe": _typed(config, "recipe", str, "", cfg),
-        "scale": _scale(_typed(config, "scale", str, "paper", cfg)),
-        "seed": _typed(config, "seed", int, 0, cfg),
-        "arch": _typed(config, "arch", str, "", cfg),
-        "image_size": _typed(config, "image_size", int, 0, cfg),
-        "mechanism": _typed(config, "mechanism", str, "", cfg),
-        "epochs": _typed(config, "epochs", int, 0, cfg),
-        "batch_size": _typed(config, "batch_size", int, 0, cfg),
+        "recipe": config.run.recipe,
+        "scale": config.run.scale,
+        "seed": config.run.seed,
+        "arch": m.arch,
+        "image_size": d.image_size,
+        "mechanism": m.mechanism,
+        "epochs": o.epochs,
+        "batch_size": o.batch_size,
         "finished": finished,
         "epochs_done": max((r["epoch"] for r in trained), default=0),
         "knn_top1": _nan(knn[-1]["knn_top1"]) if knn else math.nan,
@@ -215,11 +221,11 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         "device_type": _typed(env, "device_type", str, "", layout.ENV),
         "world_size": _typed(env, "world_size", int, 1, layout.ENV),
         "commit": str((_typed(env, "git", dict, {}, layout.ENV)).get("commit") or ""),
-        "data": str(config.get("data", "")),
-        "num_classes": float(_typed(config, "data_classes", int, math.nan, cfg)),
-        "pipeline": json.dumps(pipeline, sort_keys=True),
+        "data": ran.data,
+        "num_classes": float(ran.data_classes or math.nan),
+        "pipeline": json.dumps(dict(ran.pipeline), sort_keys=True),
         "best_knn": max((_nan(r["knn_top1"]) for r in knn), default=math.nan),
-        "linear_protocol": _typed(config, "linear_protocol", str, "linear", cfg) or "linear",
+        "linear_protocol": config.run.linear_protocol or "linear",
         "status": status(run_dir, finished),
     }
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from mocobench.config.fields import IMAGE_SIZES
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.models.encoders import attach_mlp_head, encoder_builder
 from mocobench.run.config import method_of
@@ -73,29 +74,29 @@ def _encoder_bytes(arch: str, stem: str, image_size: int, dim: int, mlp: bool) -
     return total, sum(p.numel() for p in net.parameters())
 
 
-def activation_estimate(config: dict[str, Any], per_process_batch: int) -> int:
+def activation_estimate(config: RunConfig, per_process_batch: int) -> int:
     """Bytes of activations one process keeps to train a step of `per_process_batch` images (module doc)."""
     per_image, _ = _encoder_bytes(
-        config["arch"],
-        config["stem"],
-        int(config["image_size"]),
-        int(config["moco_dim"]),
-        bool(config["mlp"]),
+        config.method.arch,
+        config.method.stem,
+        int(config.data.image_size),
+        int(config.method.moco_dim),
+        bool(config.method.mlp),
     )
     views = method_of(config).grad_views
     return math.ceil(per_image * per_process_batch * views * TRAINING_FACTOR)
 
 
-def state_estimate(config: dict[str, Any]) -> int:
+def state_estimate(config: RunConfig) -> int:
     """Bytes of weights, gradients, optimizer state, key encoder and a MoCo queue (module doc)."""
     _, params = _encoder_bytes(
-        config["arch"],
-        config["stem"],
-        int(config["image_size"]),
-        int(config["moco_dim"]),
-        bool(config["mlp"]),
+        config.method.arch,
+        config.method.stem,
+        int(config.data.image_size),
+        int(config.method.moco_dim),
+        bool(config.method.mlp),
     )
-    return (params * STATE_COPIES + int(config["moco_k"]) * int(config["moco_dim"])) * FP32
+    return (params * STATE_COPIES + int(config.method.moco_k) * int(config.method.moco_dim)) * FP32
 
 
 def device_memory(device: torch.device) -> tuple[int, str] | None:
@@ -125,7 +126,7 @@ def device_memory(device: torch.device) -> tuple[int, str] | None:
 
 
 def check_fits(
-    config: dict[str, Any], device: torch.device, world_size: int, memory_bytes: int | None = None
+    config: RunConfig, device: torch.device, world_size: int, memory_bytes: int | None = None
 ) -> None:
     """Refuse, in one line, a config whose training step cannot fit `device`'s memory (`memory_bytes` when
     given, e.g. a device described rather than present); a device of unknown memory is not judged.
@@ -140,7 +141,7 @@ def check_fits(
         if known is None:
             return
         memory, words = known
-    per_process = math.ceil(int(config["batch_size"]) / max(world_size, 1))
+    per_process = math.ceil(int(config.optim.batch_size) / max(world_size, 1))
     sharing = 1
     if device.type != "cuda":
         sharing = max(1, min(world_size, int(os.environ.get("LOCAL_WORLD_SIZE", world_size))))
@@ -152,14 +153,15 @@ def check_fits(
     together = f", {sharing} processes together" if sharing > 1 else ""
     fix = _fix(config, per_process, (memory - state) // sharing)
     raise UsageError(
-        f"{config['arch']} ({config['stem']} stem) at image_size={config['image_size']} with {images} "
+        f"{config.method.arch} ({config.method.stem} stem) at image_size={config.data.image_size} with "
+        f"{images} "
         f"needs about {(activations + state) / GiB:,.1f} GiB to train (activations {activations / GiB:,.1f} "
         f"GiB, weights and optimizer state {state / GiB:,.1f} GiB{together}), more than the "
         f"{memory / GiB:,.1f} GiB of {words}; {fix}"
     )
 
 
-def _fix(config: dict[str, Any], per_process: int, room: int) -> str:
+def _fix(config: RunConfig, per_process: int, room: int) -> str:
     """What would fit in `room` bytes of activations: fewer images a process, or a smaller image (the
     activations grow about with its area; the guess is checked, a few meta forwards at most)."""
     batch = room // activation_estimate(config, 1) if room > 0 else 0
@@ -169,13 +171,13 @@ def _fix(config: dict[str, Any], per_process: int, room: int) -> str:
             f"at most {batch} images a process (a smaller --set batch_size with the lr in proportion, or "
             "more processes)"
         )
-    size = int(config["image_size"])
+    size = int(config.data.image_size)
     guess = size * math.sqrt(max(room, 0) / activation_estimate(config, per_process))
     smaller = min(math.floor(guess / 8) * 8, size - 8, IMAGE_SIZES[1])
     for _ in range(4):
         if smaller < IMAGE_SIZES[0]:
             break
-        if activation_estimate({**config, "image_size": smaller}, per_process) <= room:
+        if activation_estimate(config.replace(image_size=smaller), per_process) <= room:
             fixes.append(f"--set image_size={smaller}")
             break
         smaller -= 8

@@ -146,10 +146,10 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         at_scale = runs[(runs["recipe"] == recipe) & (runs["scale"] == scale)] if recipe else runs.iloc[:0]
         done = at_scale[at_scale["finished"]]
         res = at_this_scale[at_this_scale["run_dir"].isin(set(done["run_dir"]))]
-        cfg = resolve(recipe, scale) if recipe else {}
+        cfg = resolve(recipe, scale) if recipe else None
         top1 = res[
             (res["kind"] == "linear")
-            & (res["protocol"] == cfg.get("linear_protocol"))
+            & (res["protocol"] == (cfg.run.linear_protocol if cfg else None))
             & (res["metric"] == "top1")
         ]
         linear, knn = _figure(top1["value"]), _figure(done["knn_top1"])
@@ -157,19 +157,20 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
         seed_of = {str(d): int(s) for d, s in zip(done["run_dir"], done["seed"], strict=True)}
         seeds_by_row[(label, "linear_top1")] = seed_values(top1, seed_of)
         learning.append((label, linear.mean, knn.mean, knn_init))
-        if cfg.get("augmentation") == "aug_plus":
-            blur += [(int(size), list(cfg["blur_sigma"])) for size in done["image_size"]]
+        if cfg and cfg.data.augmentation == "aug_plus":
+            blur += [(int(size), list(cfg.data.blur_sigma)) for size in done["image_size"]]
         voc = res[res["kind"] == "voc"]
         cells, shape = _voc_figures(prow, voc, seed_of, seeds_by_row) if n == 1 else ((), (0, 0, 0))
         steps: list[Step] = []
         compute = None
-        if recipe:
+        if cfg:
             first = layout.run_dir(scale, recipe, 0, Path(runs_dir))
-            models = store_models(at_scale, at_this_scale, cfg["linear_protocol"], first)
+            models = store_models(at_scale, at_this_scale, cfg.run.linear_protocol, first)
             steps = row_steps(n, label, cfg, models, voc_trials(scale), detection=has_voc)
             seconds = float(done["pretrain_seconds"].astype(float).sum()) if len(done) else None
+            flat = cfg.flat()
             keys = ("arch", "image_size", "epochs", "batch_size", "lr", "linear_protocol")
-            compute = Compute(**{k: cfg[k] for k in keys}, finished_runs=len(done), pretrain_seconds=seconds)
+            compute = Compute(**{k: flat[k] for k in keys}, finished_runs=len(done), pretrain_seconds=seconds)
         row = Row(
             label=label,
             recipe=recipe,

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import Any
 
 from mocobench.errors import UsageError
 from mocobench.results import layout
+from mocobench.results.run_config import try_read_config
 from mocobench.runtime import atomic
-
-
-def _config(run_dir: Path) -> dict[str, Any]:
-    try:
-        config = json.loads((run_dir / layout.CONFIG).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return config if isinstance(config, dict) else {}
 
 
 def plot_run_curves(run_dir: Path) -> Path:
@@ -44,10 +35,11 @@ def plot_run_curves(run_dir: Path) -> Path:
         if int(r.get("epoch", 0)) >= 1 and r.get("knn_top1") is not None
     }
 
-    config = _config(run_dir)
+    config = try_read_config(run_dir)
     title = (
-        f"{config.get('recipe', run_dir.parent.name)} — scale {config.get('scale', '?')}, "
-        f"seed {config.get('seed', '?')}"
+        f"{config.run.recipe} — scale {config.run.scale}, seed {config.run.seed}"
+        if config
+        else f"{run_dir.parent.name} — scale ?, seed ?"
     )
     epochs = sorted(train)
     fig, (ax_loss, ax_knn) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)

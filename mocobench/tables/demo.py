@@ -20,6 +20,7 @@ from rich.text import Text
 from mocobench.config.paper import demo_reference
 from mocobench.config.recipes import resolve
 from mocobench.config.scales import canonical_scale, scale_rules
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.runtime import atomic
@@ -39,7 +40,7 @@ class DemoHeader:
     title: str
     scale_description: str
     caveats: list[str]
-    recipe: dict[str, Any]  # the resolved config; empty where the tier refuses the recipe
+    recipe: RunConfig | None  # the resolved config; None where the tier refuses the recipe
     refused: str
     hardware: list[str]
     data: list[str]
@@ -62,12 +63,12 @@ class DemoTable:
         return "demo" if self.scale == "paper" else f"demo_{self.scale}"
 
 
-def _recipe(scale: str) -> tuple[dict[str, Any], str]:
-    """The recipe resolved at `scale`, or ({}, why not) where it does not run there."""
+def _recipe(scale: str) -> tuple[RunConfig | None, str]:
+    """The recipe resolved at `scale`, or (None, why not) where it does not run there."""
     try:
         return resolve(DEMO_RECIPE, scale), ""
     except UsageError as e:
-        return {}, str(e)
+        return None, str(e)
 
 
 def build_demo_table(store: Any, scale: str, runs_dir: str = "runs") -> DemoTable:
@@ -184,13 +185,13 @@ def display_frame(table: DemoTable) -> pd.DataFrame:
 def header_lines(table: DemoTable) -> list[str]:
     """The paragraph above the table: scale and caveats, the recipe as run, hardware, data, commits."""
     head = table.header
-    c = head.recipe
-    if c:
+    if head.recipe:
+        m, o, r = head.recipe.method, head.recipe.optim, head.recipe.run
         recipe = (
-            f"**Recipe `{DEMO_RECIPE}`** ({SOURCE}) at scale {table.scale}: {arch_name(str(c['arch']))} "
-            f"({c['stem']} stem) at {c['image_size']} px, {c['epochs']} epochs, batch {c['batch_size']}, lr "
-            f"{c['lr']:g}{', cosine' if c['cos'] else ''}, K {c['moco_k']}, m {c['moco_m']:g}, T "
-            f"{c['moco_t']:g}; kNN monitor k {c['knn_k']}, t {c['knn_t']:g} on the {c['knn_on']}."
+            f"**Recipe `{DEMO_RECIPE}`** ({SOURCE}) at scale {table.scale}: {arch_name(m.arch)} "
+            f"({m.stem} stem) at {head.recipe.data.image_size} px, {o.epochs} epochs, batch {o.batch_size}, "
+            f"lr {o.lr:g}{', cosine' if o.cos else ''}, K {m.moco_k}, m {m.moco_m:g}, T "
+            f"{m.moco_t:g}; kNN monitor k {r.knn_k}, t {r.knn_t:g} on the {r.knn_on}."
         )
     else:
         recipe = f"**Recipe `{DEMO_RECIPE}`** ({SOURCE}): {head.refused or 'not resolved'}."

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from mocobench.config.paper import load_paper_table
 from mocobench.config.recipes import recipes_for_table
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 
 
@@ -79,15 +79,15 @@ def table_rows(number: int) -> list[tuple[str, str]]:
 
 
 def _voc_steps(
-    row: str, recipe: str, model: Model, config: dict[str, Any], n: int, voc_s: float | None
+    row: str, recipe: str, model: Model, config: RunConfig, n: int, voc_s: float | None
 ) -> list[Step]:
     """VOC trials 0..n-1 of one pre-trained model, each done once its outputs hold it at the scale; one
     refused step when the model cannot be fine-tuned (a CIFAR-stem encoder)."""
     seed, run_dir = model.seed, model.run_dir
-    if config["stem"] != "imagenet":
-        detail = f"{config['stem']}-stem encoders have no Detectron2 counterpart (detect-voc)"
+    if config.method.stem != "imagenet":
+        detail = f"{config.method.stem}-stem encoders have no Detectron2 counterpart (detect-voc)"
         return [Step("voc", row, recipe, seed, run_dir, "refused", detail, 0.0)]
-    scale = config["scale"]
+    scale = config.run.scale
     steps = []
     for trial in range(n):
         state = "done" if trial in model.voc_trials else "run"
@@ -100,7 +100,7 @@ def _voc_steps(
 def row_steps(
     number: int,
     row: str,
-    config: dict[str, Any],
+    config: RunConfig,
     models: Sequence[Model],
     voc_trials: int,
     detection: bool = True,
@@ -112,7 +112,7 @@ def row_steps(
     trials 0..voc_trials-1. `refusals` are the tier's reasons to refuse the pre-training and the linear
     evaluation (`reproduce`), None where it runs them."""
     estimates = estimates or Estimates()
-    recipe, scale, protocol = config["recipe"], config["scale"], config["linear_protocol"]
+    recipe, scale, protocol = config.run.recipe, config.run.scale, config.run.linear_protocol
     no_pretrain, no_linear = refusals
     voc = detection and row in voc_rows(number)
     voc_s = estimates.voc() if voc else None

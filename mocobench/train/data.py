@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mocobench.augment.reference import eval_transform, supervised_train_transform
+from mocobench.config.settings import RunConfig
 from mocobench.data.folder import FolderDataset, list_train_val, verify_images
 from mocobench.data.sources import DataSource, list_pretrain, open_data
 from mocobench.data.synth import SynthSpec
@@ -36,36 +37,36 @@ class Data:
     pipeline: dict[str, Any] = field(default_factory=dict)  # loader kind, where colour ran (config.json)
 
 
-def open_source(data: str | Path | None, config: dict[str, Any], dist: distributed.DistInfo) -> DataSource:
+def open_source(data: str | Path | None, config: RunConfig, dist: distributed.DistInfo) -> DataSource:
     """The run's data (`--data`, else the embedded set at the tier's size): rank 0 opens it (generating or
     converting it into the cache once), the others wait for its record."""
-    grow = int(config.get("embedded_per_class") or 0) or None
+    grow = config.data.embedded_per_class or None
     source = open_data(data, embedded_train_per_class=grow) if dist.is_main else None
     source = distributed.broadcast_object(source)
     assert source is not None
     return source
 
 
-def count_images(config: dict[str, Any], data: str | Path | None) -> tuple[int, int]:
+def count_images(config: RunConfig, data: str | Path | None) -> tuple[int, int]:
     """Images per pre-training epoch and labelled training images (linear, kNN bank) of `config` on
     `data`; the embedded set's are known without generating it."""
-    cap = config["max_images_per_class"]
+    cap = config.data.max_images_per_class
     if data is not None and data != "embedded":
         source = open_data(data)
         return len(list_pretrain(source, cap)), len(list_train_val(source.root, cap)[0])
-    spec = SynthSpec(train_per_class=config["embedded_per_class"] or SynthSpec.train_per_class)
+    spec = SynthSpec(train_per_class=config.data.embedded_per_class or SynthSpec.train_per_class)
     n = spec.num_classes * min(cap or spec.train_per_class, spec.train_per_class)
     return n, n
 
 
-def eval_views(config: dict[str, Any], source: DataSource) -> Callable:
+def eval_views(config: RunConfig, source: DataSource) -> Callable:
     """The evaluation view of this run's images: normalised as in training, whole when already at size."""
-    size = config["image_size"]
-    return eval_transform(size, config["mean"], config["std"], native=source.native_size == size)
+    size = config.data.image_size
+    return eval_transform(size, config.data.mean, config.data.std, native=source.native_size == size)
 
 
 def build_data(
-    config: dict[str, Any],
+    config: RunConfig,
     source: DataSource,
     seed: int,
     dist: distributed.DistInfo,
@@ -77,16 +78,16 @@ def build_data(
 ) -> Data:
     """The loaders of a run whose `config` was fitted to `source` (`config.scales.fit_to_data`): pre-training
     reads every pretrain split (STL-10: train + unlabeled), the kNN monitor the labelled train/ and val/."""
-    cap = config["max_images_per_class"]
+    cap = config.data.max_images_per_class
     train_samples = list_pretrain(source, cap)
     bank_samples, val_samples, classes = list_train_val(source.root, cap)
     if dist.is_main:
         verify_images(train_samples + val_samples)
-    size, workers = config["image_size"], config["workers"]
-    if config["augmentation"] == "supervised":  # single labelled views; every other kind is two views
-        views = supervised_train_transform(size, config["mean"], config["std"])
+    size, workers = config.data.image_size, config.data.workers
+    if config.data.augmentation == "supervised":  # single labelled views; every other kind is two views
+        views = supervised_train_transform(size, config.data.mean, config.data.std)
         train_set = FolderDataset(bank_samples, classes, views, seed)
-        train, sampler = batched_loader(train_set, config["batch_size"], workers, dist, seed)
+        train, sampler = batched_loader(train_set, config.optim.batch_size, workers, dist, seed)
         set_epoch, pairs, pipeline = (
             sampler.set_epoch,
             None,
@@ -108,15 +109,15 @@ def build_data(
     return Data(train, set_epoch, len(train), bank, val, len(classes), source, pairs, pipeline)
 
 
-def two_view_spec(config: dict[str, Any]) -> TwoViewSpec:
+def two_view_spec(config: RunConfig) -> TwoViewSpec:
     """What the two-view loader needs of `config`."""
-    lo, hi = config["blur_sigma"]
-    norm = {k: tuple(config[k]) for k in ("mean", "std") if config.get(k)}  # empty: ImageNet's
+    lo, hi = config.data.blur_sigma
+    norm = {"mean": config.data.mean, "std": config.data.std} if config.data.mean else {}  # empty: ImageNet's
     return TwoViewSpec(
-        config["augmentation"],
-        config["image_size"],
+        config.data.augmentation,
+        config.data.image_size,
         (lo, hi),
-        config["batch_size"],
-        config["workers"],
+        config.optim.batch_size,
+        config.data.workers,
         **norm,
     )

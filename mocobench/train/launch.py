@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.train.pretrain import pretrain
@@ -26,7 +27,7 @@ LAUNCHERS = ("none", "local", "slurm")
 
 @dataclass(frozen=True)
 class PretrainJob:
-    config: dict[str, Any]
+    config: RunConfig
     run_dir: str
     data: str | None
     seed: int
@@ -110,7 +111,7 @@ def executor(
 
 
 def submit(
-    config: dict[str, Any],
+    config: RunConfig,
     run_dir: Path,
     data: Path | None,
     seed: int,
@@ -130,10 +131,10 @@ def submit(
     The run folder is checked here, before submission, so a bad `--out` / `--resume` fails in the shell
     rather than in a job log. One task per GPU (or `tasks_per_node` processes) on each of `nodes`.
     """
-    check_run_dir(run_dir, {**config, "seed": seed}, resume)
+    check_run_dir(run_dir, config.replace(seed=seed), resume)
     tasks = tasks_per_node or max(gpus_per_node, 1)
     logs = Path(run_dir) / layout.SUBMITIT
-    ex = executor(launcher, logs, nodes, gpus_per_node, tasks, partition, timeout_min, config["recipe"])
+    ex = executor(launcher, logs, nodes, gpus_per_node, tasks, partition, timeout_min, config.run.recipe)
     job = ex.submit(
         PretrainJob(config, str(run_dir), str(data) if data else None, seed, resume, device, pipeline)
     )

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from mocobench.config.scales import row_refusal
+from mocobench.config.settings import RunConfig
 from mocobench.data.sources import list_pretrain
 from mocobench.errors import UsageError
 from mocobench.methods import Trainable
@@ -58,7 +59,7 @@ PRETRAIN_FILES = (
 def train_one_epoch(
     method: Trainable,
     data: Data,
-    config: dict[str, Any],
+    config: RunConfig,
     epoch: int,
     seed: int,
     dist: distributed.DistInfo,
@@ -82,25 +83,25 @@ def train_one_epoch(
         return loss, float((logits.argmax(dim=1) == labels).sum()), labels.numel()
 
     def lr_at(epochs_done: float) -> float:  # MoCo: per epoch, no warm-up (PAPER.md); SimCLR: per step
-        c = config
-        return learning_rate(c["lr"], epochs_done, c["epochs"], c["cos"], c["schedule"], c["warmup_epochs"])
+        o = config.optim
+        return learning_rate(o.lr, epochs_done, o.epochs, o.cos, o.schedule, o.warmup_epochs)
 
     def diverged(loss: float, epoch: int, i: int) -> str:
         return f"loss is {loss} at epoch {epoch + 1} step {i + 1}; lower the lr (--set lr=...)"
 
     return train_epoch(
-        data.train, data.steps, step, method.optimizer, epoch, lr_at, config["lr_per_step"], progress,
+        data.train, data.steps, step, method.optimizer, epoch, lr_at, config.optim.lr_per_step, progress,
         diverged, method.scaler, method.on_step,
     )  # fmt: skip
 
 
-def _knn(model: nn.Module, data: Data, config: dict[str, Any], dist: distributed.DistInfo) -> float:
+def _knn(model: nn.Module, data: Data, config: RunConfig, dist: distributed.DistInfo) -> float:
     """The kNN monitor on the pooled backbone features, or (`knn_on = "output"`) on the encoder's moco_dim
     output, as the official CIFAR-10 demo scores it (its `net` is encoder_q with its fc)."""
     encoder = query_encoder(model)
-    features = encoder if config["knn_on"] == "output" else Backbone(encoder)
+    features = encoder if config.run.knn_on == "output" else Backbone(encoder)
     return knn_accuracy(
-        features, data.bank, data.val, data.num_classes, dist.device, config["knn_k"], config["knn_t"]
+        features, data.bank, data.val, data.num_classes, dist.device, config.run.knn_k, config.run.knn_t
     )
 
 
@@ -109,7 +110,7 @@ def _holding_run_lock(train: Any) -> Any:
     result store reads a run with a live lock as running, one with a stale lock or none as interrupted."""
 
     @functools.wraps(train)
-    def wrapper(config: dict[str, Any], run_dir: Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def wrapper(config: RunConfig, run_dir: Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
         with lock.held(Path(run_dir) / layout.LOCK, enabled=os.environ.get("RANK", "0") == "0"):
             return train(config, run_dir, *args, **kwargs)
 
@@ -118,7 +119,7 @@ def _holding_run_lock(train: Any) -> Any:
 
 @_holding_run_lock
 def pretrain(
-    config: dict[str, Any],
+    config: RunConfig,
     run_dir: Path,
     data: str | Path | None = None,
     seed: int = 0,
@@ -153,7 +154,7 @@ def pretrain(
     run = start(config, run_dir, source, data, options, seed, resume, dist, pipeline, trust_checkpoint)
     if dist.is_main:
         run.logger = logging_sinks.open_logger(
-            run_dir, "pretrain", run.record, wandb=wandb, project=wandb_project,
+            run_dir, "pretrain", run.config.flat(), wandb=wandb, project=wandb_project,
             id_file=run_dir / logging_sinks.WANDB_ID, resume=resume,
         )  # fmt: skip
         if run.start_epoch == 0:
@@ -169,7 +170,7 @@ def pretrain(
 class Run:
     """One pre-training run once prepared: what `fit` trains and `finish` sums up."""
 
-    config: dict[str, Any]
+    config: RunConfig  # config.json: the settings and what ran (data, pipeline, step options)
     run_dir: Path
     data: Data
     method: Trainable
@@ -178,7 +179,6 @@ class Run:
     dist: distributed.DistInfo
     start_epoch: int
     records: list[dict[str, Any]]
-    record: dict[str, Any]  # config.json: the config and what ran (data, pipeline, step options)
     logger: logging_sinks.RunLogger = field(default_factory=logging_sinks.RunLogger)
 
     @property
@@ -187,7 +187,7 @@ class Run:
 
 
 def prepare(
-    config: dict[str, Any],
+    config: RunConfig,
     run_dir: Path,
     data: str | Path | None,
     seed: int,
@@ -199,15 +199,15 @@ def prepare(
     step_options: str | None,
     beton: Path | None,
     show_progress: bool,
-) -> tuple[dict[str, Any], Any, StepOptions, Data]:
+) -> tuple[RunConfig, Any, StepOptions, Data]:
     """The data, the config fitted to it (K, a meaningless row's refusal, its normalisation, the run folder's
     state), the step options and the loaders; nothing is written yet."""
     refusal = row_refusal(config, count_images(config, data)[0]) if data in (None, "embedded") else None
     if refusal:  # before the embedded set is generated (its size is known without it)
         raise UsageError(refusal)
     source = open_source(data, config, dist)
-    n_train = len(list_pretrain(source, config["max_images_per_class"]))
-    config = {**run_config.fit_to_data(config, n_train, source.mean, source.std), "seed": seed}
+    n_train = len(list_pretrain(source, config.data.max_images_per_class))
+    config = run_config.fit_to_data(config, n_train, source.mean, source.std).replace(seed=seed)
     check_run_dir(run_dir, config, resume)
     check_fits(config, dist.device, dist.world_size)  # a step that cannot fit is refused before any file
     chosen = resolve_pipeline(pipeline, loader, augment_on, step_options)
@@ -220,7 +220,7 @@ def prepare(
 
 
 def start(
-    config: dict[str, Any],
+    config: RunConfig,
     run_dir: Path,
     source: Any,
     data: Data,
@@ -245,20 +245,20 @@ def start(
         start_epoch = checkpoint.restore(
             ckpt, method.model, method.optimizer, path=last, scaler=method.scaler
         )
-    ran = {
-        "data": source.spec,  # what was passed (cifar10:PATH, a folder, embedded): linear reads it
-        "data_kind": source.kind,
-        "data_root": str(source.root),
-        "data_classes": data.num_classes,
-        "pipeline": pipeline_record(pipeline, data.pipeline, options),
-        "step_options": options.describe(),
-    }
-    run = Run(config, run_dir, data, method, options, seed, dist, start_epoch, [], {**config, **ran})
+    config = config.replace(  # what ran (settings.Ran): evaluation reads the data from it
+        data=source.spec,  # as passed (cifar10:PATH, a folder, embedded)
+        data_kind=source.kind,
+        data_root=str(source.root),
+        data_classes=data.num_classes,
+        pipeline=pipeline_record(pipeline, data.pipeline, options),
+        step_options=options.describe(),
+    )
+    run = Run(config, run_dir, data, method, options, seed, dist, start_epoch, [])
     run.records = committed_records(ckpt, run.metrics_path, start_epoch) if ckpt else []
     if dist.is_main:
         atomic.remove_stale(run_dir, PRETRAIN_FILES)  # the temporaries of a save that a kill cut short
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(run_dir / layout.CONFIG, run.record)
+        atomic.write_json(run_dir / layout.CONFIG, config.flat())
         atomic.write_json(run_dir / layout.ENV, environment(dist.device, dist.world_size, dist.backend))
         atomic.write_text(run.metrics_path, "".join(json.dumps(r) + "\n" for r in run.records))
     return run
@@ -275,7 +275,7 @@ def commit_init_knn(run: Run) -> None:
 def fit(run: Run, stop_after_epoch: int | None, show_progress: bool) -> int:
     """Train from the run's start epoch, each epoch committed by its checkpoint; returns the epochs done."""
     config, dist = run.config, run.dist
-    epochs = config["epochs"]
+    epochs = config.optim.epochs
     end_epoch = min(epochs, stop_after_epoch) if stop_after_epoch else epochs
     enabled = show_progress and dist.is_main
     with TrainProgress(epochs, run.start_epoch, enabled=enabled) as progress, run.logger:
@@ -284,7 +284,7 @@ def fit(run: Run, stop_after_epoch: int | None, show_progress: bool) -> int:
                 "epoch": epoch + 1,
                 **train_one_epoch(run.method, run.data, config, epoch, run.seed, dist, progress, run.options),
             }
-            every = config["knn_every"]
+            every = config.run.knn_every
             if dist.is_main and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):
                 rec["knn_top1"] = _knn(run.method.model, run.data, config, dist)
             if dist.is_main:
@@ -302,12 +302,12 @@ def commit_epoch(run: Run, rec: dict[str, Any]) -> None:
     it while metrics.jsonl is older (layout.py)."""
     config, method, epoch = run.config, run.method, rec["epoch"]
     run.records.append(rec)
-    extra = {"config": config, "seed": run.seed, "metrics": run.records}
+    extra = {"config": config.flat(), "seed": run.seed, "metrics": run.records}
     paths = [run.run_dir / checkpoint.LAST]
-    if config["save_every"] and epoch % config["save_every"] == 0 and epoch < config["epochs"]:
+    if config.run.save_every and epoch % config.run.save_every == 0 and epoch < config.optim.epochs:
         paths.append(run.run_dir / checkpoint.periodic(epoch))
     for path in paths:
-        checkpoint.save(path, method.model, method.optimizer, epoch, config["arch"], extra, method.scaler)
+        checkpoint.save(path, method.model, method.optimizer, epoch, config.method.arch, extra, method.scaler)
     atomic.append_jsonl(run.metrics_path, rec)
     run.logger.log(rec, epoch)
 
@@ -316,11 +316,11 @@ def finish(run: Run, end_epoch: int, seconds: float) -> dict[str, Any]:
     """summary.json (once the run is finished) and the logger's final figures; returns the summary."""
     config, records = run.config, run.records
     summary = {
-        "recipe": config["recipe"],
-        "scale": config["scale"],
+        "recipe": config.run.recipe,
+        "scale": config.run.scale,
         "seed": run.seed,
         "epochs_done": end_epoch,
-        "finished": end_epoch == config["epochs"],
+        "finished": end_epoch == config.optim.epochs,
         "knn_top1": next(
             (r["knn_top1"] for r in reversed(records) if "knn_top1" in r and r["epoch"] > 0), None
         ),
@@ -332,5 +332,5 @@ def finish(run: Run, end_epoch: int, seconds: float) -> dict[str, Any]:
         atomic.write_json(run.run_dir / layout.SUMMARY, summary)
     last_rec = records[-1] if records else {}
     final = {k: summary[k] for k in ("knn_top1", "knn_top1_init", "epochs_done")}
-    run.logger.finish(config, {**final, **{k: last_rec.get(k) for k in ("loss", "acc")}})
+    run.logger.finish(config.flat(), {**final, **{k: last_rec.get(k) for k in ("loss", "acc")}})
     return summary

@@ -3,14 +3,13 @@ metrics of the epochs its last checkpoint committed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from mocobench.augment.spec import IMAGENET_MEAN, IMAGENET_STD
-from mocobench.config.fields import FIELDS
+from mocobench.config.settings import GROUP_OF, RunConfig
 from mocobench.errors import UsageError
 from mocobench.results import layout
+from mocobench.results.run_config import read_config
 from mocobench.runtime import checkpoint
 
 
@@ -24,40 +23,25 @@ def committed_records(ckpt: dict[str, Any] | None, path: Path, upto_epoch: int) 
     return [r for r in records if isinstance(r.get("epoch"), int) and r["epoch"] <= upto_epoch]
 
 
-def _default(key: str) -> Any:
-    """A setting's value in a run that predates it: the field's default; mean/std were ImageNet's."""
-    if key in ("mean", "std"):
-        return list(IMAGENET_MEAN if key == "mean" else IMAGENET_STD)
-    return FIELDS[key][1] if key in FIELDS else None
+# settings that do not shape the training: a resumed run may change them
+FREE = {"workers", "knn_every", "save_every", "linear_protocol"}
 
 
-def _saved(saved: dict[str, Any], key: str) -> Any:
-    value = saved.get(key, _default(key))
-    return _default(key) if key in ("mean", "std") and not value else value  # [] meant ImageNet's
-
-
-def _check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
-    try:
-        saved = json.loads((run_dir / layout.CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise UsageError(
-            f"{run_dir / layout.CONFIG} is unreadable ({type(e).__name__}); resume needs the run's own "
-            "config.json: restore it, or start a new run with another --out"
-        ) from e
-    if not isinstance(saved, dict):
-        raise UsageError(f"{run_dir / layout.CONFIG} is not a JSON object; restore it, or use another --out")
-    ignore = {"workers", "knn_every", "save_every", "linear_protocol"}  # none shapes the training
-    # a setting added after the run started reads as its default (FIELDS), as the run trained with it
-    diff = [k for k in config if k not in ignore and _saved(saved, k) != config[k]]
+def _check_resumable(run_dir: Path, config: RunConfig) -> None:
+    """The run folder's config (read as `results/run_config.py` translates an older one: a setting added
+    after the run started reads as its default, as the run trained with it) is `config`, but for FREE."""
+    saved = read_config(run_dir, "resume needs the run's own config.json: restore it, or use another --out")
+    now, then = config.flat(), saved.flat()
+    diff = [k for k in now if GROUP_OF.get(k, "ran") != "ran" and k not in FREE and then[k] != now[k]]
     if diff:
         k = diff[0]
         raise UsageError(
-            f"{run_dir} was started with {k}={saved.get(k)!r}, not {config[k]!r}; "
+            f"{run_dir} was started with {k}={then[k]!r}, not {now[k]!r}; "
             "resume with the same recipe, scale and --set, or use another --out"
         )
 
 
-def check_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
+def check_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> None:
     """A new run needs an empty folder; a resumed one a checkpoint of the same config (UsageError if not).
 
     A run interrupted before its first checkpoint (during the random-init kNN) has a config.json and no

@@ -36,8 +36,8 @@ def fake_measurement(mem: dict[str, tuple[float, float]]):
     calls = []
 
     def run(config, per_gpu_batch, device, options, steps, warmup):
-        a, b = mem[config["mechanism"]]
-        calls.append((config["mechanism"], per_gpu_batch))
+        a, b = mem[config.method.mechanism]
+        calls.append((config.method.mechanism, per_gpu_batch))
         return {
             "per_gpu_batch": per_gpu_batch,
             "peak_bytes": a + b * per_gpu_batch,
@@ -144,9 +144,9 @@ def test_one_gpu_of_table3_is_mocos_form_with_its_own_bn_group(recipe):
     from mocobench.run.build import build_model
 
     config = prof.per_gpu_config(resolve(recipe, "paper", ["arch=resnet18", "image_size=32"]), 8)
-    assert (config["batch_size"], config["bn_group"]) == (8, 8)
+    assert (config.optim.batch_size, config.method.bn_group) == (8, 8)
     model = build_model(config, 10, 1)
-    assert isinstance(model, EndToEnd if config["mechanism"] == "end-to-end" else MoCo)
+    assert isinstance(model, EndToEnd if config.method.mechanism == "end-to-end" else MoCo)
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert bns and not [m for m in bns if isinstance(m, SplitBatchNorm2d | GlobalBatchNorm)]
     if isinstance(model, EndToEnd):

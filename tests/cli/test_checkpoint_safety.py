@@ -53,7 +53,9 @@ def test_resume_refuses_it(cli, hostile, tmp_path: Path, tiny_data: Path):
     run.mkdir()
     (run / checkpoint.LAST).write_bytes(path.read_bytes())
     overrides = ["image_size=16", "batch_size=8", "moco_k=64", "workers=0"]
-    (run / "config.json").write_text(json.dumps({**resolve("mlp+aug+cos", "smoke", overrides), "seed": 0}))
+    (run / "config.json").write_text(
+        json.dumps(resolve("mlp+aug+cos", "smoke", overrides).replace(seed=0).flat())
+    )
     sets = [a for o in overrides for a in ("--set", o)]
     code, _, err = cli(
         "pretrain", "--recipe", "mlp+aug+cos", "--scale", "smoke", *sets, "--data", str(tiny_data),
@@ -71,12 +73,12 @@ def test_resume_onto_a_queue_of_another_k_is_refused_in_one_line_training_nothin
     run = tmp_path / "run"
     run.mkdir()
     overrides = ["image_size=16", "batch_size=8", "moco_k=64", "workers=0"]
-    config = {**resolve("mlp+aug+cos", "smoke", overrides), "seed": 0}
-    (run / "config.json").write_text(json.dumps(config))
-    other = build_model({**config, "moco_k": 32}, 10, 1)  # the same row with another queue size
+    config = resolve("mlp+aug+cos", "smoke", overrides).replace(seed=0)
+    (run / "config.json").write_text(json.dumps(config.flat()))
+    other = build_model(config.replace(moco_k=32), 10, 1)  # the same row with another queue size
     state = {
         "epoch": 1,
-        "arch": config["arch"],
+        "arch": config.method.arch,
         "state_dict": checkpoint.official_state_dict(other),
         "optimizer": {},
     }

@@ -23,7 +23,9 @@ def test_simclr_rows_and_only_they_build_simclrs_resnet_at_every_tier(scale: str
         if recipe.reference and scale not in ("paper", "smoke"):
             continue  # a published one-GPU setting runs only as published (or as a smoke check)
         config = resolve(name, scale)
-        assert config["init"] == ("simclr" if config["mechanism"] == "simclr" else "torchvision"), name
+        assert config.method.init == ("simclr" if config.method.mechanism == "simclr" else "torchvision"), (
+            name
+        )
 
 
 def test_a_tier_cannot_change_the_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -44,7 +46,7 @@ def test_an_init_the_builder_lacks_or_outside_simclr_is_refused_in_one_line():
     with pytest.raises(UsageError, match="built for mechanism simclr only, not 'moco'; drop --set init"):
         resolve("mlp+aug+cos", "smoke", ["init=simclr"])
     # a SimCLR row may be built with torchvision's init, e.g. to resume a run that predates the field
-    assert resolve("simclr-b256", "smoke", ["init=torchvision"])["init"] == "torchvision"
+    assert resolve("simclr-b256", "smoke", ["init=torchvision"]).method.init == "torchvision"
 
 
 def test_recipes_show_prints_the_init(cli):

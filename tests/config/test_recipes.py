@@ -57,11 +57,13 @@ def test_the_official_cifar10_demo_is_pinned():
         "image_size": 32, "bn_group": 64, "knn_k": 200, "knn_t": 0.1, "knn_on": "output",
         "moco_k_fraction": 0.0, "warmup_epochs": 0.0, "lr_per_step": False, "sync_bn": False,
     }  # fmt: skip
-    assert {k: c[k] for k in expected} == expected
+    assert {k: c.flat()[k] for k in expected} == expected
     assert (
-        c["batch_size"] // c["bn_group"] == 8 and c["paper_rows"] == [] and "cifar10_demo" in c["reference"]
+        c.optim.batch_size // c.method.bn_group == 8
+        and c.run.paper_rows == ()
+        and "cifar10_demo" in c.run.reference
     )
-    assert resolve("moco-cifar10-demo", "smoke")["epochs"] == 2  # a pipeline check of it
+    assert resolve("moco-cifar10-demo", "smoke").optim.epochs == 2  # a pipeline check of it
     for scale in ("gpu", "cpu", "mini"):
         with pytest.raises(UsageError, match="run it as published"):
             resolve("moco-cifar10-demo", scale)
@@ -71,22 +73,28 @@ def test_the_official_cifar10_demo_is_pinned():
 def test_resolved_config_has_the_official_keys(name):
     config = resolve(name)
     for key in REQUIRED_KEYS:
-        assert key in config
-    assert config["recipe"] == name and config["scale"] == "paper"
+        assert key in config.flat()
+    assert config.run.recipe == name and config.run.scale == "paper"
 
 
 @pytest.mark.parametrize("name", list(MOCO_ROWS))
 def test_moco_rows_match_paper(name):
     c = resolve(name)
     mlp, aug, cos, t, epochs = MOCO_ROWS[name]
-    assert (c["mlp"], c["augmentation"], c["cos"], c["moco_t"], c["epochs"]) == (mlp, aug, cos, t, epochs)
-    assert c["aug_plus"] == (aug == "aug_plus")
-    assert c["mechanism"] == "moco" and c["arch"] == "resnet50" and c["image_size"] == 224
-    assert (c["batch_size"], c["lr"], c["momentum"], c["weight_decay"]) == (256, 0.03, 0.9, 1e-4)
-    assert (c["moco_dim"], c["moco_k"], c["moco_m"]) == (128, 65536, 0.999)
-    assert c["optimizer"] == "sgd" and c["warmup_epochs"] == 0 and not c["lr_per_step"]
-    assert c["schedule"] == ([120, 160] if epochs == 200 else [480, 640])
-    assert c["bn_group"] == 32 and not c["sync_bn"]  # 256 images over the paper's 8 GPUs
+    assert (c.method.mlp, c.data.augmentation, c.optim.cos, c.method.moco_t, c.optim.epochs) == (
+        mlp,
+        aug,
+        cos,
+        t,
+        epochs,
+    )
+    assert c.data.aug_plus == (aug == "aug_plus")
+    assert c.method.mechanism == "moco" and c.method.arch == "resnet50" and c.data.image_size == 224
+    assert (c.optim.batch_size, c.optim.lr, c.optim.momentum, c.optim.weight_decay) == (256, 0.03, 0.9, 1e-4)
+    assert (c.method.moco_dim, c.method.moco_k, c.method.moco_m) == (128, 65536, 0.999)
+    assert c.optim.optimizer == "sgd" and c.optim.warmup_epochs == 0 and not c.optim.lr_per_step
+    assert c.optim.schedule == ((120, 160) if epochs == 200 else (480, 640))
+    assert c.method.bn_group == 32 and not c.method.sync_bn  # 256 images over the paper's 8 GPUs
 
 
 @pytest.mark.parametrize(
@@ -95,22 +103,33 @@ def test_moco_rows_match_paper(name):
 )
 def test_simclr_rows_use_simclr_settings(name, batch, epochs):
     c = resolve(name)
-    assert c["mechanism"] == "simclr" and c["optimizer"] == "lars" and c["augmentation"] == "simclr"
-    assert c["linear_protocol"] == "linear-simclr"  # scored as SimCLR scored itself
-    assert c["batch_size"] == batch and c["epochs"] == epochs
-    assert c["lr"] == pytest.approx(0.3 * batch / 256)
-    assert (c["weight_decay"], c["moco_t"], c["sync_bn"], c["mlp"], c["cos"]) == (1e-6, 0.1, True, True, True)
+    assert c.method.mechanism == "simclr" and c.optim.optimizer == "lars" and c.data.augmentation == "simclr"
+    assert c.run.linear_protocol == "linear-simclr"  # scored as SimCLR scored itself
+    assert c.optim.batch_size == batch and c.optim.epochs == epochs
+    assert c.optim.lr == pytest.approx(0.3 * batch / 256)
+    assert (c.optim.weight_decay, c.method.moco_t, c.method.sync_bn, c.method.mlp, c.optim.cos) == (
+        1e-6,
+        0.1,
+        True,
+        True,
+        True,
+    )
 
 
 def test_end_to_end_rows_keep_moco_v2_settings():
     for name, batch in (("end-to-end-b256", 256), ("end-to-end-b4096", 4096)):
         c = resolve(name)
-        assert c["mechanism"] == "end-to-end" and c["batch_size"] == batch
-        assert c["linear_protocol"] == "linear"
-        assert c["lr"] == pytest.approx(0.03 * batch / 256)
-        assert (c["mlp"], c["augmentation"], c["cos"], c["moco_t"]) == (True, "aug_plus", True, 0.2)
+        assert c.method.mechanism == "end-to-end" and c.optim.batch_size == batch
+        assert c.run.linear_protocol == "linear"
+        assert c.optim.lr == pytest.approx(0.03 * batch / 256)
+        assert (c.method.mlp, c.data.augmentation, c.optim.cos, c.method.moco_t) == (
+            True,
+            "aug_plus",
+            True,
+            0.2,
+        )
         # MoCo's shuffle BN (MoCo paper sec. 3.3), groups of 32 as the MoCo rows, not SimCLR's global BN.
-        assert c["bn_group"] == 32 and not c["sync_bn"]
+        assert c.method.bn_group == 32 and not c.method.sync_bn
 
 
 @pytest.mark.parametrize("name", ["mlp+aug+cos", "end-to-end-b256", "end-to-end-b4096"])
@@ -123,17 +142,17 @@ def test_shuffle_bn_rows_refuse_a_batch_off_the_groups_and_global_bn(name):
     ) as info:
         resolve(name, "paper", ["sync_bn=true"])
     assert "\n" not in str(info.value)
-    assert resolve("simclr-b256", "paper", ["batch_size=100"])["batch_size"] == 100  # no groups there
+    assert resolve("simclr-b256", "paper", ["batch_size=100"]).optim.batch_size == 100  # no groups there
 
 
 def test_supervised_is_the_standard_imagenet_recipe():
     c = resolve("supervised")
-    assert c["mechanism"] == "supervised" and c["epochs"] == 90 and c["batch_size"] == 256
-    assert (c["lr"], c["momentum"], c["weight_decay"], c["schedule"], c["cos"]) == (
+    assert c.method.mechanism == "supervised" and c.optim.epochs == 90 and c.optim.batch_size == 256
+    assert (c.optim.lr, c.optim.momentum, c.optim.weight_decay, c.optim.schedule, c.optim.cos) == (
         0.1,
         0.9,
         1e-4,
-        [30, 60],
+        (30, 60),
         False,
     )
 
@@ -143,31 +162,34 @@ def test_supervised_is_the_standard_imagenet_recipe():
 def test_scales_never_change_a_row_knob(name, scale):
     paper, scaled = resolve(name), resolve(name, scale)
     for knob in ROW_KNOBS:
-        assert scaled[knob] == paper[knob], knob
-    assert scaled["mlp"] == paper["mlp"] and scaled["aug_plus"] == paper["aug_plus"]
+        assert scaled.flat()[knob] == paper.flat()[knob], knob
+    assert scaled.method.mlp == paper.method.mlp and scaled.data.aug_plus == paper.data.aug_plus
     # lr follows the batch linearly (PAPER.md); milestones keep their fraction of training.
-    assert scaled["lr"] / scaled["batch_size"] == pytest.approx(paper["lr"] / paper["batch_size"])
+    assert scaled.optim.lr / scaled.optim.batch_size == pytest.approx(paper.optim.lr / paper.optim.batch_size)
 
 
 @pytest.mark.parametrize("scale", ["paper", "gpu", "cpu", "smoke"])
 def test_scales_keep_epoch_and_batch_ratios(scale):
-    e200, e800 = resolve("mlp+aug+cos", scale)["epochs"], resolve("mlp+aug+cos+800ep", scale)["epochs"]
+    e200, e800 = resolve("mlp+aug+cos", scale).optim.epochs, resolve("mlp+aug+cos+800ep", scale).optim.epochs
     assert e800 == 4 * e200
-    b256, b8192 = resolve("simclr-b256", scale)["batch_size"], resolve("simclr-b8192", scale)["batch_size"]
+    b256, b8192 = (
+        resolve("simclr-b256", scale).optim.batch_size,
+        resolve("simclr-b8192", scale).optim.batch_size,
+    )
     assert b8192 == 32 * b256
 
 
 def test_mini_and_smoke_shrink_compute():
     cpu, smoke = resolve("moco-v1", "cpu"), resolve("moco-v1", "smoke")
-    assert cpu["arch"] == smoke["arch"] == "resnet18"
-    assert cpu["epochs"] == 20 and smoke["epochs"] == 2
-    assert cpu["schedule"] == [12, 16]
-    assert smoke["batch_size"] % smoke["bn_group"] == 0
+    assert cpu.method.arch == smoke.method.arch == "resnet18"
+    assert cpu.optim.epochs == 20 and smoke.optim.epochs == 2
+    assert cpu.optim.schedule == (12, 16)
+    assert smoke.optim.batch_size % smoke.method.bn_group == 0
 
 
 def test_overrides_are_typed_and_checked():
     c = resolve("mlp+aug+cos", "smoke", ["lr=0.5", "cos=false", "schedule=3,4", "moco_k=512"])
-    assert (c["lr"], c["cos"], c["schedule"], c["moco_k"]) == (0.5, False, [3, 4], 512)
+    assert (c.optim.lr, c.optim.cos, c.optim.schedule, c.method.moco_k) == (0.5, False, (3, 4), 512)
     assert parse_overrides(["aug_plus=false"]) == {"augmentation": "moco_v1"}
     with pytest.raises(UsageError, match=r"unknown --set key 'mocok'.*moco_k"):
         parse_overrides(["mocok=3"])
@@ -177,7 +199,7 @@ def test_overrides_are_typed_and_checked():
         parse_overrides(["lr"])
     with pytest.raises(UsageError, match="does not fit mechanism"):
         resolve("moco-v1", "paper", ["augmentation=supervised"])
-    assert resolve("supervised")["aug_plus"] is False and resolve("simclr-b256")["aug_plus"] is True
+    assert resolve("supervised").data.aug_plus is False and resolve("simclr-b256").data.aug_plus is True
     with pytest.raises(UsageError, match="not a multiple of bn_group 32"):
         resolve("moco-v1", "paper", ["batch_size=100"])
 
@@ -218,15 +240,15 @@ def test_the_cifar10_demo_recipe_is_paper_mds_small_scale_reference(paper_md: st
 
     section = paper_md.split("## Small-scale reference", 1)[1].split("\n## ", 1)[0]
     c = resolve("moco-cifar10-demo")
-    assert "conv1 3x3 stride 1 padding 1, no max-pool" in section and c["stem"] == "cifar"
-    assert "fc -> 128 (no MLP head)" in section and (c["moco_dim"], c["mlp"]) == (128, False)
-    assert f"SGD lr {c['lr']:g} for batch {c['batch_size']}" in section
-    assert f"momentum {c['momentum']:g}, weight decay 5e-4, cosine, {c['epochs']} epochs" in section
-    assert c["weight_decay"] == 5e-4 and c["cos"]
-    assert f"K {c['moco_k']}, m {c['moco_m']:g}, T {c['moco_t']:g}" in section
-    splits = c["batch_size"] // c["bn_group"]
+    assert "conv1 3x3 stride 1 padding 1, no max-pool" in section and c.method.stem == "cifar"
+    assert "fc -> 128 (no MLP head)" in section and (c.method.moco_dim, c.method.mlp) == (128, False)
+    assert f"SGD lr {c.optim.lr:g} for batch {c.optim.batch_size}" in section
+    assert f"momentum {c.optim.momentum:g}, weight decay 5e-4, cosine, {c.optim.epochs} epochs" in section
+    assert c.optim.weight_decay == 5e-4 and c.optim.cos
+    assert f"K {c.method.moco_k}, m {c.method.moco_m:g}, T {c.method.moco_t:g}" in section
+    splits = c.optim.batch_size // c.method.bn_group
     assert f"SplitBatchNorm with {splits} splits" in section
-    assert f"k {c['knn_k']}, t {c['knn_t']:g}" in section
+    assert f"k {c.run.knn_k}, t {c.run.knn_t:g}" in section
     mean, std = STATS["cifar10"]
     text = "mean ({}), std ({})".format(*(", ".join(f"{v:.4f}" for v in x) for x in (mean, std)))
     assert text in section  # the dataset's normalisation: data/sources.py

@@ -17,26 +17,32 @@ EMBEDDED_CPU = 8_000
 def test_tiers_and_the_old_name():
     assert SCALES == ("paper", "gpu", "cpu", "smoke")
     assert resolve("mlp+aug+cos", "mini") == resolve("mlp+aug+cos", "cpu")  # runs/mini are cpu-tier runs
-    assert resolve("mlp+aug+cos", "mini")["scale"] == "cpu"
+    assert resolve("mlp+aug+cos", "mini").run.scale == "cpu"
 
 
 def test_gpu_tier_settings():
     v1, d, e = (resolve(n, "gpu") for n in ("moco-v1", "mlp+aug+cos", "mlp+aug+cos+800ep"))
-    assert (v1["arch"], v1["stem"], v1["image_size"]) == ("resnet18", "cifar", 32)
-    assert (v1["epochs"], d["epochs"], e["epochs"]) == (100, 100, 400)
-    assert (v1["batch_size"], v1["lr"], v1["bn_group"], v1["moco_m"]) == (64, pytest.approx(0.0075), 16, 0.99)
-    assert (
-        resolve("simclr-b8192", "gpu")["batch_size"] == 2048
-        and resolve("simclr-b256", "gpu")["batch_size"] == 64
+    assert (v1.method.arch, v1.method.stem, v1.data.image_size) == ("resnet18", "cifar", 32)
+    assert (v1.optim.epochs, d.optim.epochs, e.optim.epochs) == (100, 100, 400)
+    assert (v1.optim.batch_size, v1.optim.lr, v1.method.bn_group, v1.method.moco_m) == (
+        64,
+        pytest.approx(0.0075),
+        16,
+        0.99,
     )
-    assert v1["embedded_per_class"] == 5000  # the embedded set grown to 50,000, like CIFAR
+    assert (
+        resolve("simclr-b8192", "gpu").optim.batch_size == 2048
+        and resolve("simclr-b256", "gpu").optim.batch_size == 64
+    )
+    assert v1.data.embedded_per_class == 5000  # the embedded set grown to 50,000, like CIFAR
     lin = resolve_linear("gpu")
     assert (lin["epochs"], lin["batch_size"], lin["lr"], lin["schedule"]) == (50, 64, 7.5, [30, 40])
 
 
 def test_cpu_tier_keeps_the_mini_settings():
     c = resolve("mlp+aug+cos", "cpu")
-    assert (c["epochs"], c["batch_size"], c["moco_k"], c["moco_m"], c["bn_group"], c["stem"]) == (
+    m = c.method
+    assert (c.optim.epochs, c.optim.batch_size, m.moco_k, m.moco_m, m.bn_group, m.stem) == (
         20, 128, 1024, 0.99, 16, "imagenet",
     )  # fmt: skip
     assert fit_moco_k(c, EMBEDDED_CPU) == 1024  # a fixed K, no fraction
@@ -48,8 +54,8 @@ def test_k_is_imagenets_fraction_of_the_data_in_multiples_of_the_batch():
     assert fit_moco_k(c, 105_000) == 5376  # STL-10 train + unlabeled
     assert fit_moco_k(c, 100) == 64  # at least one batch
     assert fit_moco_k(resolve("moco-v1", "gpu", ["moco_k=4096"]), CIFAR_TRAIN) == 4096  # --set wins
-    fitted = fit_to_data({**c, "mean": []}, CIFAR_TRAIN, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
-    assert fitted["moco_k"] == 2560 and fitted["mean"] == [0.4914, 0.4822, 0.4465]
+    fitted = fit_to_data(c.replace(mean=[]), CIFAR_TRAIN, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+    assert fitted.method.moco_k == 2560 and fitted.data.mean == (0.4914, 0.4822, 0.4465)
 
 
 def test_meaningless_rows_are_refused_with_one_line():
@@ -96,8 +102,8 @@ def test_facts_state_every_derived_figure():
 @pytest.mark.parametrize(("scale", "group"), [("paper", 32), ("gpu", 16), ("cpu", 16), ("smoke", 4)])
 def test_end_to_end_rows_take_the_moco_rows_shuffle_bn_at_every_tier(name, scale, group):
     e2e, moco = resolve(name, scale), resolve("mlp+aug+cos", scale)
-    assert e2e["bn_group"] == moco["bn_group"] == group and e2e["batch_size"] % group == 0
-    assert not e2e["sync_bn"]
+    assert e2e.method.bn_group == moco.method.bn_group == group and e2e.optim.batch_size % group == 0
+    assert not e2e.method.sync_bn
 
 
 def test_end_to_end_facts_are_shuffle_bn_and_the_batch_dictionary():

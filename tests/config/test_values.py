@@ -78,9 +78,9 @@ def test_an_int_takes_a_whole_float_and_a_list_takes_its_text():
     c = resolve(
         "mlp+aug+cos", "smoke", ["epochs=2.0", "blur_sigma=0,1", "mean=0.5,0.5,0.5", "std=[0.2,0.2,0.2]"]
     )
-    assert c["epochs"] == 2 and isinstance(c["epochs"], int)
-    assert c["blur_sigma"] == [0.0, 1.0] and c["mean"] == [0.5] * 3 and c["std"] == [0.2] * 3
-    assert resolve("mlp+aug+cos", "smoke", ["schedule=", "workers=0", "lr=1e-3"])["schedule"] == []
+    assert c.optim.epochs == 2 and isinstance(c.optim.epochs, int)
+    assert c.data.blur_sigma == (0.0, 1.0) and c.data.mean == (0.5,) * 3 and c.data.std == (0.2,) * 3
+    assert resolve("mlp+aug+cos", "smoke", ["schedule=", "workers=0", "lr=1e-3"]).optim.schedule == ()
 
 
 def test_toml_values_are_checked_as_set_values_are():

@@ -19,6 +19,7 @@ from mocobench.evaluate.knn import evaluate_knn, image_size
 from mocobench.evaluate.pretrained import load_pretrained
 from mocobench.metrics.knn import knn_accuracy
 from mocobench.models.encoders import Backbone, encoder_builder
+from mocobench.run.config import resolve
 
 
 def reference_top1(path: Path, data: Path, size: int, k: int, t: float) -> float:
@@ -85,8 +86,9 @@ def test_knn_reads_other_layouts_and_format_forces_one(tiny_data, tmp_path, cli)
 
 
 def test_image_size_follows_the_scale_else_the_run():
-    assert image_size("paper", {}) == 224 and image_size(None, {}) == 224
-    assert image_size("smoke", {"image_size": 96}) == 32  # --scale wins
-    assert image_size(None, {"image_size": 96, "scale": "smoke"}) == 96  # else the run's own
+    assert image_size("paper", None) == 224 and image_size(None, None) == 224
+    run_96 = resolve("mlp+aug+cos", "smoke", ["image_size=96"])
+    assert image_size("smoke", run_96) == 32  # --scale wins
+    assert image_size(None, run_96) == 96  # else the run's own
     with pytest.raises(UsageError, match="--k must be at least 1"):
         evaluate_knn(Path("unused"), k=0)

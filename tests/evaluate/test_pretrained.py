@@ -30,7 +30,7 @@ def test_our_run_folder_gives_the_query_encoder_without_the_mlp_head(tmp_path: P
     run = write_run(tmp_path / "run", model)
     p = load_pretrained(run)
     assert p.arch == "resnet18" and p.run_dir == run and p.epoch == 2 and p.source == "mocobench checkpoint"
-    assert p.run_config["recipe"] == "mlp+aug+cos"
+    assert p.run_config.run.recipe == "mlp+aug+cos"
     assert not any(k.startswith("fc.") for k in p.state)  # fc.0 / fc.2 of the MLP head are dropped
     _same_backbone(p.state, model.encoder_q)
 

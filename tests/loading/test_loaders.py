@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mocobench.config.recipes import resolve
+from mocobench.config.settings import RunConfig
 from mocobench.data.folder import list_train_val
 from mocobench.errors import UsageError
 from mocobench.loading import loaders
@@ -18,9 +19,9 @@ CPU = torch.device("cpu")
 DIST = DistInfo(0, 1, 0, CPU, None)
 
 
-def config(**over: object) -> dict:
+def config(**over: object) -> RunConfig:
     base = resolve("mlp+aug+cos", "smoke", ["image_size=16", "batch_size=8", "workers=0", "moco_k=64"])
-    return {**base, **over}
+    return base.replace(**over)
 
 
 def loader(tiny_data, kind: str, augment_on: str = "auto", **over: object) -> loaders.TwoViewLoader:

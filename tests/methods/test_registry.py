@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mocobench"
 
 
 def test_every_recipe_names_a_method_and_every_method_has_a_recipe():
-    named = {resolve(name)["mechanism"] for name in all_recipes()}
+    named = {resolve(name).method.mechanism for name in all_recipes()}
     assert named == set(METHODS) == {"moco", "end-to-end", "simclr", "supervised"}
 
 
@@ -43,7 +43,7 @@ def test_a_view_kind_or_optimizer_the_method_does_not_take_is_refused_by_it():
         resolve("mlp+aug+cos", "smoke", ["augmentation=simclr"])
     with pytest.raises(UsageError, match="optimizer 'lars' is not one mechanism 'moco' trains with"):
         resolve("mlp+aug+cos", "smoke", ["optimizer=lars"])
-    assert resolve("simclr-b256", "smoke", ["optimizer=sgd"])["optimizer"] == "sgd"
+    assert resolve("simclr-b256", "smoke", ["optimizer=sgd"]).optim.optimizer == "sgd"
 
 
 def _mechanism_names_compared(path: Path) -> list[str]:

@@ -13,9 +13,9 @@ from mocobench.run.config import resolve
 
 def test_the_paper_group_of_32_gives_8_groups_in_one_process_and_1_on_8_gpus():
     config = resolve("mlp+aug+cos", "paper")
-    assert config["bn_group"] == 32 and config["batch_size"] == 256
+    assert config.method.bn_group == 32 and config.optim.batch_size == 256
     assert [bn_splits_per_process(config, w) for w in (1, 2, 4, 8)] == [8, 4, 2, 1]
-    wide = {**config, "batch_size": 512, "lr": 0.06}  # 16 GPUs (README: 2 nodes x 8)
+    wide = config.replace(batch_size=512, lr=0.06)  # 16 GPUs (README: 2 nodes x 8)
     assert bn_splits_per_process(wide, 16) == 1
 
 

@@ -75,10 +75,10 @@ def test_an_unknown_stem_is_a_usage_error_naming_the_choices():
 
 def test_the_config_accepts_exactly_the_stems_the_builder_knows():
     for stem in STEMS:
-        assert resolve("mlp+aug+cos", "smoke", [f"stem={stem}"])["stem"] == stem
+        assert resolve("mlp+aug+cos", "smoke", [f"stem={stem}"]).method.stem == stem
     with pytest.raises(UsageError, match="stem must be one of imagenet, cifar"):
         resolve("mlp+aug+cos", "smoke", ["stem=tiny"])
-    assert resolve("mlp+aug+cos", "smoke")["stem"] == "imagenet"
+    assert resolve("mlp+aug+cos", "smoke").method.stem == "imagenet"
 
 
 @pytest.mark.parametrize("recipe", ["mlp+aug+cos", "end-to-end-b256", "simclr-b256", "supervised"])
@@ -152,7 +152,7 @@ def test_an_unknown_init_is_a_usage_error_naming_the_choices():
 @pytest.mark.parametrize("recipe", ["simclr-b256", "simclr-b4096-1000ep", "simclr-b8192"])
 def test_the_simclr_rows_build_simclrs_resnet_and_record_it(recipe: str):
     config = resolve(recipe, "smoke", ["arch=resnet18"])
-    assert config["init"] == "simclr"
+    assert config.method.init == "simclr"
     torch.manual_seed(0)
     (enc,) = [m for m in build_model(config, 10, 1).modules() if isinstance(m, torchvision.models.ResNet)]
     last, _ = _bns(enc)
@@ -164,7 +164,7 @@ def test_the_simclr_rows_build_simclrs_resnet_and_record_it(recipe: str):
 @pytest.mark.parametrize("recipe", ["mlp+aug+cos", "end-to-end-b256", "supervised"])
 def test_the_other_rows_keep_torchvisions_init(recipe: str):
     config = resolve(recipe, "smoke", ["arch=resnet18"])
-    assert config["init"] == "torchvision"
+    assert config.method.init == "torchvision"
     torch.manual_seed(0)
     for enc in [m for m in build_model(config, 10, 1).modules() if isinstance(m, torchvision.models.ResNet)]:
         assert all(bool((m.weight == 1).all()) for m in _bns(enc)[0])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mocobench.config.scales import current_scale
 from mocobench.errors import UsageError
 from mocobench.results import layout
 
@@ -30,7 +31,7 @@ def test_default_folders_follow_mocobench_runs(tmp_path: Path, monkeypatch: pyte
 
 def test_runs_of_a_renamed_tier_keep_their_folders(tmp_path: Path):
     """`mini` became `cpu` (same settings): runs/mini/<recipe>/seedN is still that run's folder."""
-    assert layout.current_scale("mini") == "cpu" and layout.current_scale("gpu") == "gpu"
+    assert current_scale("mini") == "cpu" and current_scale("gpu") == "gpu"
     old = tmp_path / "mini" / "mlp" / "seed0"
     old.mkdir(parents=True)
     assert layout.run_dir("cpu", "mlp", 0, tmp_path) == old

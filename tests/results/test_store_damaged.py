@@ -40,8 +40,14 @@ DAMAGE = {
         lambda d: (_run(d), (d / layout.METRICS).write_text('{"epoch": 0}\nnot json\n{"epoch": 1}\n')),
         "line 2 is not JSON",
     ),
-    "config epochs 'six'": (lambda d: _run(d, config={**CONFIG, "epochs": "six"}), "epochs 'six'"),
-    "config seed null-ish list": (lambda d: _run(d, config={**CONFIG, "seed": [0]}), "seed [0]"),
+    "config epochs 'six'": (
+        lambda d: _run(d, config={**CONFIG, "epochs": "six"}),
+        "epochs must be a whole number of epochs, not 'six'",
+    ),
+    "config seed null-ish list": (
+        lambda d: _run(d, config={**CONFIG, "seed": [0]}),
+        "seed must be a whole number, not [0]",
+    ),
     "env.json a list": (lambda d: (_run(d), (d / layout.ENV).write_text("[1, 2]")), "env.json holds a list"),
     "summary not JSON": (
         lambda d: (_run(d), (d / layout.SUMMARY).write_text("{")),
@@ -86,7 +92,7 @@ def test_runs_show_of_a_damaged_run_is_one_line(tmp_path: Path, cli):
     runs = tmp_path / "runs"
     DAMAGE["config epochs 'six'"][0](runs / "cpu" / "mlp" / "seed0")
     code, _, err = cli("runs", "show", "cpu/mlp/seed0", "--runs", str(runs))
-    assert code == 2 and err.count("\n") == 1 and "epochs 'six'" in err
+    assert code == 2 and err.count("\n") == 1 and "not 'six'" in err
 
 
 @pytest.mark.parametrize("pid", [1e20, -1, 0, "12"])

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mocobench.bench.step import loss_check, measure, synthetic_pairs, trainable
+from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.run.config import resolve
 from mocobench.runtime.step_options import StepOptions
@@ -32,9 +33,9 @@ def test_parse_lists_and_removals() -> None:
         StepOptions.parse("fp16", CPU)
 
 
-def tiny_config(**over: object) -> dict:
+def tiny_config(**over: object) -> RunConfig:
     config = resolve("mlp+aug+cos", "smoke", ["image_size=16", "moco_k=64", "batch_size=8", "bn_group=4"])
-    return {**config, **over}
+    return config.replace(**over)
 
 
 def test_switches_reach_the_model_and_optimizer() -> None:

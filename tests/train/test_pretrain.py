@@ -14,6 +14,7 @@ from launch import GUARD_S, free_port, torchrun
 
 from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
+from mocobench.results.run_config import read_config
 from mocobench.train.pretrain import pretrain
 
 TINY = ["image_size=16", "batch_size=8", "bn_group=4", "moco_k=60", "workers=0", "knn_every=1"]
@@ -72,7 +73,7 @@ def test_existing_runs_are_protected(tiny_data: Path, tmp_path: Path):
     with pytest.raises(UsageError, match="already holds a run"):
         pretrain(config, tmp_path / "run", data=tiny_data, show_progress=False)
     with pytest.raises(UsageError, match="started with lr="):
-        pretrain({**config, "lr": 1.0}, tmp_path / "run", data=tiny_data, resume=True, show_progress=False)
+        pretrain(config.replace(lr=1.0), tmp_path / "run", data=tiny_data, resume=True, show_progress=False)
     with pytest.raises(UsageError, match="nothing to resume"):
         pretrain(config, tmp_path / "empty", data=tiny_data, resume=True, show_progress=False)
 
@@ -222,5 +223,5 @@ def test_pretrain_and_linear_on_cifar10_files(tmp_path: Path):
     from mocobench.data.sources import open_data
     from mocobench.train.data import eval_views
 
-    views = eval_views(config, open_data(spec))
+    views = eval_views(read_config(run), open_data(spec))  # the run's config as evaluation reads it
     assert [type(t).__name__ for t in views.transforms] == ["ToTensor", "Normalize"]  # whole 32-px image
