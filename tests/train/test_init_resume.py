@@ -35,5 +35,7 @@ def test_a_run_without_init_resumes_as_torchvisions_and_a_simclr_row_is_told_how
     old = _fitted("simclr-b256", "init=torchvision")  # what its recipe built before the field
     _old_run(tmp_path / "simclr", old)
     check_run_dir(tmp_path / "simclr", old, resume=True)
-    with pytest.raises(UsageError, match=r"was started with init='torchvision', not 'simclr'; resume with the same recipe"):
+    with pytest.raises(
+        UsageError, match=r"was started with init='torchvision', not 'simclr'; resume with the same recipe"
+    ):
         check_run_dir(tmp_path / "simclr", _fitted("simclr-b256"), resume=True)
