@@ -21,7 +21,6 @@ import torch
 from rich.table import Table
 
 from mocobench.config.linear import resolve_linear
-from mocobench.config.recipes import resolve
 from mocobench.config.scales import canonical_scale, row_refusal, steps_refusal
 from mocobench.config.scales import voc_trials as tier_voc_trials
 from mocobench.config.settings import RunConfig
@@ -29,6 +28,7 @@ from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.results.store import Store, collect
 from mocobench.results.trials import read_result
+from mocobench.run.config import resolve
 from mocobench.runtime import checkpoint
 from mocobench.tables.plan import Estimates, Model, Step, row_steps, table_rows, voc_rows
 from mocobench.train.data import count_images
@@ -173,7 +173,7 @@ def run_plan(
     """Run every step not done, in order; stops at the first failure (rerun to continue)."""
     from mocobench.evaluate.linear import evaluate_pretrained
     from mocobench.tables.curves import plot_run_curves
-    from mocobench.train.pretrain import pretrain
+    from mocobench.train.pretrain import Launch, pretrain
 
     for step in steps:
         if step.state in ("done", "refused"):
@@ -188,7 +188,7 @@ def run_plan(
                 data=data,
                 seed=step.seed,
                 resume=step.state == "resume",
-                device=device,
+                launch=Launch(device=device),
                 show_progress=show_progress,
             )
             plot_run_curves(step.run_dir)

@@ -22,9 +22,10 @@ import torch
 from mocobench.bench.memory import current_rss_bytes, device_memory_bytes
 from mocobench.bench.step import measure, synthetic_pairs, trainable
 from mocobench.config.paper import load_paper_table
-from mocobench.config.recipes import recipes_for_table, resolve
+from mocobench.config.recipes import recipes_for_table
 from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
+from mocobench.run.config import resolve
 from mocobench.runtime.environment import environment
 from mocobench.runtime.step_options import StepOptions
 

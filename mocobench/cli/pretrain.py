@@ -65,35 +65,30 @@ def pretrain(
     from mocobench.results import layout
     from mocobench.run.config import resolve
     from mocobench.tables.curves import plot_run_curves
+    from mocobench.train.pretrain import Launch
     from mocobench.train.pretrain import pretrain as run_pretrain
 
     config = resolve(recipe, scale, set_ or [])
     run_dir = writable(
         out_dir or layout.run_dir(scale, recipe, seed), "--out" if out_dir else "the run folder"
     )
-    pipeline = {
-        "pipeline": pipeline_name,
-        "loader": loader,
-        "augment_on": augment_on,
-        "step_options": step_options,
-        "beton": beton,
-        "wandb": wandb,  # TensorBoard always; W&B too if asked (the logging options ride with the pipeline's)
-        "wandb_project": wandb_project,
-    }
-    pipeline["trust_checkpoint"] = trust  # --resume: the checkpoint is read as data unless trusted
+    launch = Launch(
+        device, pipeline_name, loader, augment_on, step_options, beton,
+        trust_checkpoint=trust,  # --resume: the checkpoint is read as data unless trusted
+        wandb=wandb,  # TensorBoard always; W&B too if asked
+        wandb_project=wandb_project,
+    )  # fmt: skip
     if launcher != "none":
-        from mocobench.train.launch import submit
+        from mocobench.train.launch import Cluster, submit
 
         summary = submit(
-            config, run_dir, data, seed, resume, device, pipeline, launcher, nodes, gpus_per_node,
-            tasks_per_node, partition, timeout_min, log=echo,
+            config, run_dir, data, seed, resume, launch,
+            Cluster(launcher, nodes, gpus_per_node, tasks_per_node, partition, timeout_min), log=echo,
         )  # fmt: skip
         if summary is None:  # slurm: submitted, not waited for
             return
     else:
-        summary = run_pretrain(
-            config, run_dir, data=data, seed=seed, resume=resume, device=device, **pipeline
-        )
+        summary = run_pretrain(config, run_dir, data=data, seed=seed, resume=resume, launch=launch)
     if int(os.environ.get("RANK", "0")) == 0:
         plot_run_curves(run_dir)
         knn, init = summary["knn_top1"], summary["knn_top1_init"]

@@ -24,10 +24,11 @@ import pandas as pd
 from mocobench.config.detection import scaled_protocol
 from mocobench.config.linear import resolve_linear
 from mocobench.config.paper import load_paper_table
-from mocobench.config.recipes import recipes_for_table, resolve
+from mocobench.config.recipes import recipes_for_table
 from mocobench.config.scales import canonical_scale, scale_rules, voc_trials
 from mocobench.errors import UsageError
 from mocobench.results import layout
+from mocobench.run.config import resolve
 from mocobench.tables.format import KNOBS, VOC_METRICS, describe_data, nested_stats, seed_groups, stats
 from mocobench.tables.notes import (
     blur_notes,

@@ -18,11 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 from mocobench.config.paper import demo_reference
-from mocobench.config.recipes import resolve
 from mocobench.config.scales import canonical_scale, scale_rules
 from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.results import layout
+from mocobench.run.config import resolve
 from mocobench.runtime import atomic
 from mocobench.tables.format import MISSING, arch_name, describe_data, format_figure, format_paper, stats
 from mocobench.tables.notes import classes_of, learning_lines, scale_caveats

@@ -12,17 +12,29 @@ from __future__ import annotations
 
 import os
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
 from mocobench.results import layout
-from mocobench.train.pretrain import pretrain
+from mocobench.train.pretrain import Launch, pretrain
 from mocobench.train.resume import check_run_dir
 
 LAUNCHERS = ("none", "local", "slurm")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the job runs: `pretrain --launcher local|slurm` and its SLURM options."""
+
+    launcher: str
+    nodes: int
+    gpus_per_node: int
+    tasks_per_node: int | None  # None: one per GPU (at least one)
+    partition: str | None
+    timeout_min: int
 
 
 @dataclass(frozen=True)
@@ -32,8 +44,7 @@ class PretrainJob:
     data: str | None
     seed: int
     resume: bool
-    device: str
-    pipeline: dict[str, Any] = field(default_factory=dict)  # pretrain's loader/augment_on/step_options/beton
+    launch: Launch
 
     def __call__(self) -> dict[str, Any]:
         import submitit
@@ -57,9 +68,8 @@ class PretrainJob:
             data=Path(self.data) if self.data else None,
             seed=self.seed,
             resume=self.resume,
-            device=self.device,
+            launch=self.launch,
             show_progress=False,  # the log files are the progress; a bar per task would interleave
-            **self.pipeline,
         )
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -116,14 +126,8 @@ def submit(
     data: Path | None,
     seed: int,
     resume: bool,
-    device: str,
-    pipeline: dict[str, Any],
-    launcher: str,
-    nodes: int,
-    gpus_per_node: int,
-    tasks_per_node: int | None,
-    partition: str | None,
-    timeout_min: int,
+    launch: Launch,
+    cluster: Cluster,
     log: Any = print,
 ) -> dict[str, Any] | None:
     """`pretrain --launcher local|slurm`: submit the run as a job; `local` waits and returns its summary.
@@ -132,13 +136,14 @@ def submit(
     rather than in a job log. One task per GPU (or `tasks_per_node` processes) on each of `nodes`.
     """
     check_run_dir(run_dir, config.replace(seed=seed), resume)
-    tasks = tasks_per_node or max(gpus_per_node, 1)
+    c = cluster
+    tasks = c.tasks_per_node or max(c.gpus_per_node, 1)
     logs = Path(run_dir) / layout.SUBMITIT
-    ex = executor(launcher, logs, nodes, gpus_per_node, tasks, partition, timeout_min, config.run.recipe)
-    job = ex.submit(
-        PretrainJob(config, str(run_dir), str(data) if data else None, seed, resume, device, pipeline)
+    ex = executor(
+        c.launcher, logs, c.nodes, c.gpus_per_node, tasks, c.partition, c.timeout_min, config.run.recipe
     )
-    log(f"submitted job {job.job_id} ({launcher}, {nodes} x {tasks} tasks); logs in {logs}")
-    if launcher == "slurm":
+    job = ex.submit(PretrainJob(config, str(run_dir), str(data) if data else None, seed, resume, launch))
+    log(f"submitted job {job.job_id} ({c.launcher}, {c.nodes} x {tasks} tasks); logs in {logs}")
+    if c.launcher == "slurm":
         return None
     return job.results()[0]  # local: wait, as a foreground run would

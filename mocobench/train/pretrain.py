@@ -117,6 +117,29 @@ def _holding_run_lock(train: Any) -> Any:
     return wrapper
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How this process runs a config: nothing here changes what is learnt (config.json records the
+    pipeline that ran).
+
+    `pipeline` is `fast` or `official` (train/pipelines.py); with `fast`, `loader`/`augment_on` pick the input
+    pipeline (loading/loaders.py) and `step_options` the step's fast paths (runtime/step_options.py; default:
+    all on for a GPU, off on the CPU). `trust_checkpoint` lets --resume read a checkpoint that needs Python's
+    full unpickler. Every metrics record also goes to `<run_dir>/tensorboard/pretrain` and, with `wandb`, to
+    W&B (runtime/logging_sinks.py; a resumed run continues the W&B run whose id `wandb_id` holds).
+    """
+
+    device: str = "auto"
+    pipeline: str = "fast"
+    loader: str | None = None
+    augment_on: str | None = None
+    step_options: str | None = None
+    beton: Path | None = None
+    trust_checkpoint: bool = False
+    wandb: bool = False
+    wandb_project: str | None = None
+
+
 @_holding_run_lock
 def pretrain(
     config: RunConfig,
@@ -124,37 +147,20 @@ def pretrain(
     data: str | Path | None = None,
     seed: int = 0,
     resume: bool = False,
-    device: str = "auto",
+    launch: Launch = Launch(),
     stop_after_epoch: int | None = None,
     show_progress: bool = True,
-    pipeline: str = "fast",
-    loader: str | None = None,
-    augment_on: str | None = None,
-    step_options: str | None = None,
-    beton: Path | None = None,
-    trust_checkpoint: bool = False,
-    wandb: bool = False,
-    wandb_project: str | None = None,
 ) -> dict[str, Any]:
-    """Pre-train `config` into `run_dir`; returns the summary written to `summary.json`.
-
-    `stop_after_epoch` ends early after that many epochs (tests use it to simulate an interruption).
-    `pipeline` is `fast` or `official` (train/pipelines.py); with `fast`, `loader`/`augment_on` pick the input
-    pipeline (loading/loaders.py) and `step_options` the step's fast paths (runtime/step_options.py; default:
-    all on for a GPU, off on the CPU). config.json records what ran. Each record of metrics.jsonl also goes
-    to `<run_dir>/tensorboard/pretrain` and, with `wandb`, to W&B (runtime/logging_sinks.py; a resumed run
-    continues the W&B run whose id `wandb_id` holds).
-    """
-    dist = distributed.init_distributed(device)
+    """Pre-train `config` on `data` (None: the embedded set) into `run_dir` as `launch` says; returns the
+    summary written to `summary.json`. `stop_after_epoch` ends early after that many epochs (tests use it to
+    simulate an interruption)."""
+    dist = distributed.init_distributed(launch.device)
     run_dir = Path(run_dir)
-    config, source, options, data = prepare(
-        config, run_dir, data, seed, resume, dist, pipeline, loader, augment_on, step_options, beton,
-        show_progress,
-    )  # fmt: skip
-    run = start(config, run_dir, source, data, options, seed, resume, dist, pipeline, trust_checkpoint)
+    config, source, options, data = prepare(config, run_dir, data, seed, resume, dist, launch, show_progress)
+    run = start(config, run_dir, source, data, options, seed, resume, dist, launch)
     if dist.is_main:
         run.logger = logging_sinks.open_logger(
-            run_dir, "pretrain", run.config.flat(), wandb=wandb, project=wandb_project,
+            run_dir, "pretrain", run.config.flat(), wandb=launch.wandb, project=launch.wandb_project,
             id_file=run_dir / logging_sinks.WANDB_ID, resume=resume,
         )  # fmt: skip
         if run.start_epoch == 0:
@@ -193,11 +199,7 @@ def prepare(
     seed: int,
     resume: bool,
     dist: distributed.DistInfo,
-    pipeline: str,
-    loader: str | None,
-    augment_on: str | None,
-    step_options: str | None,
-    beton: Path | None,
+    launch: Launch,
     show_progress: bool,
 ) -> tuple[RunConfig, Any, StepOptions, Data]:
     """The data, the config fitted to it (K, a meaningless row's refusal, its normalisation, the run folder's
@@ -210,11 +212,11 @@ def prepare(
     config = run_config.fit_to_data(config, n_train, source.mean, source.std).replace(seed=seed)
     check_run_dir(run_dir, config, resume)
     check_fits(config, dist.device, dist.world_size)  # a step that cannot fit is refused before any file
-    chosen = resolve_pipeline(pipeline, loader, augment_on, step_options)
+    chosen = resolve_pipeline(launch.pipeline, launch.loader, launch.augment_on, launch.step_options)
     options = StepOptions.parse(chosen["step_options"], dist.device)
     say = console.print if show_progress and dist.is_main else (lambda _: None)
     built = build_data(
-        config, source, seed, dist, options, chosen["loader"], chosen["augment_on"], beton, say
+        config, source, seed, dist, options, chosen["loader"], chosen["augment_on"], launch.beton, say
     )
     return run_config.record(config, built.num_classes), source, options, built
 
@@ -228,8 +230,7 @@ def start(
     seed: int,
     resume: bool,
     dist: distributed.DistInfo,
-    pipeline: str,
-    trust_checkpoint: bool,
+    launch: Launch,
 ) -> Run:
     """The method built (and restored from the last checkpoint on --resume), and rank 0's run files:
     config.json, env.json, metrics.jsonl as committed."""
@@ -241,7 +242,7 @@ def start(
         )
     last, start_epoch, ckpt = run_dir / checkpoint.LAST, 0, None
     if resume and last.is_file():  # (no checkpoint: interrupted before its first epoch; start again)
-        ckpt = checkpoint.load(last, trust_checkpoint)
+        ckpt = checkpoint.load(last, launch.trust_checkpoint)
         start_epoch = checkpoint.restore(
             ckpt, method.model, method.optimizer, path=last, scaler=method.scaler
         )
@@ -250,7 +251,7 @@ def start(
         data_kind=source.kind,
         data_root=str(source.root),
         data_classes=data.num_classes,
-        pipeline=pipeline_record(pipeline, data.pipeline, options),
+        pipeline=pipeline_record(launch.pipeline, data.pipeline, options),
         step_options=options.describe(),
     )
     run = Run(config, run_dir, data, method, options, seed, dist, start_epoch, [])

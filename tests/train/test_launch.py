@@ -13,6 +13,7 @@ from mocobench.cli import app
 from mocobench.config.recipes import resolve
 from mocobench.errors import UsageError
 from mocobench.train.launch import PretrainJob, executor
+from mocobench.train.pretrain import Launch
 
 
 @pytest.mark.slow
@@ -41,10 +42,10 @@ def test_local_launcher_runs_two_processes_like_torchrun(tiny_data: Path, tmp_pa
 
 
 def test_preemption_requeues_the_same_run_with_resume():
-    job = PretrainJob(resolve("moco-v1", "smoke"), "/runs/x", None, 3, False, "cuda")
+    job = PretrainJob(resolve("moco-v1", "smoke"), "/runs/x", None, 3, False, Launch(device="cuda"))
     again = job.checkpoint()
     assert isinstance(again, submitit.helpers.DelayedSubmission)
-    assert again.function == PretrainJob(job.config, "/runs/x", None, 3, True, "cuda")
+    assert again.function == PretrainJob(job.config, "/runs/x", None, 3, True, Launch(device="cuda"))
 
 
 def test_launcher_bad_input(tmp_path: Path):

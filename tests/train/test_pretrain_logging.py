@@ -10,7 +10,7 @@ from logs import tb_hparams, tb_scalars, wandb_offline_runs
 
 from mocobench.config.recipes import resolve
 from mocobench.runtime.logging_sinks import WANDB_ID
-from mocobench.train.pretrain import pretrain
+from mocobench.train.pretrain import Launch, pretrain
 
 TINY = ["image_size=16", "batch_size=8", "bn_group=4", "moco_k=60", "workers=0", "knn_every=1", "epochs=2"]
 
@@ -49,8 +49,10 @@ def test_wandb_offline_and_a_resume_continue_one_run(tiny_data: Path, tmp_path: 
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
     monkeypatch.setenv("WANDB_SILENT", "true")
     config, run = resolve("moco-v1", "smoke", [*TINY, "knn_every=0"]), tmp_path / "run"
-    pretrain(config, run, data=tiny_data, stop_after_epoch=1, show_progress=False, wandb=True)
-    summary = pretrain(config, run, data=tiny_data, resume=True, show_progress=False, wandb=True)
+    pretrain(config, run, data=tiny_data, stop_after_epoch=1, show_progress=False, launch=Launch(wandb=True))
+    summary = pretrain(
+        config, run, data=tiny_data, resume=True, show_progress=False, launch=Launch(wandb=True)
+    )
     records = _records(run)
     first, second = wandb_offline_runs(tmp_path / "wb")
     assert first["id"] == second["id"] == (run / WANDB_ID).read_text().strip()
