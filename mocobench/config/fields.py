@@ -214,7 +214,7 @@ def field(default: Any, help: str, rule: Rule) -> Field:
 FIELDS: dict[str, Field] = {
     "mechanism": field(
         "moco",
-        "the method: a module of mocobench/methods/ (moco, end-to-end, simclr, supervised)",
+        "the method: the name of a module of mocobench/methods/ (mocobench recipes lists each row's)",
         Choice(),  # the registry (methods/__init__.py) names the choices, a layer above config
     ),
     "arch": field("resnet50", "torchvision ResNet constructor name", Choice(ARCHS)),

@@ -4,21 +4,24 @@ Outside this package no code branches on a mechanism's name. The registry is rea
 `run/config.py::method_of`, by the two places that need a method: building the run config (`run/config.py`)
 and building the method for training, benchmarking and profiling (`run/build.py::build`).
 
-Adding a method: its module here, one line below, its recipes and its tests.
+Adding a method is its module here (a `Method` subclass with a `name` registers itself, `base.py`), its
+recipes and its tests: every module of this package is imported below, in name order.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from mocobench.config.settings import RunConfig
 from mocobench.errors import UsageError
-from mocobench.methods.base import Method, Trainable
-from mocobench.methods.end_to_end import EndToEnd
-from mocobench.methods.moco import MoCo
-from mocobench.methods.simclr import SimCLR
-from mocobench.methods.supervised import Supervised
+from mocobench.methods.base import REGISTRY, Method, Trainable
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 INIT_TEXT = {"simclr": "SimCLR's ResNet initialisation"}
-METHODS: dict[str, Method] = {m.name: m for m in (MoCo(), EndToEnd(), SimCLR(), Supervised())}
+METHODS: dict[str, Method] = {name: cls() for name, cls in sorted(REGISTRY.items())}
 
 __all__ = ["METHODS", "Method", "Trainable", "method", "validate"]
 

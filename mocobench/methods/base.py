@@ -25,6 +25,7 @@ from mocobench.losses import cross_entropy
 from mocobench.methods.optim import sgd, trainable
 from mocobench.runtime.step_options import StepOptions
 
+REGISTRY: dict[str, type[Method]] = {}  # mechanism -> its Method subclass, filled as each module is read
 Changes = dict[str, Any]  # setting -> value, checked by RunConfig.replace
 # One step's forward: (model, inputs, options) -> (loss, logits, labels); inputs are (im_q, im_k) for the
 # two-view methods, (images, targets) for the supervised one.
@@ -44,7 +45,8 @@ class Trainable:
 
 
 class Method(ABC):
-    """The defaults; a module overrides what its method does differently."""
+    """The defaults; a module overrides what its method does differently. A subclass that sets `name`
+    registers itself: that name is a recipe's `mechanism` (`methods/__init__.py::METHODS`)."""
 
     name: ClassVar[str]
     views: ClassVar[tuple[str, ...]]  # the augmentation kinds it accepts (augment/spec.py::KINDS)
@@ -53,6 +55,13 @@ class Method(ABC):
     grad_views: ClassVar[int] = 2
     optimizers: ClassVar[tuple[str, ...]] = ("sgd",)
     inits: ClassVar[tuple[str, ...]] = ("torchvision",)  # models/encoders.py::encoder_builder
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            if cls.name in REGISTRY:
+                raise TypeError(f"two methods are named {cls.name!r}: {REGISTRY[cls.name]} and {cls}")
+            REGISTRY[cls.name] = cls
 
     def validate(self, config: RunConfig) -> None:
         """Refuse, in one line, a config this method cannot train (shared values are checked in config/)."""

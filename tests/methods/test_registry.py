@@ -31,7 +31,7 @@ def test_each_method_accepts_only_known_view_kinds_and_moco_takes_v1_and_aug_plu
 
 def test_an_unknown_mechanism_is_one_line_naming_the_choices():
     with pytest.raises(
-        UsageError, match="mechanism must be one of moco, end-to-end, simclr, supervised, not 'byol'"
+        UsageError, match="mechanism must be one of end-to-end, moco, simclr, supervised, not 'byol'"
     ):
         method("byol")
     with pytest.raises(UsageError, match="not 'byol'"):
@@ -65,3 +65,21 @@ def test_no_code_outside_methods_compares_a_mechanism_name():
         for hit in _mechanism_names_compared(path)
     ]
     assert hits == []
+
+
+def test_a_method_module_registers_itself_and_a_name_is_taken_once():
+    from mocobench.methods import moco, supervised
+    from mocobench.methods.base import REGISTRY, Method
+
+    assert type(METHODS["moco"]) is moco.MoCo and type(METHODS["supervised"]) is supervised.Supervised
+    assert set(REGISTRY) == set(METHODS)  # every module of the package was read, none listed by hand
+    with pytest.raises(TypeError, match="two methods are named 'moco'"):
+
+        class Again(Method):  # a second module claiming a name already taken
+            name = "moco"
+            views = ("moco_v1",)
+
+    class Unnamed(Method):  # an intermediate base (no name of its own) registers nothing
+        views = ("moco_v1",)
+
+    assert "Unnamed" not in str(REGISTRY) and set(REGISTRY) == set(METHODS)
