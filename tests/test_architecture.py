@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mocobench"
 # Below train/, but for config/, which owns the dict it resolves.
-BELOW_TRAIN = ("runtime", "results", "augment", "data", "pipeline", "models", "metrics", "losses.py")
+BELOW_TRAIN = ("runtime", "results", "augment", "data", "loading", "models", "metrics", "losses.py")
 
 
 def _sources() -> dict[str, str]:
@@ -48,3 +48,26 @@ def test_nothing_below_train_takes_the_config_dict():
                 if "config" in args:
                     offenders.append(f"{name}::{node.name}")
     assert offenders == []
+
+
+# The resolver's own steps, before the values are a RunConfig: the recipe file's and the tier's values
+# (`scaled_length_and_batch` also shrinks the linear protocols' settings).
+RESOLVING = {
+    "config/recipes.py::scaled",
+    "config/scales.py::apply_scale",
+    "config/scales.py::scaled_length_and_batch",
+}
+
+
+def test_below_the_cli_a_run_config_is_the_typed_runconfig():
+    offenders = []
+    for name, text in _sources().items():
+        if name.startswith("cli/"):
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
+                    typed = ast.unparse(a.annotation) if a.annotation else ""
+                    if a.arg in ("config", "run_config") and "RunConfig" not in typed:
+                        offenders.append(f"{name}::{node.name}({a.arg}: {typed or '?'})")
+    assert [o for o in offenders if o.split("(")[0] not in RESOLVING] == []
