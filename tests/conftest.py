@@ -29,6 +29,14 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files holding a `slow` test first, the rest in their order: under `-n 2 --dist loadfile` a long
+    file then starts while short ones fill the other worker, instead of running alone at the end. The order
+    is a function of the code alone, so every worker collects the same list."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: the order within each part is kept
+
+
 @pytest.fixture(scope="session")
 def paper_md() -> str:
     """PAPER.md (the project's digest of the paper: $MOCOBENCH_PAPER_MD, ../shared/, /work/shared/).

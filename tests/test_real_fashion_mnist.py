@@ -26,6 +26,7 @@ def fashion_mnist() -> Path:
     return FASHION_MNIST
 
 
+@pytest.mark.slow
 def test_pretrain_and_linear_on_real_fashion_mnist(fashion_mnist: Path, cli, tmp_path: Path):
     spec = f"fashion-mnist:{fashion_mnist}"
     run = tmp_path / "run"
