@@ -104,8 +104,11 @@ def build_data(
     if len(bank_samples) > KNN_BANK_MAX:
         step = len(bank_samples) / KNN_BANK_MAX
         bank_samples = [bank_samples[int(i * step)] for i in range(KNN_BANK_MAX)]
-    bank = eval_loader(FolderDataset(bank_samples, classes, eval_tf), KNN_BATCH, workers, dist)
-    val = eval_loader(FolderDataset(val_samples, classes, eval_tf), KNN_BATCH, workers, dist)
+    # no larger than a process's training batch, whose step `run/memory.py` judged to fit: a forward without
+    # gradients of as many images needs less (at image_size 1024, 256 images a batch would not fit 24 GiB)
+    knn_batch = min(KNN_BATCH, -(-config.optim.batch_size // dist.world_size))
+    bank = eval_loader(FolderDataset(bank_samples, classes, eval_tf), knn_batch, workers, dist)
+    val = eval_loader(FolderDataset(val_samples, classes, eval_tf), knn_batch, workers, dist)
     return Data(train, set_epoch, len(train), bank, val, len(classes), source, pairs, pipeline)
 
 
