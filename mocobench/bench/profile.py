@@ -110,11 +110,14 @@ def profile_config(
     """Peak memory and seconds per iteration of one process at `per_gpu_batch` (synthetic inputs).
 
     On the CPU each configuration runs in a fresh process: memory the allocator kept from an earlier
-    configuration would otherwise count towards this one's peak RSS.
+    configuration would otherwise count towards this one's peak RSS. The processes fork from one server
+    that has imported this module (and PyTorch) once and built no model, so each starts as a spawned one
+    would after its imports, without paying ~5 s of imports again (`bench/memory.py` resets the peak).
     """
     if device.type == "cuda":
         return _profile_in_process(config, per_gpu_batch, device, options, steps, warmup)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     with ctx.Pool(1) as pool:
         return pool.apply(_profile_in_process, (config, per_gpu_batch, device, options, steps, warmup))
 

@@ -106,9 +106,9 @@ def build_table3(record: dict[str, Any]) -> Table3:
         points = [p for line in record["lines"].values() for p in line["points"]]
         base = max((p.get("baseline_rss_bytes", 0) for p in points), default=0) / 2**20
         notes.append(
-            "On the CPU each configuration runs in a fresh process; its peak RSS includes that process's "
-            f"Python and PyTorch before any model is built (up to {base:.0f} MiB here), which pulls the "
-            "memory ratio towards 1."
+            "On the CPU each configuration runs in a fresh process (forked from one that imported PyTorch "
+            "and built no model); its peak RSS includes what that process holds of Python and PyTorch before "
+            f"any model is built (up to {base:.0f} MiB here), which pulls the memory ratio towards 1."
         )
     return Table3(frame, record, notes)
 
