@@ -81,7 +81,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check mocobench tests scripts
 	$(VENV)/bin/lint-imports
 
-# The installation check for a GPU machine (README "GPU check"; `mocobench check`): every GPU path as a
+# The installation check for a GPU machine (docs/gpu-check.md; `mocobench check`): every GPU path as a
 # time-capped stage, the report rewritten after each, exit 1 on any failure. It needs no network: on a GPU
 # node with no network whose python3 already has torch, the wheels it lacks come from .whl/ (gathered on a
 # machine with network by `make offline-wheels`, ~15 MiB, then copied beside the checkout on the node).

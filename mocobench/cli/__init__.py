@@ -14,28 +14,30 @@ import typer
 
 from mocobench.cli import bench, check, data, evaluate, pretrain, recipes, runs, tables
 from mocobench.cli.common import echo, err
+from mocobench.cli.help import Command, Group
 from mocobench.errors import UsageError
 
 app = typer.Typer(
+    cls=Group,
     help="Reproduce the MoCo v2 paper's tables end to end.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 app.add_typer(recipes.recipes_app, name="recipes")
-app.command()(pretrain.pretrain)
-app.command()(evaluate.linear)
-app.command()(evaluate.knn)
-app.command("detect-voc")(evaluate.detect_voc)
-app.command("voc-eval")(evaluate.voc_eval)
-app.command()(tables.table)
-app.command()(bench.profile)
+app.command(cls=Command)(pretrain.pretrain)
+app.command(cls=Command)(evaluate.linear)
+app.command(cls=Command)(evaluate.knn)
+app.command("detect-voc", cls=Command)(evaluate.detect_voc)
+app.command("voc-eval", cls=Command)(evaluate.voc_eval)
+app.command(cls=Command)(tables.table)
+app.command(cls=Command)(bench.profile)
 app.add_typer(data.data_app, name="data")
 app.add_typer(tables.reproduce_app, name="reproduce")
 app.add_typer(evaluate.export_app, name="export")
 app.add_typer(bench.bench_app, name="bench")
 app.add_typer(runs.runs_app, name="runs")
-app.command()(check.check)
+app.command(cls=Command)(check.check)
 
 
 def main() -> None:

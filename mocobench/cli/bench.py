@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from mocobench.cli.common import AugmentOnOpt, DeviceOpt, RunsOpt, ScaleOpt, SetOpt, echo, out, say, writable
+from mocobench.cli.help import Command, Group
 from mocobench.cli.tables import show_table3
 
 bench_app = typer.Typer(
-    help="Measure throughput: the data loader and the training step.", no_args_is_help=True
+    cls=Group, help="Measure throughput: the data loader and the training step.", no_args_is_help=True
 )
 
 
@@ -67,7 +68,7 @@ def profile(
     show_table3(path, tables_dir)
 
 
-@bench_app.command("loader")
+@bench_app.command("loader", cls=Command)
 def bench_loader(
     data: BenchDataOpt = None,
     workers: Annotated[int, typer.Option("--workers", help="Loader workers (processes; FFCV threads)")] = 2,
@@ -105,7 +106,7 @@ def bench_loader(
         atomic.write_json(json_out, record)
 
 
-@bench_app.command("views")
+@bench_app.command("views", cls=Command)
 def bench_views(
     data: BenchDataOpt = None,
     images: Annotated[int, typer.Option("--images", help="Images compared (one view each)")] = 64,
@@ -133,7 +134,7 @@ def bench_views(
         atomic.write_json(json_out, record)
 
 
-@bench_app.command("step")
+@bench_app.command("step", cls=Command)
 def bench_step(
     recipe: Annotated[str, typer.Option("--recipe", help="Recipe (its model, T, K, head)")] = "mlp+aug+cos",
     scale: ScaleOpt = "paper",

@@ -105,7 +105,7 @@ def _scale_name(value: str | None) -> str | None:
     return value
 
 
-SCALE_HELP = "paper | gpu | cpu | smoke: the tier's compute (never the row's knob; README: tiers)"
+SCALE_HELP = "paper | gpu | cpu | smoke: the tier's compute (never the row's knob; docs/recipes.md)"
 ScaleOpt = Annotated[str, typer.Option("--scale", help=SCALE_HELP, callback=_scale_name)]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting: --set key=value (repeatable)")
@@ -176,7 +176,7 @@ DATA_HELP = (
     "mnist | fashion-mnist (the files as their authors distribute them); default: the embedded dataset"
 )
 DataOpt = Annotated[str | None, typer.Option("--data", help=DATA_HELP)]
-# Logging (pretrain, linear, detect-voc): TensorBoard always, W&B on request (README: Logging).
+# Logging (pretrain, linear, detect-voc): TensorBoard always, W&B on request (docs/logging.md).
 WandbOpt = Annotated[
     bool,
     typer.Option(
@@ -187,7 +187,7 @@ WandbOpt = Annotated[
 WandbProjectOpt = Annotated[
     str | None, typer.Option("--wandb-project", help="W&B project", show_default="mocobench")
 ]
-# The checkpoint's layout (linear, detect-voc, knn, export detectron2; README: Checkpoints from other tools).
+# The checkpoint's layout (linear, detect-voc, knn, export detectron2; docs/checkpoints.md).
 FORMAT_HELP = (
     "Checkpoint layout: mocobench | vissl | lightly | solo-learn | mmselfsup | moco-v3 | moco | timm | "
     "torchvision; default: detected from the file"

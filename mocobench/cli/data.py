@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from mocobench.cli.common import echo, writable
+from mocobench.cli.help import Command, Group
 from mocobench.errors import UsageError
 
-data_app = typer.Typer(help="The embedded dataset and data folders.", no_args_is_help=True)
+data_app = typer.Typer(cls=Group, help="The embedded dataset and data folders.", no_args_is_help=True)
 
 
-@data_app.command("synth")
+@data_app.command("synth", cls=Command)
 def data_synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write")],
     voc: Annotated[
@@ -47,7 +48,7 @@ def data_synth(
     echo(f"wrote {path}")
 
 
-@data_app.command("to-ffcv")
+@data_app.command("to-ffcv", cls=Command)
 def data_to_ffcv(
     data: Annotated[
         str | None, typer.Option("--data", help="Folder or FORMAT:PATH (as pretrain's); default: embedded")
@@ -74,7 +75,7 @@ def data_to_ffcv(
         echo(f"wrote {path} ({count} images of {source})")
 
 
-@data_app.command("path")
+@data_app.command("path", cls=Command)
 def data_path(
     voc: Annotated[bool, typer.Option("--voc", help="The detection set's VOCdevkit folder")] = False,
 ) -> None:

@@ -20,6 +20,7 @@ from mocobench.cli.common import (
     out,
     writable,
 )
+from mocobench.cli.help import Command, Group
 
 # The checkpoint and the data of the evaluations (linear, knn): one declaration each.
 PretrainedOpt = Annotated[
@@ -36,7 +37,9 @@ EvalDataOpt = Annotated[
 ExportSourceArg = Annotated[
     Path, typer.Argument(help="Run folder or checkpoint (ours, official MoCo, another tool's: --format)")
 ]
-export_app = typer.Typer(help="Convert pre-trained weights for other frameworks.", no_args_is_help=True)
+export_app = typer.Typer(
+    cls=Group, help="Convert pre-trained weights for other frameworks.", no_args_is_help=True
+)
 
 
 def linear(
@@ -175,7 +178,7 @@ def voc_eval(
         out.print(format_report(result))
 
 
-@export_app.command("detectron2")
+@export_app.command("detectron2", cls=Command)
 def export_detectron2(
     checkpoint: ExportSourceArg,
     out_file: Annotated[Path, typer.Argument(help="Output .pkl for Detectron2's MODEL.WEIGHTS")],
@@ -189,7 +192,7 @@ def export_detectron2(
     echo(f"wrote {path} ({count} tensors, Detectron2 ResNet naming, matching_heuristics)")
 
 
-@export_app.command("torchvision")
+@export_app.command("torchvision", cls=Command)
 def export_torchvision(
     checkpoint: ExportSourceArg,
     out_file: Annotated[Path, typer.Argument(help="Output .pth: a torchvision ResNet state_dict, no fc")],

@@ -9,9 +9,10 @@ import typer
 from rich.table import Table
 
 from mocobench.cli.common import DataOpt, ScaleOpt, SetOpt, line, out
+from mocobench.cli.help import Command, Group
 
 recipes_app = typer.Typer(
-    help="List paper recipes, or show one resolved config.", invoke_without_command=True
+    cls=Group, help="List paper recipes, or show one resolved config.", invoke_without_command=True
 )
 
 
@@ -31,7 +32,7 @@ def recipes_list(ctx: typer.Context) -> None:
     out.print(table)
 
 
-@recipes_app.command("show")
+@recipes_app.command("show", cls=Command)
 def recipes_show(
     name: Annotated[str, typer.Argument(help="Recipe name, e.g. mlp+aug+cos")],
     scale: ScaleOpt = "paper",
@@ -44,14 +45,14 @@ def recipes_show(
     """Show the resolved config of one recipe at a scale, with overrides, and what the scale makes of the
     row on the data (steps an epoch, dropped images, K/N, blur sigma in px, BN groups; refused or not)."""
     from mocobench.run.config import facts as tier_facts
-    from mocobench.run.config import fitted, resolve
+    from mocobench.run.config import fitted, numbers, resolve
     from mocobench.train.data import count_images
 
     config = resolve(name, scale, set_ or [])
     images, _ = count_images(config, data)
     config = fitted(config, images)  # as pre-training fits it to these images (MoCo's K)
     if as_json:
-        print(json.dumps(config.flat()))
+        print(json.dumps({"config": config.flat(), "facts": numbers(config, images)}))
         return
     table = Table(title=f"{name} at scale {config.run.scale}")
     table.add_column("setting")

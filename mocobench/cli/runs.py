@@ -16,8 +16,10 @@ import typer
 from rich.table import Table
 
 from mocobench.cli.common import RunsOpt, _scale_name, echo, line, out
+from mocobench.cli.help import Command, Group
 
 runs_app = typer.Typer(
+    cls=Group,
     help="List every run in the result store (`runs show RUN`: one run's records).",
     invoke_without_command=True,
 )
@@ -160,7 +162,7 @@ def _section(title: str, values: dict[str, Any]) -> None:
         echo(f"  {key} = {text}")
 
 
-@runs_app.command("show")
+@runs_app.command("show", cls=Command)
 def show(
     run: Annotated[Path, typer.Argument(help="Run folder (or a folder relative to --runs)")],
     runs_dir: RunsOpt = None,

@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from mocobench.cli.common import DataOpt, ProfileOpt, RunsOpt, ScaleOpt, TablesOpt, echo, err, out, writable
+from mocobench.cli.help import Command, Group
 
 reproduce_app = typer.Typer(
+    cls=Group,
     help="Run every missing step of a paper table (pre-train, linear, VOC), then write the table.",
     no_args_is_help=True,
 )
@@ -115,7 +117,7 @@ def _seeds(seeds: int | None, trials: int | None) -> int:
     return trials
 
 
-@reproduce_app.command("table")
+@reproduce_app.command("table", cls=Command)
 def reproduce_table(
     number: Annotated[int, typer.Argument(help="Paper table: 1 or 2")],
     scale: ScaleOpt = "paper",

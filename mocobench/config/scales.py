@@ -162,23 +162,41 @@ def fit_to_data(config: RunConfig, n_train: int, mean: Any, std: Any) -> RunConf
     return config.replace(mean=[float(v) for v in mean], std=[float(v) for v in std])
 
 
+def tier_numbers(config: RunConfig, n_train: int) -> dict[str, Any]:
+    """What a tier makes of a row on `n_train` images, as numbers (`recipes show --json`): steps, dropped
+    images, blur sigma in px (the aug+ and SimCLR views), and whether the row is refused and why."""
+    batch, epochs = int(config.optim.batch_size), int(config.optim.epochs)
+    steps = n_train // batch
+    refusal = row_refusal(config, n_train)
+    out: dict[str, Any] = {
+        "training_images": n_train,
+        "steps_per_epoch": steps,
+        "steps": steps * epochs,
+        "images_dropped_per_epoch": n_train - steps * batch,
+    }
+    if config.data.augmentation in ("aug_plus", "simclr"):
+        out["blur_sigma_px"] = [float(v) * int(config.data.image_size) / 224 for v in config.data.blur_sigma]
+    out.update(refused=refusal is not None, refusal=refusal)
+    return out
+
+
 def scale_facts(
     config: RunConfig, n_train: int, method_facts: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """What a tier makes of a row on `n_train` images, as (fact, value) lines: steps, dropped images, the
     method's own facts (K/N, the key encoder's time constant, BN groups: `methods/`), blur sigma in px,
-    and whether the row is refused."""
+    and whether the row is refused (the figures of `tier_numbers`)."""
+    numbers = tier_numbers(config, n_train)
     batch, epochs = int(config.optim.batch_size), int(config.optim.epochs)
-    steps = n_train // batch
-    dropped = n_train - steps * batch
+    steps, dropped = numbers["steps_per_epoch"], numbers["images_dropped_per_epoch"]
     facts = [
         ("training images", f"{n_train:,}"),
         ("steps an epoch", f"{steps} (batch {batch}; {epochs} epochs, {steps * epochs:,} steps in all)"),
         ("images dropped an epoch", f"{dropped:,} ({100 * dropped / max(n_train, 1):.1f}%, drop_last)"),
     ]
     facts += method_facts
-    if config.data.augmentation in ("aug_plus", "simclr"):
-        lo, hi = (float(v) * int(config.data.image_size) / 224 for v in config.data.blur_sigma)
+    if "blur_sigma_px" in numbers:
+        lo, hi = numbers["blur_sigma_px"]
         small = hi < BLUR_TOO_SMALL_PX
         note = " (too small to matter: rows (b)/(c) test mostly the jitter change)" if small else ""
         facts.append(("blur sigma", f"{lo:.3g}-{hi:.3g} px at {config.data.image_size} px{note}"))
@@ -188,7 +206,7 @@ def scale_facts(
         "for every row (200:800 and 256:8192 kept)"
     )
     facts.append(("scale rules", ratio))
-    refusal = row_refusal(config, n_train)
+    refusal = numbers["refusal"]
     if rules.get("pipeline_check"):
         verdict = "runs whatever its steps: smoke is a pipeline check, exempt from min_steps"
     else:

@@ -3,7 +3,7 @@
 Each `Format` says how to recognise a file (its top-level entries and state_dict keys), where the ResNet
 backbone's tensors are (the nested dicts, then the key prefixes tried in order), how its keys map to
 torchvision's ResNet names, and which classes its pickle may name. The layouts were read in each tool's
-source (README "Checkpoints from other tools" names the file and commit of each).
+source (docs/checkpoints.md names the file and commit of each).
 
 Reading never runs the file's code. `.safetensors` holds tensors only. Every other file is unpickled with
 `torch.load(weights_only=True)`; a class the format's pickles are known to carry (Lightning's and omegaconf's

@@ -139,7 +139,7 @@ def ffcv_beton_for(root: Path, samples: Samples, beton: Path | None, log: Callab
 def resolve_kind(kind: str, augment_on: str = "device") -> str:
     """`auto` -> ffcv when FFCV is installed, its cache is writable and colour runs on the device, else torch.
 
-    `augment_on` is already resolved. Measured on 2 CPU cores (README, *Measured here*): with colour in the
+    `augment_on` is already resolved. Measured on 2 CPU cores (docs/measured.md): with colour in the
     workers the torch loader is faster than FFCV (284 vs 234 pairs/s at 224 px); with geometry only,
     FFCV's decode-once pipeline is.
     """

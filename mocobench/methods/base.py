@@ -80,6 +80,10 @@ class Method(ABC):
         """The settings that follow the data (none by default), as `RunConfig.replace` takes them."""
         return {}
 
+    def numbers(self, config: RunConfig, n_train: int) -> dict[str, float]:
+        """Its own figures on `n_train` images as numbers (`recipes show --json`; none by default)."""
+        return {}
+
     def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
         """What a tier makes of this method's own settings on `n_train` images (`recipes show`)."""
         return []

@@ -23,6 +23,9 @@ class EndToEnd(Method):
         super().validate(config)
         shuffle_bn.validate(config, self.name)
 
+    def numbers(self, config: RunConfig, n_train: int) -> dict[str, float]:
+        return {"dictionary_keys": int(config.optim.batch_size), **shuffle_bn.numbers(config)}
+
     def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
         batch = int(config.optim.batch_size)
         return [

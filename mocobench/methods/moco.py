@@ -31,13 +31,25 @@ class MoCo(Method):
         """K as a tier sets it: a fraction of the training images (`config/scales.py::fit_moco_k`)."""
         return {"moco_k": fit_moco_k(config, n_train)}
 
-    def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
+    def numbers(self, config: RunConfig, n_train: int) -> dict[str, float]:
         k, m, batch = fit_moco_k(config, n_train), float(config.method.moco_m), int(config.optim.batch_size)
-        steps = max(n_train // batch, 1)
         tau = 1 / (1 - m) if m < 1 else float("inf")
+        return {
+            "moco_k": k,
+            "k_over_n": k / max(n_train, 1),  # ImageNet: 65,536 / 1.28M = 0.051
+            "key_encoder_steps": tau,  # 1 / (1 - m): the momentum encoder's time constant
+            "key_encoder_epochs": tau / max(n_train // batch, 1),
+            **shuffle_bn.numbers(config),
+        }
+
+    def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
+        n = self.numbers(config, n_train)
         return [
-            ("K / N", f"{k:,} / {n_train:,} = {100 * k / max(n_train, 1):.1f}% (ImageNet: 5.1%)"),
-            ("key encoder 1/(1-m)", f"{tau:,.0f} steps = {tau / steps:.2f} epoch"),
+            ("K / N", f"{n['moco_k']:,} / {n_train:,} = {100 * n['k_over_n']:.1f}% (ImageNet: 5.1%)"),
+            (
+                "key encoder 1/(1-m)",
+                f"{n['key_encoder_steps']:,.0f} steps = {n['key_encoder_epochs']:.2f} epoch",
+            ),
             shuffle_bn.fact(config),
         ]
 

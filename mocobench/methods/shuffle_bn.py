@@ -39,6 +39,15 @@ def splits_per_process(config: RunConfig, world_size: int) -> int:
     return per_process // group
 
 
-def fact(config: RunConfig) -> tuple[str, str]:
+def numbers(config: RunConfig) -> dict[str, int]:
+    """Shuffle BN's figures for `recipes show --json`: images per group, groups in the global batch."""
     batch, group = int(config.optim.batch_size), int(config.method.bn_group)
-    return "shuffle BN", f"{batch // group} groups of {group} images (paper: groups of 32, 8 at batch 256)"
+    return {"bn_group": group, "bn_groups": batch // group}
+
+
+def fact(config: RunConfig) -> tuple[str, str]:
+    n = numbers(config)
+    return (
+        "shuffle BN",
+        f"{n['bn_groups']} groups of {n['bn_group']} images (paper: groups of 32, 8 at batch 256)",
+    )

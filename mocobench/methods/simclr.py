@@ -26,6 +26,9 @@ class SimCLR(Method):
     optimizers = ("lars", "sgd")
     inits = ("torchvision", "simclr")  # SimCLR's own: models/encoders.py::simclr_init_
 
+    def numbers(self, config: RunConfig, n_train: int) -> dict[str, float]:
+        return {"global_bn": bool(config.method.sync_bn)}
+
     def facts(self, config: RunConfig, n_train: int) -> list[tuple[str, str]]:
         bn = "global (synchronised)" if config.method.sync_bn else "per process"
         return [("BatchNorm", f"{bn} over the batch of {int(config.optim.batch_size)}")]

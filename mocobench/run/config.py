@@ -45,6 +45,11 @@ def facts(config: RunConfig, n_train: int) -> list[tuple[str, str]]:
     return scales.scale_facts(config, n_train, method_of(config).facts(config, n_train))
 
 
+def numbers(config: RunConfig, n_train: int) -> dict[str, Any]:
+    """The same facts as numbers: the tier's (`scales.tier_numbers`) and the method's own."""
+    return {**scales.tier_numbers(config, n_train), **method_of(config).numbers(config, n_train)}
+
+
 def record(config: RunConfig, num_classes: int) -> RunConfig:
     """`config` as config.json keeps it, with what the method sets once the data is known."""
     return config.replace(**method_of(config).record(config, num_classes))

@@ -29,7 +29,9 @@ from mocobench.config.scales import canonical_scale, scale_rules, voc_trials
 from mocobench.errors import UsageError
 from mocobench.results import layout
 from mocobench.run.config import resolve
+from mocobench.tables.curves import knn_curve
 from mocobench.tables.format import KNOBS, VOC_METRICS, describe_data, nested_stats, seed_groups, stats
+from mocobench.tables.learning import judge
 from mocobench.tables.notes import (
     blur_notes,
     classes_of,
@@ -186,6 +188,8 @@ def build_table(n: int, store: Any, scale: str, runs_dir: str = "runs") -> Table
             knn=knn,
             knn_init_mean=knn_init,
             runs_finished=len(done),
+            learns=judge(knn_init, knn.mean, linear.mean, classes_of(done)),
+            knn_curve=knn_curve([Path(d) for d in done["run_dir"]]),
             voc=has_voc and label in with_voc,
             voc_cells=cells,
             voc_shape=shape,

@@ -78,3 +78,45 @@ def plot_run_curves(run_dir: Path) -> Path:
     finally:
         plt.close(fig)
     return atomic.write_bytes(run_dir / layout.CURVES, buf.getvalue())
+
+
+Curve = tuple[tuple[int, float], ...]  # (epoch, kNN top-1); epoch 0 is the random-init encoder
+
+
+def knn_curve(run_dirs: list[Path]) -> Curve:
+    """The mean kNN top-1 per epoch over `run_dirs` (finished runs of one row: its seeds), from each run's
+    committed records; epochs where no run scored kNN are left out."""
+    from mocobench.results.store import committed_records
+
+    per: dict[int, list[float]] = {}
+    for run_dir in run_dirs:
+        for r in committed_records(Path(run_dir), finished=True):
+            if r.get("knn_top1") is not None:
+                per.setdefault(int(r["epoch"]), []).append(float(r["knn_top1"]))
+    return tuple((epoch, sum(v) / len(v)) for epoch, v in sorted(per.items()))
+
+
+def knn_curves_png(title: str, curves: list[tuple[str, str, Curve]]) -> bytes:
+    """One panel: kNN top-1 per epoch of each (label, verdict, curve), its random-init value at epoch 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
+    try:
+        for label, verdict, curve in curves:
+            epochs, knn = [e for e, _ in curve], [k for _, k in curve]
+            ax.plot(epochs, knn, marker="o", label=f"{label}: {verdict}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch (0: random initialisation)")
+        ax.set_ylabel("kNN top-1 (%)")
+        ax.set_title(title)
+        ax.legend(loc="best", fontsize="small")
+        ax.grid(alpha=0.3)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()

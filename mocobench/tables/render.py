@@ -17,6 +17,7 @@ from rich.text import Text
 
 from mocobench.runtime import atomic
 from mocobench.tables.assemble import TableResult
+from mocobench.tables.curves import knn_curves_png
 from mocobench.tables.format import MISSING, VOC_METRICS, format_figure, format_paper, tick
 from mocobench.tables.notes import display_notes
 from mocobench.tables.orderings import NO_VERDICTS_AT_SMOKE, display_verdicts, rule_text, verdict_frame
@@ -36,6 +37,7 @@ def display_frame(result: TableResult) -> pd.DataFrame:
         out[f"ours linear top-1 ({result.scale})"] = format_figure(r["top1_mean"], r["top1_std"], r["top1_n"])
         out["seeds"] = str(int(r["seeds"])) if r["seeds"] else MISSING
         out["ours kNN top-1 (pre-training monitor)"] = format_figure(r["knn_mean"], r["knn_std"], r["knn_n"])
+        out["learns"] = r["learns"]  # tables/learning.py: kNN against random init, linear against chance
         if result.number == 1 and result.header.has_voc:
             for prefix, metric, _ in VOC_METRICS:
                 out[f"paper VOC {metric}"] = format_paper(r[f"paper_{prefix}"])
@@ -54,6 +56,10 @@ def write_table(result: TableResult, out_dir: Path) -> list[Path]:
     md_path = atomic.write_text(out_dir / f"{result.stem}.md", markdown(result))
     png_path = atomic.write_bytes(out_dir / f"{result.stem}.png", png_bytes(result))
     paths = [csv_path, md_path, png_path]
+    curves = [(r.label, r.learns.verdict, r.knn_curve) for r in result.rows if r.knn_curve]
+    if curves:  # how each row's kNN moved from its random init, epoch by epoch, beside the table
+        title = f"Table {result.number} at scale {result.scale}: kNN top-1 per epoch (mean over seeds)"
+        paths.append(atomic.write_bytes(out_dir / f"{result.stem}_knn.png", knn_curves_png(title, curves)))
     if result.header.orderings == "verdicts":
         frame = verdict_frame(result.verdicts).to_csv(index=False)
         paths.append(atomic.write_text(out_dir / f"{result.stem}_orderings.csv", frame))

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from mocobench.tables.format import KNOBS, VOC_METRICS, VOC_SHAPE
+from mocobench.tables.learning import NOT_JUDGED, Learned
 from mocobench.tables.plan import Step
 
 
@@ -70,6 +71,8 @@ class Row:
     knn: Figure
     knn_init_mean: float
     runs_finished: int
+    learns: Learned = NOT_JUDGED  # tables/learning.py: from the row's own kNN and linear figures
+    knn_curve: tuple[tuple[int, float], ...] = ()  # mean kNN per epoch of its finished runs (0: random init)
     voc: bool = False
     voc_cells: tuple[VocCell, ...] = ()  # Table 1 only: one per `format.VOC_METRICS`
     voc_shape: tuple[int, int, int] = (0, 0, 0)  # seeds with VOC figures, fewest and most trials of one
@@ -94,6 +97,8 @@ class Row:
                 "knn_n": self.knn.n,
                 "knn_init_mean": self.knn_init_mean,
                 "runs_finished": self.runs_finished,
+                "learns": self.learns.verdict,
+                "learns_why": self.learns.why,
             }
         )
         if number == 1:

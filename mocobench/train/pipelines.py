@@ -1,6 +1,6 @@
 """`--pipeline fast|official`: how a run feeds and steps the model, and the record of it every run keeps.
 
-`official` is the official MoCo code's pipeline (README, *The official pipeline*, cites each file:line):
+`official` is the official MoCo code's pipeline (docs/pipelines.md cites each file:line):
 torchvision's ImageFolder-style dataset with `TwoCropsTransform` over the PIL transforms, colour in the loader
 workers, fp32, nothing compiled. `fast` (the default) lets `--loader`, `--augment-on` and `--step-options`
 pick faster paths (decode once and crop twice, FFCV, colour on the device, bf16 autocast, compile); the logits

@@ -47,8 +47,22 @@ def test_recipes_lists_every_row(cli):
 
 def test_recipes_show_json(cli):
     code, out, _ = cli("recipes", "show", "mlp+aug+cos", "--scale", "cpu", "--set", "lr=0.1", "--json")
-    config = json.loads(out)
+    shown = json.loads(out)
+    config, facts = shown["config"], shown["facts"]
     assert code == 0 and config["lr"] == 0.1 and config["scale"] == "cpu" and config["aug_plus"] is True
+    # the tier's facts as numbers, as the table of `recipes show` prints them in words
+    assert (facts["training_images"], facts["steps_per_epoch"], facts["images_dropped_per_epoch"]) == (
+        8000,
+        62,
+        64,
+    )
+    assert (facts["moco_k"], facts["k_over_n"], facts["bn_group"], facts["bn_groups"]) == (1024, 0.128, 16, 8)
+    assert facts["blur_sigma_px"] == pytest.approx([0.1 * 32 / 224, 2.0 * 32 / 224])
+    assert facts["refused"] is False and facts["refusal"] is None
+    code, out, _ = cli("recipes", "show", "simclr-b8192", "--scale", "cpu", "--json")
+    facts = json.loads(out)["facts"]
+    assert code == 0 and facts["refused"] is True and "takes 1 step an epoch" in facts["refusal"]
+    assert facts["global_bn"] is True and "moco_k" not in facts
 
 
 def test_recipes_show_prints_the_tiers_facts_and_the_old_name_still_works(cli):
@@ -58,7 +72,7 @@ def test_recipes_show_prints_the_tiers_facts_and_the_old_name_still_works(cli):
     assert "what --scale cpu makes of simclr-b8192 on the embedded set" in flat
     assert "refused: simclr-b8192 pre-training at --scale cpu" in flat and "3,904 (48.8%" in flat
     code, out, _ = cli("recipes", "show", "mlp+aug+cos", "--scale", "gpu", "--json")
-    assert code == 0 and json.loads(out)["moco_k"] == 2560  # fitted to the 50,000 embedded images
+    assert code == 0 and json.loads(out)["config"]["moco_k"] == 2560  # fitted to the 50,000 embedded images
     code, _, err = cli("pretrain", "--recipe", "simclr-b8192", "--scale", "cpu")
     _one_line_error(code, err, "takes 1 step an epoch over 8,000 images")
 

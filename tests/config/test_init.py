@@ -51,6 +51,6 @@ def test_an_init_the_builder_lacks_or_outside_simclr_is_refused_in_one_line():
 
 def test_recipes_show_prints_the_init(cli):
     code, out, _ = cli("recipes", "show", "simclr-b256", "--scale", "gpu", "--json")
-    assert code == 0 and json.loads(out)["init"] == "simclr"
+    assert code == 0 and json.loads(out)["config"]["init"] == "simclr"
     code, out, _ = cli("recipes", "show", "mlp+aug+cos", "--json")
-    assert code == 0 and json.loads(out)["init"] == "torchvision"
+    assert code == 0 and json.loads(out)["config"]["init"] == "torchvision"

@@ -19,7 +19,7 @@ from mocobench.tables.render import display_frame, header_lines
 
 T1_COLUMNS = [
     "row", "recipe", "mlp", "aug_plus", "cos", "epochs", "paper_top1", "top1_mean", "top1_std", "top1_n",
-    "seeds", "knn_mean", "knn_std", "knn_n", "knn_init_mean", "runs_finished",
+    "seeds", "knn_mean", "knn_std", "knn_n", "knn_init_mean", "runs_finished", "learns", "learns_why",
     "paper_ap50", "ap50_mean", "ap50_std", "ap50_n", "ap50_seed_std",
     "paper_ap", "ap_mean", "ap_std", "ap_n", "ap_seed_std",
     "paper_ap75", "ap75_mean", "ap75_std", "ap75_n", "ap75_seed_std",
