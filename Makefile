@@ -59,7 +59,7 @@ demo: venv
 	$(VENV)/bin/mocobench reproduce table 1 --scale smoke --recipes moco-v1,mlp+aug+cos \
 		--runs $(DEMO_OUT) --out $(DEMO_OUT)/tables
 	@echo "Runs: $(DEMO_OUT)/smoke/<recipe>/seed0 (config, metrics, checkpoints, linear.json, voc.json, curves.png)"
-	@echo "Table: $(DEMO_OUT)/tables/table1_smoke.md (.csv, .png)"
+	@echo "Table: $(DEMO_OUT)/tables/table1_smoke.md (.csv, .png; _knn.png: each row's kNN per epoch)"
 
 real-data:
 	@test -f $(FASHION_MNIST)/train-images-idx3-ubyte.gz || { \
